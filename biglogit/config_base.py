@@ -1,0 +1,50 @@
+"""Defaults shared by all GAN configs; each file in configs/ starts from these and says what it changes.
+
+Defaults where the paper is silent are BigGAN's (method.md): Adam(b1=0, b2=0.999, eps=1e-6),
+G lr 1e-4, D lr 4e-4, 2 D steps per G step, EMA of G.
+"""
+import ml_collections
+
+
+def base_config() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.kind = "gan"
+  c.seed = 0
+
+  c.model = ml_collections.ConfigDict()
+  c.model.resolution = 32
+  c.model.num_classes = 10  # length of the logit vector z
+  c.model.ch_g = 64  # base width; channels per block are multiples of it (models/arch.py)
+  c.model.ch_d = 64
+  c.model.dim_z = 120  # eps ~ N(0, I), split hierarchically over G's blocks
+  c.model.cond_hidden = 256  # hidden width of the gamma/beta MLPs of eq. 3
+  c.model.g_attention = 0  # resolution of G's self-attention block (0: none)
+  c.model.d_attention = 0
+  c.model.compute_dtype = "float32"  # or "bfloat16" (params stay float32)
+
+  c.train = ml_collections.ConfigDict()
+  c.train.global_batch = 256
+  c.train.num_steps = 100_000
+  c.train.d_steps = 2
+  c.train.g_lr = 1e-4
+  c.train.d_lr = 4e-4
+  c.train.b1 = 0.0
+  c.train.b2 = 0.999
+  c.train.adam_eps = 1e-6
+  c.train.ema_decay = 0.9999
+  c.train.ema_start = 1000
+
+  c.data = ml_collections.ConfigDict()
+  c.data.dataset = ""  # a built logits dataset's folder, or its name under data_dir
+  c.data.data_dir = ""
+  c.data.train_split = "train"
+  c.data.eval_split = "test"  # "" to show training images in the grids
+  c.data.num_read_threads = 8
+  c.data.prefetch = 4
+
+  c.log_every = 100
+  c.checkpoint_every = 2000
+  c.keep_checkpoints = 3
+  c.image_every = 2000
+  c.num_grid_images = 8
+  return c

@@ -1,0 +1,1 @@
+"""Image sources, the logits dataset (TFDS, array_record), the Grain input pipeline."""

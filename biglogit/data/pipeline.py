@@ -1,0 +1,83 @@
+"""Grain input pipeline over a logits dataset: per-process shards, deterministic for a seed, and a
+checkpointable iterator (its state is a small JSON dict saved with every checkpoint)."""
+import dataclasses
+from typing import Any, Dict
+
+import grain
+import jax
+import numpy as np
+
+from biglogit import BiglogitError
+from biglogit.data import dataset as dataset_lib
+
+
+@dataclasses.dataclass
+class DatasetSpec:
+  num_examples: int
+  num_classes: int
+  resolution: int
+  metadata: Dict[str, Any]
+  class_names: Any
+
+
+def describe(builder, split) -> DatasetSpec:
+  features = builder.info.features
+  label = features["label"]
+  names = list(label.names) if getattr(label, "names", None) else None
+  return DatasetSpec(num_examples=builder.info.splits[split].num_examples,
+                     num_classes=int(features["logits"].shape[0]),
+                     resolution=int(features["image"].shape[0]),
+                     metadata=dict(builder.info.metadata or {}), class_names=names)
+
+
+def check_matches_model(spec: DatasetSpec, model_cfg, where: str):
+  if spec.num_classes != model_cfg.num_classes:
+    raise BiglogitError(f"{where} has {spec.num_classes} logits per example but model.num_classes="
+                        f"{model_cfg.num_classes}; set --config.model.num_classes={spec.num_classes}")
+  if spec.resolution != model_cfg.resolution:
+    raise BiglogitError(f"{where} has {spec.resolution}x{spec.resolution} images but model.resolution="
+                        f"{model_cfg.resolution}; use a config for {spec.resolution}px or rebuild the data")
+
+
+def _fields(example):
+  return {"image": np.asarray(example["image"], np.uint8),
+          "logits": np.asarray(example["logits"], np.float32)}
+
+
+def train_dataset(source, *, seed: int, per_process_batch: int, d_steps: int,
+                  process_index: int = None, process_count: int = None) -> grain.MapDataset:
+  """Infinite, reshuffled every epoch; batches shaped [d_steps, per_process_batch, ...].
+
+  Every process walks the same global permutation and takes every process_count-th example, so
+  the union over processes of one step's batches is the same global batch however many hosts.
+  """
+  process_index = jax.process_index() if process_index is None else process_index
+  process_count = jax.process_count() if process_count is None else process_count
+  ds = grain.MapDataset.source(source).seed(seed).shuffle().repeat(None)
+  ds = ds[process_index::process_count].map(_fields)
+  ds = ds.batch(per_process_batch, drop_remainder=True).batch(d_steps, drop_remainder=True)
+  return ds
+
+
+def make_train_iterator(config):
+  """(checkpointable iterator, DatasetSpec); checks the dataset against the model config first."""
+  d = config.data
+  source, builder = dataset_lib.open_split(d.dataset, d.train_split, d.data_dir)
+  spec = describe(builder, d.train_split)
+  check_matches_model(spec, config.model, f"dataset {d.dataset!r} split {d.train_split!r}")
+  per_process = config.train.global_batch // jax.process_count()
+  if spec.num_examples < config.train.global_batch // jax.process_count():
+    raise BiglogitError(f"split {d.train_split!r} has {spec.num_examples} examples, fewer than one "
+                        f"batch of {per_process}; lower train.global_batch")
+  ds = train_dataset(source, seed=config.seed, per_process_batch=per_process,
+                     d_steps=config.train.d_steps)
+  read = grain.ReadOptions(num_threads=d.num_read_threads, prefetch_buffer_size=d.prefetch)
+  return iter(ds.to_iter_dataset(read)), spec
+
+
+def fixed_examples(dataset: str, split: str, data_dir: str, count: int):
+  """The first `count` examples of a split in index order (for image grids and evaluation)."""
+  source, builder = dataset_lib.open_split(dataset, split, data_dir)
+  count = min(count, len(source))
+  rows = [source[i] for i in range(count)]
+  return {k: np.stack([np.asarray(r[k]) for r in rows]) for k in ("image", "logits", "label", "index")}

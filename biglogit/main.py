@@ -1,0 +1,73 @@
+"""python -m biglogit.main --config=configs/<file>.py --workdir=DIR
+
+Trains (or resumes) a logit inverter. Multi-process launches (TPU pod slices, SLURM, or explicit
+coordinator flags) initialise jax.distributed first; everything else lives in biglogit.train.
+"""
+import sys
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from biglogit import BiglogitError
+
+FLAGS = flags.FLAGS
+config_flags.DEFINE_config_file("config", None, "Config file (get_config()); override with --config.x=...",
+                                lock_config=True)
+flags.DEFINE_string("workdir", None, "Checkpoints, logs and images go here; an existing one is resumed.")
+flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (multi-process GPU/CPU).")
+flags.DEFINE_integer("num_processes", None, "Number of processes (multi-process GPU/CPU).")
+flags.DEFINE_integer("process_id", None, "This process's id (multi-process GPU/CPU).")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def _maybe_initialize_distributed():
+  import os
+  import jax
+  explicit = FLAGS.coordinator_address is not None
+  auto = any(v in os.environ for v in ("TPU_WORKER_HOSTNAMES", "SLURM_NTASKS", "JAX_COORDINATOR_ADDRESS"))
+  if explicit:
+    jax.distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
+  elif auto and int(os.environ.get("SLURM_NTASKS", "2")) > 1:
+    jax.distributed.initialize()  # auto-detects TPU pod slices and SLURM
+
+
+class _QuietLibraries(logging.logging.Filter):
+  """Orbax logs every file it renames at INFO; keep its warnings, drop the chatter."""
+
+  def filter(self, record):
+    return record.levelno >= logging.WARNING or "orbax" not in record.pathname
+
+
+def _parse_flags(argv):
+  """Flag errors (an unknown --config.key, a bad value) as one line instead of a traceback."""
+  try:
+    return FLAGS(argv)
+  except (flags.Error, AttributeError, KeyError, TypeError, ValueError) as e:
+    msg = str(e).encode().decode("unicode_escape").replace("\n", " ").strip()
+    if isinstance(e, AttributeError):
+      key = msg.split("\n")[0].strip("\"' \\").split("'")[0]
+      hint = msg.split("Did you mean", 1)
+      hint = f" (did you mean{hint[1].rstrip(chr(39)).rstrip()})" if len(hint) > 1 else ""
+      print(f"error: unknown config key '{key}' in a --config.x=value override{hint}; use a key "
+            "that the config file defines", file=sys.stderr)
+      sys.exit(2)
+    print(f"error: bad flag ({type(e).__name__}: {msg}); check the key names in the config file "
+          "and the --config.x=value overrides", file=sys.stderr)
+    sys.exit(2)
+
+
+def main(argv):
+  del argv
+  logging.get_absl_handler().addFilter(_QuietLibraries())
+  from biglogit import train
+  try:
+    _maybe_initialize_distributed()
+    train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+  except BiglogitError as e:
+    logging.error("%s", e)
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(2)
+
+
+if __name__ == "__main__":
+  app.run(main, flags_parser=_parse_flags)

@@ -1,0 +1,158 @@
+"""Metric accumulation (clu.metrics), writers (TensorBoard + JSONL), progress lines, image grids."""
+import json
+import os
+import time
+from typing import Dict, Mapping, Optional
+
+import numpy as np
+from absl import logging
+from clu import metrics as clu_metrics
+from PIL import Image
+
+TrainMetrics = clu_metrics.Collection.create(
+    d_loss=clu_metrics.Average.from_output("d_loss"),
+    g_loss=clu_metrics.Average.from_output("g_loss"),
+    d_real=clu_metrics.Average.from_output("d_real"),
+    d_fake=clu_metrics.Average.from_output("d_fake"),
+)
+
+
+class JsonlWriter:
+  """One JSON object per line: {"step": s, name: value, ...}. Easy to read back in tests and pandas."""
+
+  def __init__(self, path: str):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    self._f = open(path, "a")
+
+  def write_scalars(self, step: int, scalars: Mapping[str, float]):
+    self._f.write(json.dumps({"step": int(step), **{k: float(v) for k, v in scalars.items()}}) + "\n")
+    self._f.flush()
+
+  def write_images(self, step, images):
+    pass  # images go to PNG files and TensorBoard
+
+  def flush(self):
+    self._f.flush()
+
+  def close(self):
+    self._f.close()
+
+
+class TensorboardXWriter:
+  """TensorBoard event files without TensorFlow, with clu's MetricWriter method names."""
+
+  def __init__(self, logdir: str):
+    from tensorboardX import SummaryWriter
+    self._w = SummaryWriter(logdir)
+
+  def write_scalars(self, step, scalars):
+    for k, v in scalars.items():
+      self._w.add_scalar(k, float(v), int(step))
+
+  def write_images(self, step, images: Mapping[str, np.ndarray]):
+    for k, v in images.items():
+      self._w.add_image(k, np.asarray(v), int(step), dataformats="HWC")
+
+  def flush(self):
+    self._w.flush()
+
+  def close(self):
+    self._w.close()
+
+
+def _tensorboard_writer(logdir: str):
+  try:  # clu's writers need TensorFlow (the `tf` extra); GPU hosts usually lack it
+    from clu import metric_writers
+    return metric_writers.SummaryWriter(logdir)
+  except ImportError:
+    return TensorboardXWriter(logdir)
+
+
+class MultiWriter:
+
+  def __init__(self, writers):
+    self._writers = list(writers)
+
+  def write_scalars(self, step, scalars):
+    for w in self._writers:
+      w.write_scalars(step, scalars)
+
+  def write_images(self, step, images):
+    for w in self._writers:
+      w.write_images(step, images)
+
+  def flush(self):
+    for w in self._writers:
+      w.flush()
+
+  def close(self):
+    for w in self._writers:
+      w.close()
+
+
+class NullWriter(MultiWriter):
+  """Processes other than 0 write nothing."""
+
+  def __init__(self):
+    super().__init__([])
+
+
+def create_writer(workdir: str, is_main_process: bool):
+  if not is_main_process:
+    return NullWriter()
+  return MultiWriter([JsonlWriter(os.path.join(workdir, "metrics.jsonl")),
+                      _tensorboard_writer(os.path.join(workdir, "tensorboard"))])
+
+
+def read_jsonl(path: str):
+  with open(path) as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+class Progress:
+  """Throughput and ETA between log points."""
+
+  def __init__(self, total_steps: int, global_batch: int, start_step: int):
+    self.total, self.batch = total_steps, global_batch
+    self._t, self._step = time.time(), start_step
+
+  def report(self, step: int) -> Dict[str, float]:
+    now = time.time()
+    dt, ds = max(now - self._t, 1e-9), step - self._step
+    self._t, self._step = now, step
+    steps_per_s = ds / dt
+    eta = (self.total - step) / steps_per_s if steps_per_s > 0 else float("inf")
+    return {"steps_per_s": steps_per_s, "images_per_s": steps_per_s * self.batch, "eta_s": eta}
+
+  @staticmethod
+  def line(step, total, scalars, rate) -> str:
+    losses = " ".join(f"{k}={v:.4f}" for k, v in sorted(scalars.items()))
+    eta = rate["eta_s"]
+    eta_str = f"{eta / 60:.1f}min" if np.isfinite(eta) else "?"
+    return (f"step {step}/{total} {losses} | {rate['steps_per_s']:.2f} steps/s "
+            f"{rate['images_per_s']:.1f} images/s ETA {eta_str}")
+
+
+def to_uint8(images) -> np.ndarray:
+  """[-1, 1] floats (G's range) -> uint8."""
+  return np.clip(np.round((np.asarray(images, np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def image_grid(columns, pad: int = 2) -> np.ndarray:
+  """columns: list of uint8 [N, H, W, 3] arrays -> one uint8 image, a row per example."""
+  n, h, w, _ = columns[0].shape
+  k = len(columns)
+  grid = np.full((n * (h + pad) + pad, k * (w + pad) + pad, 3), 255, np.uint8)
+  for j, col in enumerate(columns):
+    for i in range(n):
+      y, x = pad + i * (h + pad), pad + j * (w + pad)
+      grid[y:y + h, x:x + w] = col[i]
+  return grid
+
+
+def save_png(path: str, image: np.ndarray, upscale: int = 1):
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  img = Image.fromarray(image)
+  if upscale > 1:
+    img = img.resize((img.width * upscale, img.height * upscale), Image.NEAREST)
+  img.save(path)

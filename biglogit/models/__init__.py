@@ -1,0 +1,1 @@
+"""Generator, discriminator and their building blocks."""

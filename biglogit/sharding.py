@@ -1,0 +1,60 @@
+"""Device mesh, partition rules and host-to-global-array transfer.
+
+The mesh has one axis, 'data': the global batch is split over it and every parameter is replicated.
+Partition rules are (regex over the '/'-joined parameter path, PartitionSpec) pairs, first match wins;
+they exist so that a 'model' axis can later shard the widest layers without touching the trainer.
+"""
+import re
+from typing import Sequence, Tuple
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from biglogit import BiglogitError
+
+DATA_AXIS = "data"
+
+# Everything is replicated today; the catch-all rule states that explicitly.
+DEFAULT_RULES: Tuple[Tuple[str, P], ...] = ((r".*", P()),)
+
+
+def make_mesh(devices: Sequence[jax.Device] = None) -> Mesh:
+  devices = jax.devices() if devices is None else devices
+  return Mesh(np.asarray(devices), (DATA_AXIS,))
+
+
+def check_batch_divisible(global_batch: int, mesh: Mesh, what: str = "train.global_batch"):
+  n = mesh.devices.size
+  if global_batch % n:
+    raise BiglogitError(
+        f"{what}={global_batch} is not divisible by the {n} devices of the mesh; "
+        f"use a multiple of {n} (e.g. {max(n, global_batch // n * n)})")
+  if global_batch % jax.process_count():
+    raise BiglogitError(f"{what}={global_batch} is not divisible by the {jax.process_count()} processes")
+
+
+def _path_str(path) -> str:
+  return "/".join(str(getattr(k, "key", getattr(k, "name", getattr(k, "idx", k)))) for k in path)
+
+
+def state_shardings(abstract_state, mesh: Mesh, rules=DEFAULT_RULES):
+  def spec_for(path, leaf):
+    name = _path_str(path)
+    for pattern, spec in rules:
+      if re.fullmatch(pattern, name):
+        return NamedSharding(mesh, spec)
+    raise BiglogitError(f"no partition rule matches parameter {name}")
+  return jax.tree_util.tree_map_with_path(spec_for, abstract_state)
+
+
+def batch_sharding(mesh: Mesh, batch_axis: int = 0) -> NamedSharding:
+  spec = [None] * batch_axis + [DATA_AXIS]
+  return NamedSharding(mesh, P(*spec))
+
+
+def to_global(local_batch, mesh: Mesh, batch_axis: int = 0):
+  """Assemble each process's slice of the batch into global jax.Arrays sharded over 'data'."""
+  sharding = batch_sharding(mesh, batch_axis)
+  return jax.tree_util.tree_map(
+      lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)), local_batch)

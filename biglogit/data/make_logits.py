@@ -1,0 +1,158 @@
+"""python -m biglogit.data.make_logits --source=SRC --classifier=DIR --data_dir=DIR [--name=NAME]
+
+Builds the logits dataset of the data contract (biglogit/data/dataset.py) for each split of SRC:
+SRC is a folder or .tar.gz in split/<class>/<file> layout, or tfds:NAME. Logits are computed in
+batches on all local devices (jit, batch sharded over a mesh) with a progress bar. Re-running finds
+the finished dataset and does nothing; an interrupted run leaves only TFDS's `incomplete.*` folder,
+which never reads as a dataset. Unreadable images are counted, listed and skipped.
+"""
+import os
+import sys
+from typing import Dict, Iterable, List, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import app, flags, logging
+from tqdm import tqdm
+
+from biglogit import BiglogitError
+from biglogit import sharding
+from biglogit.classifiers import io as cio
+from biglogit.data import dataset as dataset_lib
+from biglogit.data import sources
+
+MAX_LISTED_SKIPS = 100
+
+
+class LogitsComputer:
+  """Batched classifier logits, sharded over all local devices."""
+
+  def __init__(self, module, variables, batch_size: int):
+    self.mesh = sharding.make_mesh(jax.local_devices())
+    n = self.mesh.devices.size
+    self.batch_size = -(-batch_size // n) * n  # round up to a multiple of the device count
+    shard = sharding.batch_sharding(self.mesh)
+    self._apply = jax.jit(lambda v, x: module.apply(v, x, train=False), in_shardings=(None, shard))
+    self.variables = variables
+
+  def __call__(self, images_uint8: np.ndarray) -> np.ndarray:
+    n = len(images_uint8)
+    x = images_uint8.astype(np.float32) / 255.0
+    if n < self.batch_size:  # fixed shape: one compile
+      x = np.concatenate([x, np.zeros((self.batch_size - n,) + x.shape[1:], x.dtype)])
+    return np.asarray(self._apply(self.variables, x))[:n]
+
+
+def _chunks(records: Iterable, size: int):
+  chunk = []
+  for r in records:
+    chunk.append(r)
+    if len(chunk) == size:
+      yield chunk
+      chunk = []
+  if chunk:
+    yield chunk
+
+
+def _resize(images: np.ndarray, resolution: int) -> np.ndarray:
+  if images.shape[1] == resolution:
+    return images
+  from PIL import Image
+  return np.stack([np.asarray(Image.fromarray(im).resize((resolution, resolution), Image.BICUBIC))
+                   for im in images])
+
+
+def build_logits_dataset(source_spec: str, classifier_dir: str, data_dir: str, name: Optional[str] = None,
+                         splits: Optional[List[str]] = None, batch_size: int = 256,
+                         store_resolution: Optional[int] = None, tfds_data_dir: Optional[str] = None):
+  """Returns the finished dataset folder (building it unless it is already complete)."""
+  module, variables, meta = cio.load_classifier(classifier_dir)
+  source = sources.open_source(source_spec, tfds_data_dir)
+  splits = list(splits or source.splits)
+  base = os.path.basename(source_spec.rstrip("/")).split(".")[0] if not source_spec.startswith("tfds:") \
+      else source_spec[5:].replace("/", "_").replace(":", "_")
+  name = name or f"{base}_{meta['architecture']}"
+  if dataset_lib.is_complete(data_dir, name):
+    path = dataset_lib.dataset_dir(data_dir, name)
+    logging.info("dataset %s is already complete; nothing to do", path)
+    return path
+  class_names = source.class_names(splits[0])
+  if len(class_names) != meta["num_classes"]:
+    logging.warning("source has %d classes, classifier %d logits", len(class_names), meta["num_classes"])
+  res, resize = meta["input_resolution"], meta["resize"]
+  store_res = store_resolution or res
+  computer = LogitsComputer(module, variables, batch_size)
+  metadata = {
+      "classifier": {k: meta[k] for k in ("architecture", "num_classes", "input_resolution", "resize",
+                                          "mean", "std", "source_sha256")},
+      "classifier_dir": os.path.abspath(classifier_dir),
+      "source": source_spec, "stored_resolution": store_res,
+  }
+
+  def example_fn(split):
+    skips = sources.SkipLog()
+    correct = total = 0
+    bar = tqdm(total=source.count(split), desc=f"logits {split}", unit="img")
+    index = 0
+    for chunk in _chunks(source.records(split, res, resize, skips, class_names), computer.batch_size):
+      images = np.stack([r.image for r in chunk])
+      logits = computer(images)
+      stored = _resize(images, store_res)
+      for r, im, z in zip(chunk, stored, logits):
+        pred = int(np.argmax(z))
+        correct += pred == r.label
+        total += 1
+        yield {"image": im, "logits": z.astype(np.float32), "label": r.label, "prediction": pred,
+               "index": index}
+        index += 1
+      bar.update(len(chunk))
+    bar.close()
+    if skips.skipped:
+      logging.warning("%s: skipped %d unreadable images: %s", split, len(skips.skipped),
+                      ", ".join(n for n, _ in skips.skipped[:10]))
+    # Written into the same metadata.json TFDS saves when it finalises the dataset.
+    builder.info.metadata[f"accuracy_{split}"] = correct / max(total, 1)
+    builder.info.metadata[f"num_examples_{split}"] = total
+    builder.info.metadata[f"skipped_{split}"] = len(skips.skipped)
+    builder.info.metadata[f"skipped_files_{split}"] = [n for n, _ in skips.skipped[:MAX_LISTED_SKIPS]]
+
+  config = dataset_lib.LogitsConfig(name=name, num_classes=meta["num_classes"], resolution=store_res,
+                                    class_names=tuple(class_names)
+                                    if len(class_names) == meta["num_classes"] else None)
+  builder = dataset_lib.LogitsDataset(config=config, example_fn=example_fn, splits=splits,
+                                      metadata=metadata, data_dir=data_dir, file_format="array_record")
+  builder.download_and_prepare()
+  return dataset_lib.dataset_dir(data_dir, name)
+
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("source", None, "Folder / .tar.gz in split/<class>/<file> layout, or tfds:NAME.")
+flags.DEFINE_string("classifier", None, "Classifier directory (from biglogit.convert or classifier training).")
+flags.DEFINE_string("data_dir", None, "Where the logits dataset is written.")
+flags.DEFINE_string("name", None, "Dataset name (default: <source>_<architecture>).")
+flags.DEFINE_list("splits", None, "Splits to build (default: all of the source's).")
+flags.DEFINE_integer("batch_size", 256, "Images per classifier batch (rounded up to the device count).")
+flags.DEFINE_integer("store_resolution", None, "Resolution of the stored images (default: the classifier's).")
+flags.DEFINE_string("tfds_data_dir", None, "data_dir of a tfds: source.")
+
+
+def main(argv):
+  del argv
+  try:
+    path = build_logits_dataset(FLAGS.source, FLAGS.classifier, FLAGS.data_dir, FLAGS.name, FLAGS.splits,
+                                FLAGS.batch_size, FLAGS.store_resolution, FLAGS.tfds_data_dir)
+  except BiglogitError as e:
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(2)
+  import tensorflow_datasets as tfds
+  b = tfds.builder_from_directory(os.fspath(path))
+  for split in b.info.splits:
+    print(f"{path} [{split}] {b.info.splits[split].num_examples} examples, "
+          f"accuracy {b.info.metadata.get(f'accuracy_{split}', float('nan')):.4f}, "
+          f"skipped {b.info.metadata.get(f'skipped_{split}', 0)}")
+
+
+if __name__ == "__main__":
+  flags.mark_flags_as_required(["source", "classifier", "data_dir"])
+  app.run(main)

@@ -1,0 +1,89 @@
+"""Logits dataset builder on a generated image folder: corrupt and odd-sized files, idempotence,
+interrupted builds, read-back without TensorFlow."""
+import os
+import sys
+
+import jax
+import numpy as np
+import pytest
+from PIL import Image
+
+from biglogit.classifiers import cifar_resnet
+from biglogit.classifiers import io as cio
+from biglogit.data import dataset as dataset_lib
+from biglogit.data import make_logits
+
+
+@pytest.fixture(scope="module")
+def classifier_dir(tmp_path_factory):
+  d = str(tmp_path_factory.mktemp("clf"))
+  module = cifar_resnet.CifarResNet(depth=8)
+  variables = module.init(jax.random.key(0), np.zeros((1, 32, 32, 3), np.float32))
+  cio.save_classifier(d, variables, {"architecture": "cifar_resnet8", "num_classes": 10,
+                                     "input_resolution": 32, "resize": 32, "mean": list(module.mean),
+                                     "std": list(module.std), "source_sha256": "none"})
+  return d
+
+
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory):
+  root = tmp_path_factory.mktemp("images")
+  rng = np.random.default_rng(0)
+  for split, n in (("train", 6), ("test", 3)):
+    for cls in ("cat", "dog"):
+      os.makedirs(root / split / cls)
+      for i in range(n):
+        Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(root / split / cls / f"{i}.png")
+  (root / "train" / "cat" / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+  Image.fromarray(rng.integers(0, 255, (40, 56, 3), dtype=np.uint8)).save(root / "train" / "dog" / "big.jpg")
+  return str(root)
+
+
+def test_builds_skips_corrupt_resizes_odd_and_reads_back_without_tf(image_folder, classifier_dir, tmp_path):
+  path = make_logits.build_logits_dataset(image_folder, classifier_dir, str(tmp_path), name="toy")
+  source, builder = dataset_lib.open_split(str(path), "train")
+  assert len(source) == 13  # 12 + the odd-sized one; the corrupt file is skipped
+  meta = builder.info.metadata
+  assert meta["skipped_train"] == 1 and meta["skipped_files_train"] == ["train/cat/corrupt.png"]
+  assert meta["classifier"]["architecture"] == "cifar_resnet8"
+  ex = source[0]
+  assert ex["image"].shape == (32, 32, 3) and ex["logits"].shape == (10,)
+  assert set(ex) == {"image", "logits", "label", "prediction", "index"}
+  assert sorted(int(source[i]["index"]) for i in range(len(source))) == list(range(13))
+  # logits and prediction are the classifier's on the stored image; accuracy matches the labels
+  module, variables, _ = cio.load_classifier(classifier_dir)
+  imgs = np.stack([source[i]["image"] for i in range(len(source))]).astype(np.float32) / 255
+  logits = np.asarray(module.apply(variables, imgs))
+  np.testing.assert_allclose(np.stack([source[i]["logits"] for i in range(len(source))]), logits, atol=1e-4)
+  labels = np.asarray([source[i]["label"] for i in range(len(source))])
+  assert meta["accuracy_train"] == pytest.approx(float(np.mean(logits.argmax(-1) == labels)))
+  assert "tensorflow" not in sys.modules
+
+
+def test_rerun_does_nothing(image_folder, classifier_dir, tmp_path):
+  path = make_logits.build_logits_dataset(image_folder, classifier_dir, str(tmp_path), name="toy")
+  stamp = {f: os.path.getmtime(os.path.join(path, f)) for f in os.listdir(path)}
+  again = make_logits.build_logits_dataset(image_folder, classifier_dir, str(tmp_path), name="toy")
+  assert os.fspath(again) == os.fspath(path)
+  assert {f: os.path.getmtime(os.path.join(path, f)) for f in os.listdir(path)} == stamp
+
+
+def test_interrupted_build_never_reads_as_complete(image_folder, classifier_dir, tmp_path, monkeypatch):
+  calls = {"n": 0}
+  real = make_logits.LogitsComputer.__call__
+
+  def dying(self, images):
+    calls["n"] += 1
+    if calls["n"] == 2:  # the second split's batch: the first split is already written
+      raise KeyboardInterrupt("simulated kill")
+    return real(self, images)
+
+  monkeypatch.setattr(make_logits.LogitsComputer, "__call__", dying)
+  with pytest.raises(KeyboardInterrupt):
+    make_logits.build_logits_dataset(image_folder, classifier_dir, str(tmp_path), name="toy")
+  assert not dataset_lib.is_complete(str(tmp_path), "toy")
+  with pytest.raises(Exception, match="no finished logits dataset"):
+    dataset_lib.open_split("toy", "train", str(tmp_path))
+  monkeypatch.setattr(make_logits.LogitsComputer, "__call__", real)
+  path = make_logits.build_logits_dataset(image_folder, classifier_dir, str(tmp_path), name="toy")
+  assert len(dataset_lib.open_split(str(path), "test")[0]) == 6

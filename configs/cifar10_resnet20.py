@@ -1,6 +1,7 @@
 """CIFAR-10 inverter for the standard akamaster ResNet-20 (10 logits, 32x32).
 
-Commands (one H200: ~100 images/ms class; this CPU: about 1 step/s at batch 64):
+Commands (hardware: one GPU; expected time: not yet measured -- time it with
+python -m biglogit.benchmark --config=configs/cifar10_resnet20.py):
   python -m biglogit.data.make_logits --source=../shared/data/cifar10-jpeg/cifar10_jpeg_q75.tar.gz \
       --classifier=pretrained/cifar10/resnet20 --data_dir=data_out
   python -m biglogit.main --config=configs/cifar10_resnet20.py --workdir=workdirs/cifar10_resnet20

@@ -1,6 +1,6 @@
 """ImageNet inverter for a standard torchvision Inception-V3 (paper Fig. 1 col. 5).
 
-Command (TPU v3-128 / v4-64 pod slice; ~2-4 days to 250k steps):
+Command (hardware and time as configs/robust_r152.py):
   python -m biglogit.main --config=configs/inception_v3.py --workdir=gs://BUCKET/runs/inception_v3 \
       --config.data.dataset=imagenet2012_inception_v3 --config.data.data_dir=gs://BUCKET/data
 The logits dataset is built at the classifier's 299x299 input and stored at 128x128 for the GAN.

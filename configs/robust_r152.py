@@ -1,6 +1,7 @@
 """ImageNet inverter for an adversarially robust ResNet-152 (the paper's headline model, Fig. 1 col. 2).
 
-Command (TPU v3-128 / v4-64 pod slice, or 8+ H100/H200 hosts; ~2-4 days to 250k steps):
+Command (hardware: a TPU pod slice or several 8-GPU hosts; expected time: not yet measured --
+time a step with python -m biglogit.benchmark --config=configs/robust_r152.py):
   python -m biglogit.data.make_logits --source=tfds:imagenet2012 --classifier=CONVERTED_R152_DIR \
       --data_dir=gs://BUCKET/data --resolution=128
   python -m biglogit.main --config=configs/robust_r152.py --workdir=gs://BUCKET/runs/robust_r152 \

@@ -1,6 +1,6 @@
 """ImageNet inverter for a standard (non-robust) torchvision ResNet-152 (paper Fig. 1 col. 4).
 
-Command (TPU v3-128 / v4-64 pod slice; ~2-4 days to 250k steps):
+Command (hardware and time as configs/robust_r152.py):
   python -m biglogit.main --config=configs/standard_r152.py --workdir=gs://BUCKET/runs/standard_r152 \
       --config.data.dataset=imagenet2012_standard_r152 --config.data.data_dir=gs://BUCKET/data
 Same GAN as configs/robust_r152.py; only the classifier's logits differ, so the two runs isolate the

@@ -1,6 +1,6 @@
 """Tiny config for tests and smoke runs: 32x32, 10 logits, widths of 4 channels.
 
-Command (CPU, seconds):
+Command (CPU: about a minute, mostly compilation):
   python -m biglogit.main --config=configs/tiny.py --workdir=/tmp/tiny \
       --config.data.dataset=PATH_TO_A_LOGITS_DATASET
 Reproduces nothing from the paper; it exercises every code path at toy size.

@@ -4,7 +4,6 @@ import json
 import os
 from typing import Any, Dict, Optional, Tuple
 
-import jax
 import orbax.checkpoint as ocp
 from etils import epath
 

@@ -21,14 +21,13 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 
 def _maybe_initialize_distributed():
+  """Explicit coordinator flags win; otherwise let JAX auto-detect a TPU pod slice or a SLURM job."""
   import os
   import jax
-  explicit = FLAGS.coordinator_address is not None
-  auto = any(v in os.environ for v in ("TPU_WORKER_HOSTNAMES", "SLURM_NTASKS", "JAX_COORDINATOR_ADDRESS"))
-  if explicit:
+  if FLAGS.coordinator_address is not None:
     jax.distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
-  elif auto and int(os.environ.get("SLURM_NTASKS", "2")) > 1:
-    jax.distributed.initialize()  # auto-detects TPU pod slices and SLURM
+  elif "TPU_WORKER_HOSTNAMES" in os.environ or int(os.environ.get("SLURM_NTASKS", "1")) > 1:
+    jax.distributed.initialize()
 
 
 class _QuietLibraries(logging.logging.Filter):

@@ -2,10 +2,9 @@
 import json
 import os
 import time
-from typing import Dict, Mapping, Optional
+from typing import Dict, Mapping
 
 import numpy as np
-from absl import logging
 from clu import metrics as clu_metrics
 from PIL import Image
 

@@ -1,5 +1,4 @@
 """Pure, jit-able training steps: D updates, one G update, EMA. No I/O here."""
-import functools
 
 import jax
 import jax.numpy as jnp

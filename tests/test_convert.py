@@ -1,9 +1,7 @@
 """Converted Flax classifiers reproduce the PyTorch logits on real images (max |delta| <= 1e-4, fp32)."""
 import io
-import os
 import tarfile
 
-import jax
 import numpy as np
 import pytest
 from PIL import Image

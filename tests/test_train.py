@@ -1,6 +1,5 @@
 """The sharded training step, resume, learning on a toy task, NaN stop."""
 import functools
-import json
 import os
 
 import jax

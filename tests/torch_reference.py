@@ -1,6 +1,5 @@
 """PyTorch reference implementations written from ../shared/docs/classifiers.md, to check the Flax
 models and the converter against the real checkpoints (the original repos are not packages)."""
-import torch
 import torch.nn as tnn
 import torch.nn.functional as F
 

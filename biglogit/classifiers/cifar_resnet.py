@@ -5,10 +5,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from biglogit import BiglogitError
-from biglogit.classifiers.common import batch_norm, conv, normalize
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from biglogit.classifiers.common import IMAGENET_MEAN, IMAGENET_STD, batch_norm, conv, normalize
 
 
 class BasicBlockA(nn.Module):

@@ -11,6 +11,11 @@ import jax.numpy as jnp
 
 IntPair = Union[int, Tuple[int, int]]
 
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR_STD = (0.2471, 0.2435, 0.2616)
+
 
 def pair(v: IntPair) -> Tuple[int, int]:
   return (v, v) if isinstance(v, int) else tuple(v)

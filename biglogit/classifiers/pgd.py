@@ -3,7 +3,6 @@
 Works on any `logits_fn(x) -> logits` with x float RGB in [0, 1]; used for adversarial training,
 robust-accuracy evaluation and the adversarial-logits experiments.
 """
-import functools
 
 import jax
 import jax.numpy as jnp

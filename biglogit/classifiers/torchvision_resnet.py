@@ -4,10 +4,7 @@ from typing import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from biglogit.classifiers.common import batch_norm, conv, normalize
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from biglogit.classifiers.common import IMAGENET_MEAN, IMAGENET_STD, batch_norm, conv, normalize
 DEPTHS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
 
 

@@ -4,10 +4,7 @@ from typing import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from biglogit.classifiers.common import conv, normalize
-
-CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
-CIFAR_STD = (0.2471, 0.2435, 0.2616)
+from biglogit.classifiers.common import CIFAR_MEAN, CIFAR_STD, conv, normalize
 
 
 class BasicBlockNoBN(nn.Module):

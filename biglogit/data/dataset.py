@@ -9,7 +9,7 @@ interrupted build never reads as complete). Read back with `as_data_source`, no 
 import dataclasses
 import io
 import os
-from typing import Callable, Dict, Iterable, Iterator, Mapping, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 from etils import epath
@@ -84,12 +84,6 @@ class LogitsDataset(tfds.core.GeneratorBasedBuilder):
       if isinstance(ex["image"], np.ndarray):
         ex["image"] = png_bytes(ex["image"])
       yield int(ex["index"]), ex
-
-  def finalize_metadata(self, **extra):
-    """Metadata known only after generation (e.g. accuracy): rewritten into metadata.json."""
-    self._metadata.update(extra)
-    self.info.metadata.update(extra)
-    self.info.metadata.save_metadata(self.data_dir)
 
 
 def dataset_dir(data_dir: str, name: str) -> epath.Path:

@@ -8,10 +8,9 @@ which never reads as a dataset. Unreadable images are counted, listed and skippe
 """
 import os
 import sys
-from typing import Dict, Iterable, List, Optional
+from typing import Iterable, List, Optional
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from absl import app, flags, logging
 from tqdm import tqdm

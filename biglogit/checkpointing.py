@@ -15,9 +15,9 @@ FORMAT_VERSION = 1
 
 def architecture_signature(config) -> Dict[str, Any]:
   """What must match for a checkpoint to be restorable into this config's state."""
-  m = config.model
-  return {"format_version": FORMAT_VERSION, "kind": config.get("kind", "gan"),
-          **{k: m[k] for k in sorted(m.keys()) if k != "compute_dtype"}}
+  model = config.model.to_dict()
+  model.pop("compute_dtype", None)  # bf16 vs fp32 compute restores the same float32 params
+  return {"format_version": FORMAT_VERSION, "kind": config.get("kind", "gan"), **model}
 
 
 class Checkpointer:

@@ -48,3 +48,47 @@ def base_config() -> ml_collections.ConfigDict:
   c.image_every = 2000
   c.num_grid_images = 8
   return c
+
+
+def classifier_base_config() -> ml_collections.ConfigDict:
+  """Defaults for biglogit.classifiers.train: SGD + Nesterov, cosine decay, crop/flip augmentation."""
+  c = ml_collections.ConfigDict()
+  c.kind = "classifier"
+  c.seed = 0
+
+  c.model = ml_collections.ConfigDict()
+  c.model.arch = "cifar_resnet20"
+  c.model.num_classes = 10
+  c.model.module_kwargs = ml_collections.ConfigDict({"width": 16})
+
+  c.data = ml_collections.ConfigDict()
+  c.data.source = "../shared/data/cifar10-jpeg/cifar10_jpeg_q75.tar.gz"  # or tfds:cifar10
+  c.data.train_split = "train"
+  c.data.eval_split = "test"
+  c.data.limit = 0  # 0: every image of the split
+  c.data.eval_limit = 0
+
+  c.train = ml_collections.ConfigDict()
+  c.train.global_batch = 128
+  c.train.num_epochs = 100
+  c.train.learning_rate = 0.1
+  c.train.momentum = 0.9
+  c.train.weight_decay = 5e-4
+  c.train.crop_padding = 4
+
+  c.adversarial = ml_collections.ConfigDict()
+  c.adversarial.enabled = False
+  c.adversarial.eps = 2 / 255  # L-inf on [0, 1] pixels
+  c.adversarial.step_size = 0.5 / 255
+  c.adversarial.steps = 7
+
+  c.evaluation = ml_collections.ConfigDict()
+  c.evaluation.pgd_eps = 2 / 255
+  c.evaluation.pgd_step_size = 0.5 / 255
+  c.evaluation.pgd_steps = 10
+  c.evaluation.pgd_examples = 500
+
+  c.log_every = 50
+  c.checkpoint_every = 1000
+  c.keep_checkpoints = 3
+  return c

@@ -56,3 +56,19 @@ def tiny_config(toy_dataset):
   c = tiny.get_config()
   c.data.dataset = toy_dataset
   return c
+
+
+@pytest.fixture(scope="session")
+def image_folder(tmp_path_factory):
+  """split/<class>/<file> images: 2 classes, 12 train + 6 test, one corrupt file, one odd-sized JPEG."""
+  from PIL import Image
+  root = tmp_path_factory.mktemp("images")
+  rng = np.random.default_rng(0)
+  for split, n in (("train", 6), ("test", 3)):
+    for cls in ("cat", "dog"):
+      os.makedirs(root / split / cls)
+      for i in range(n):
+        Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(root / split / cls / f"{i}.png")
+  (root / "train" / "cat" / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+  Image.fromarray(rng.integers(0, 255, (40, 56, 3), dtype=np.uint8)).save(root / "train" / "dog" / "big.jpg")
+  return str(root)

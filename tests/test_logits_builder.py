@@ -6,7 +6,6 @@ import sys
 import jax
 import numpy as np
 import pytest
-from PIL import Image
 
 from biglogit.classifiers import cifar_resnet
 from biglogit.classifiers import io as cio
@@ -23,20 +22,6 @@ def classifier_dir(tmp_path_factory):
                                      "input_resolution": 32, "resize": 32, "mean": list(module.mean),
                                      "std": list(module.std), "source_sha256": "none"})
   return d
-
-
-@pytest.fixture(scope="module")
-def image_folder(tmp_path_factory):
-  root = tmp_path_factory.mktemp("images")
-  rng = np.random.default_rng(0)
-  for split, n in (("train", 6), ("test", 3)):
-    for cls in ("cat", "dog"):
-      os.makedirs(root / split / cls)
-      for i in range(n):
-        Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(root / split / cls / f"{i}.png")
-  (root / "train" / "cat" / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
-  Image.fromarray(rng.integers(0, 255, (40, 56, 3), dtype=np.uint8)).save(root / "train" / "dog" / "big.jpg")
-  return str(root)
 
 
 def test_builds_skips_corrupt_resizes_odd_and_reads_back_without_tf(image_folder, classifier_dir, tmp_path):

@@ -39,6 +39,7 @@ def save_classifier(out_dir: str, variables, meta: Dict[str, Any]):
   """Write atomically: files land under a temporary name first, then are renamed into place."""
   os.makedirs(out_dir, exist_ok=True)
   data = flax.serialization.msgpack_serialize(jax.device_get(variables))
+  meta = {**meta, "variables_sha256": hashlib.sha256(data).hexdigest()}
   for name, payload, mode in ((VARIABLES, data, "wb"), (METADATA, json.dumps(meta, indent=2), "w")):
     tmp = os.path.join(out_dir, name + ".tmp")
     with open(tmp, mode) as f:

@@ -83,8 +83,8 @@ def build_logits_dataset(source_spec: str, classifier_dir: str, data_dir: str, n
   store_res = store_resolution or res
   computer = LogitsComputer(module, variables, batch_size)
   metadata = {
-      "classifier": {k: meta[k] for k in ("architecture", "num_classes", "input_resolution", "resize",
-                                          "mean", "std", "source_sha256")},
+      "classifier": {k: meta.get(k) for k in ("architecture", "num_classes", "input_resolution", "resize",
+                                              "mean", "std", "source_sha256", "variables_sha256")},
       "classifier_dir": os.path.abspath(classifier_dir),
       "source": source_spec, "stored_resolution": store_res,
   }

@@ -1,0 +1,229 @@
+"""python -m biglogit.classifiers.train --config=configs/classifier_<name>.py --workdir=DIR
+
+Trains a classifier on an image folder / tarball or a TFDS dataset, standard or PGD-L-inf adversarial
+(Madry et al. 2018: every training batch is replaced by its PGD adversarial examples), sharded over
+the device mesh like the GAN trainer, with Orbax checkpoints and automatic resume. Reports clean and
+PGD accuracy on the evaluation split, and writes the final model to WORKDIR/classifier in the same
+format as biglogit.convert, so make_logits and the experiments take it directly.
+"""
+import functools
+import os
+import sys
+from typing import Any
+
+import flax
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from biglogit import BiglogitError
+from biglogit import checkpointing
+from biglogit import classifiers
+from biglogit import metrics as metrics_lib
+from biglogit import sharding
+from biglogit.classifiers import io as cio
+from biglogit.classifiers import pgd
+from biglogit.data import sources
+
+
+@flax.struct.dataclass
+class ClassifierState:
+  step: jax.Array
+  params: Any
+  batch_stats: Any
+  opt_state: Any
+  rng: jax.Array  # raw key data
+
+
+def load_split(source_spec: str, split: str, resolution: int, resize: int, limit: int = 0):
+  """(uint8 images [N,H,W,3], int labels [N]) of a whole split, in memory."""
+  source = sources.open_source(source_spec)
+  skips = sources.SkipLog()
+  class_names = source.class_names(split)
+  images, labels = [], []
+  for rec in source.records(split, resolution, resize, skips, class_names):
+    images.append(rec.image)
+    labels.append(rec.label)
+    if limit and len(images) == limit:
+      break
+  if not images:
+    raise BiglogitError(f"split {split!r} of {source_spec} has no readable images")
+  return np.stack(images), np.asarray(labels, np.int32), class_names
+
+
+def build_model(config):
+  m = config.model
+  return classifiers.build(m.arch, num_classes=m.num_classes, **dict(m.module_kwargs))
+
+
+def make_optimizer(config, steps_per_epoch: int):
+  t = config.train
+  schedule = optax.cosine_decay_schedule(t.learning_rate, t.num_epochs * steps_per_epoch)
+  return optax.chain(optax.add_decayed_weights(t.weight_decay),
+                     optax.sgd(schedule, momentum=t.momentum, nesterov=True))
+
+
+def augment(rng, images, pad: int):
+  """Random crop after `pad` pixels of zero padding, and random horizontal flip (per example)."""
+  if pad == 0:
+    return images
+  n, h, w, _ = images.shape
+  crop_rng, flip_rng = jax.random.split(rng)
+  padded = jnp.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+  offsets = jax.random.randint(crop_rng, (n, 2), 0, 2 * pad + 1)
+  crop = jax.vmap(lambda im, o: jax.lax.dynamic_slice(im, (o[0], o[1], 0), (h, w, 3)))(padded, offsets)
+  flip = jax.random.bernoulli(flip_rng, 0.5, (n, 1, 1, 1))
+  return jnp.where(flip, crop[:, :, ::-1], crop)
+
+
+def train_step(state: ClassifierState, images_uint8, labels, *, model, tx, config):
+  rng, aug_rng, pgd_rng = jax.random.split(jax.random.wrap_key_data(state.rng), 3)
+  x = augment(aug_rng, images_uint8.astype(jnp.float32) / 255.0, config.train.crop_padding)
+  variables = {"params": state.params, "batch_stats": state.batch_stats}
+  adv = config.adversarial
+  if adv.enabled:
+    # The attack sees the model as it trains (batch statistics), without updating its statistics.
+    attack_fn = lambda xa: model.apply(variables, xa, train=True, mutable=["batch_stats"])[0]
+    x = jax.lax.stop_gradient(pgd.pgd_linf(attack_fn, x, labels, eps=adv.eps, step_size=adv.step_size,
+                                           steps=adv.steps, rng=pgd_rng))
+
+  def loss_fn(params):
+    logits, new_vars = model.apply({"params": params, "batch_stats": state.batch_stats}, x, train=True,
+                                   mutable=["batch_stats"])
+    loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+    return loss, (new_vars["batch_stats"], jnp.mean(jnp.argmax(logits, -1) == labels))
+
+  (loss, (batch_stats, acc)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+  updates, opt_state = tx.update(grads, state.opt_state, state.params)
+  new_state = state.replace(step=state.step + 1, params=optax.apply_updates(state.params, updates),
+                            batch_stats=batch_stats, opt_state=opt_state,
+                            rng=jax.random.key_data(rng))
+  return new_state, {"loss": loss, "train_accuracy": acc}
+
+
+def epoch_permutation(seed: int, epoch: int, n: int) -> np.ndarray:
+  """The data order is a function of (seed, epoch): a resumed run sees exactly the same batches."""
+  return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+def batch_indices(seed: int, step: int, n: int, batch: int) -> np.ndarray:
+  steps_per_epoch = n // batch
+  epoch, i = divmod(step, steps_per_epoch)
+  return epoch_permutation(seed, epoch, n)[i * batch:(i + 1) * batch]
+
+
+def evaluate(model, variables, images, labels, config):
+  e = config.evaluation
+  x = images.astype(np.float32) / 255.0
+  clean, _ = pgd.robust_accuracy(model, variables, x, labels, eps=0.0, step_size=0.0, steps=0)
+  idx = np.linspace(0, len(x) - 1, min(e.pgd_examples, len(x))).astype(int)
+  _, robust = pgd.robust_accuracy(model, variables, x[idx], labels[idx], eps=e.pgd_eps,
+                                  step_size=e.pgd_step_size, steps=e.pgd_steps)
+  return {"clean_accuracy": clean, "pgd_accuracy": robust, "pgd_examples": len(idx)}
+
+
+def train_classifier(config, workdir: str):
+  mesh = sharding.make_mesh()
+  t, m = config.train, config.model
+  sharding.check_batch_divisible(t.global_batch, mesh)
+  spec = classifiers.arch_spec(m.arch)
+  res, resize = spec.policy.resolution, spec.policy.resize
+  train_x, train_y, class_names = load_split(config.data.source, config.data.train_split, res, resize,
+                                             config.data.limit)
+  eval_x, eval_y, _ = load_split(config.data.source, config.data.eval_split, res, resize,
+                                 config.data.eval_limit)
+  if len(class_names) != m.num_classes:
+    raise BiglogitError(f"{config.data.source} has {len(class_names)} classes but model.num_classes="
+                        f"{m.num_classes}; set --config.model.num_classes={len(class_names)}")
+  if len(train_x) < t.global_batch:
+    raise BiglogitError(f"{len(train_x)} training images, fewer than one batch of {t.global_batch}")
+  steps_per_epoch = len(train_x) // t.global_batch
+  total_steps = t.num_epochs * steps_per_epoch
+  checkpointer = checkpointing.Checkpointer(workdir, config.keep_checkpoints,
+                                            checkpointing.architecture_signature(config))
+  checkpointer.check_compatible()
+
+  model = build_model(config)
+  tx = make_optimizer(config, steps_per_epoch)
+
+  def init(rng):
+    variables = model.init(rng, jnp.zeros((1, res, res, 3)), train=False)
+    return ClassifierState(step=jnp.zeros((), jnp.int32), params=variables["params"],
+                           batch_stats=variables.get("batch_stats", {}),
+                           opt_state=tx.init(variables["params"]), rng=jax.random.key_data(rng))
+
+  abstract = jax.eval_shape(init, jax.random.key(0))
+  state_sh = sharding.state_shardings(abstract, mesh)
+  batch_sh = sharding.batch_sharding(mesh)
+  replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+  step_fn = jax.jit(functools.partial(train_step, model=model, tx=tx, config=config),
+                    in_shardings=(state_sh, batch_sh, batch_sh), out_shardings=(state_sh, replicated),
+                    donate_argnums=0)
+  latest = checkpointer.latest_step()
+  if latest is None:
+    state = jax.jit(init, out_shardings=state_sh)(jax.random.key(config.seed))
+  else:
+    restore_target = jax.tree_util.tree_map(
+        lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh), abstract, state_sh)
+    state, _ = checkpointer.restore(latest, restore_target)
+    logging.info("resumed from step %d", latest)
+
+  writer = metrics_lib.create_writer(workdir, jax.process_index() == 0)
+  progress = metrics_lib.Progress(total_steps, t.global_batch, int(state.step))
+  step = int(state.step)
+  while step < total_steps:
+    idx = batch_indices(config.seed, step, len(train_x), t.global_batch)
+    shard = idx.reshape(jax.process_count(), -1)[jax.process_index()]  # this process's part
+    images, labels = sharding.to_global((train_x[shard], train_y[shard]), mesh)
+    state, step_metrics = step_fn(state, images, labels)
+    step += 1
+    if step % config.log_every == 0 or step == total_steps:
+      scalars = {k: float(v) for k, v in jax.device_get(step_metrics).items()}
+      if not np.isfinite(scalars["loss"]):
+        raise BiglogitError(f"non-finite loss at step {step}; lower train.learning_rate")
+      rate = progress.report(step)
+      writer.write_scalars(step, {**scalars, **rate})
+      logging.info(metrics_lib.Progress.line(step, total_steps, scalars, rate))
+    if step % config.checkpoint_every == 0 or step == total_steps:
+      checkpointer.save(step, state, {"step": step})
+  checkpointer.close()
+
+  variables = {"params": state.params, "batch_stats": state.batch_stats}
+  results = evaluate(model, variables, eval_x, eval_y, config)
+  writer.write_scalars(step, {f"eval_{k}": v for k, v in results.items()})
+  writer.close()
+  meta = {"architecture": m.arch, "num_classes": m.num_classes, "input_resolution": res,
+          "resize": resize, "input_range": "RGB float in [0, 1], NHWC", "mean": list(model.mean),
+          "std": list(model.std), "module_kwargs": dict(m.module_kwargs),
+          "source_checkpoint": os.path.abspath(os.path.join(workdir, "checkpoints", str(step))),
+          "source_sha256": None, "trained_by": "biglogit.classifiers.train",
+          "training": {"source": config.data.source, "steps": step, "global_batch": t.global_batch,
+                       "adversarial": config.adversarial.to_dict()},
+          "class_names": class_names, "evaluation": {"split": config.data.eval_split, **results}}
+  if jax.process_index() == 0:
+    cio.save_classifier(os.path.join(workdir, "classifier"), jax.device_get(variables), meta)
+  logging.info("clean accuracy %.4f, PGD accuracy %.4f", results["clean_accuracy"], results["pgd_accuracy"])
+  return state, results
+
+
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+  del argv
+  try:
+    _, results = train_classifier(FLAGS.config, FLAGS.workdir)
+  except BiglogitError as e:
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(2)
+  print(results)
+
+
+if __name__ == "__main__":
+  config_flags.DEFINE_config_file("config", None, "Classifier config file.", lock_config=True)
+  flags.DEFINE_string("workdir", None, "Checkpoints, logs and the trained classifier go here.")
+  flags.mark_flags_as_required(["config", "workdir"])
+  app.run(main)

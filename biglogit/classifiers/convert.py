@@ -127,5 +127,5 @@ def convert(arch: str, checkpoint: str, out_dir: str = None, num_classes: int = 
       "converted_by": "biglogit.convert",
   }
   if out_dir:
-    cio.save_classifier(out_dir, variables, meta)
+    meta = cio.save_classifier(out_dir, variables, meta)
   return module, variables, meta

@@ -35,8 +35,9 @@ def module_from_metadata(meta: Dict[str, Any]):
   return classifiers.build(meta["architecture"], **kw)
 
 
-def save_classifier(out_dir: str, variables, meta: Dict[str, Any]):
-  """Write atomically: files land under a temporary name first, then are renamed into place."""
+def save_classifier(out_dir: str, variables, meta: Dict[str, Any]) -> Dict[str, Any]:
+  """Write atomically (temporary name, then rename); returns the metadata as written, which adds
+  variables_sha256."""
   os.makedirs(out_dir, exist_ok=True)
   data = flax.serialization.msgpack_serialize(jax.device_get(variables))
   meta = {**meta, "variables_sha256": hashlib.sha256(data).hexdigest()}
@@ -45,6 +46,7 @@ def save_classifier(out_dir: str, variables, meta: Dict[str, Any]):
     with open(tmp, mode) as f:
       f.write(payload)
     os.replace(tmp, os.path.join(out_dir, name))
+  return meta
 
 
 def load_classifier(directory: str) -> Tuple[Any, Any, Dict[str, Any]]:

@@ -24,6 +24,9 @@ class Checkpointer:
 
   def __init__(self, workdir: str, keep: int, signature: Dict[str, Any]):
     self.keep_n = keep
+    # Orbax wants absolute paths; a relative --workdir is relative to where the job started.
+    if "://" not in workdir:
+      workdir = os.path.abspath(workdir)
     self.directory = epath.Path(workdir) / "checkpoints"
     self.signature = signature
     self._manager: Optional[ocp.CheckpointManager] = None

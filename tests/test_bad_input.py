@@ -40,10 +40,11 @@ def test_logits_length_and_image_size_mismatch(tiny_config, tmp_path):
   assert not (tmp_path / "run").exists()
 
 
-def test_checkpoint_of_other_architecture(tiny_config, tmp_path):
+def test_checkpoint_of_other_architecture(tiny_config, tmp_path, monkeypatch):
   tiny_config.train.num_steps = 1
   tiny_config.image_every = 0
-  train.train_and_evaluate(tiny_config, str(tmp_path / "run"))
+  monkeypatch.chdir(tmp_path)  # a relative --workdir, as the README's command uses
+  train.train_and_evaluate(tiny_config, "run")
   before = sorted(os.listdir(tmp_path / "run" / "checkpoints"))
   tiny_config.model.ch_g = 8
   _fails(tiny_config, tmp_path / "run", r"different architecture \(ch_g: checkpoint 4 vs config 8\)")

@@ -72,3 +72,19 @@ def test_interrupted_build_never_reads_as_complete(image_folder, classifier_dir,
   monkeypatch.setattr(make_logits.LogitsComputer, "__call__", real)
   path = make_logits.build_logits_dataset(image_folder, classifier_dir, str(tmp_path), name="toy")
   assert len(dataset_lib.open_split(str(path), "test")[0]) == 6
+
+
+def test_tfds_source_by_name():
+  """A TFDS dataset by name, read through its data source with the input policy applied. TFDS's mock
+  stands in for the download (it also mocks every builder's download_and_prepare, so the builder
+  itself is exercised with the folder source above)."""
+  import tensorflow_datasets as tfds
+  from biglogit.data import sources
+  with tfds.testing.mock_data(num_examples=5, policy=tfds.testing.MockPolicy.USE_CODE):
+    source = sources.open_source("tfds:cifar10")
+    assert source.count("train") == 5 and len(source.class_names("train")) == 10
+    skips = sources.SkipLog()
+    records = list(source.records("train", 24, 28, skips))
+  assert len(records) == 5 and not skips.skipped
+  assert all(r.image.shape == (24, 24, 3) and 0 <= r.label < 10 for r in records)
+  assert records[0].name == "cifar10[train][0]"

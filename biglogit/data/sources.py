@@ -162,7 +162,7 @@ class TfdsSource:
     return list(label.names)
 
   def count(self, split: str) -> int:
-    return self.builder.info.splits[split].num_examples
+    return len(self.builder.as_data_source(split))
 
   def records(self, split, resolution, resize, skips: SkipLog, class_names=None):
     source = self.builder.as_data_source(split)

@@ -32,6 +32,7 @@ class Trainer:
   state_sharding: Any
   init: Callable
   step: Callable
+  reconstruct: Callable  # jitted steps.reconstruct (params, g_stats, logits, eps) -> images
 
 
 def validate_config(config, mesh):
@@ -61,7 +62,9 @@ def build_trainer(config, mesh) -> Trainer:
   jit_step = jax.jit(step_fn, in_shardings=(state_sharding, batch_sh),
                      out_shardings=(state_sharding, replicated), donate_argnums=0)
   jit_init = jax.jit(init_fn, out_shardings=state_sharding)
-  return Trainer(generator, discriminator, g_tx, d_tx, mesh, state_sharding, jit_init, jit_step)
+  jit_reconstruct = jax.jit(functools.partial(steps.reconstruct, generator=generator))
+  return Trainer(generator, discriminator, g_tx, d_tx, mesh, state_sharding, jit_init, jit_step,
+                 jit_reconstruct)
 
 
 def abstract_state(trainer: Trainer, config):
@@ -99,9 +102,8 @@ def _grid_images(trainer, state, examples, config):
   """Columns: original | G(z, eps1) | G(z, eps2), with the EMA generator."""
   logits = jnp.asarray(examples["logits"])
   rng1, rng2 = jax.random.split(jax.random.key(config.seed + 1))
-  recon = jax.jit(functools.partial(steps.reconstruct, generator=trainer.generator))
-  outs = [metrics_lib.to_uint8(recon(state.ema_params, state.g_stats, logits,
-                                     steps.sample_eps(r, logits.shape[0], config.model.dim_z)))
+  outs = [metrics_lib.to_uint8(trainer.reconstruct(state.ema_params, state.g_stats, logits,
+                                                   steps.sample_eps(r, logits.shape[0], config.model.dim_z)))
           for r in (rng1, rng2)]
   return metrics_lib.image_grid([examples["image"]] + outs)
 

@@ -37,15 +37,12 @@ def main(argv):
   images = np.stack([r.image for r in recs]).astype(np.float32) / 255.0
   labels = np.asarray([r.label for r in recs])
   step = FLAGS.pgd_step_size or 2.5 * FLAGS.pgd_eps / FLAGS.pgd_steps
-  clean, _ = pgd.robust_accuracy(module, variables, images, labels, eps=0.0, step_size=0.0, steps=0)
-  # PGD on a class-balanced-by-order subset: every (N/k)-th image, so all classes appear.
-  idx = np.linspace(0, len(images) - 1, min(FLAGS.pgd_examples, len(images))).astype(int)
-  clean_sub, adv = pgd.robust_accuracy(module, variables, images[idx], labels[idx], eps=FLAGS.pgd_eps,
-                                       step_size=step, steps=FLAGS.pgd_steps)
+  results = pgd.clean_and_pgd_accuracy(module, variables, images, labels, eps=FLAGS.pgd_eps,
+                                       step_size=step, steps=FLAGS.pgd_steps,
+                                       pgd_examples=FLAGS.pgd_examples)
   print(json.dumps({"classifier": meta["architecture"], "split": FLAGS.split, "n": len(images),
-                    "clean_accuracy": clean, "pgd_examples": len(idx), "pgd_eps": FLAGS.pgd_eps,
-                    "pgd_steps": FLAGS.pgd_steps, "clean_accuracy_pgd_subset": clean_sub,
-                    "pgd_accuracy": adv, "skipped": len(skips.skipped)}))
+                    "pgd_eps": FLAGS.pgd_eps, "pgd_steps": FLAGS.pgd_steps, **results,
+                    "skipped": len(skips.skipped)}))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ robust-accuracy evaluation and the adversarial-logits experiments.
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 
@@ -53,3 +54,16 @@ def robust_accuracy(module, variables, images, labels, *, eps, step_size, steps,
     clean, adv = clean + int(c), adv + int(a)
   n = max(len(images), 1)
   return clean / n, adv / n
+
+
+def clean_and_pgd_accuracy(module, variables, images, labels, *, eps, step_size, steps,
+                           pgd_examples: int):
+  """Clean accuracy on all images; PGD accuracy on `pgd_examples` spread evenly over the split (so
+  that every class appears when the split is ordered by class)."""
+  images = np.asarray(images, np.float32)
+  clean, _ = robust_accuracy(module, variables, images, labels, eps=0.0, step_size=0.0, steps=0)
+  idx = np.linspace(0, len(images) - 1, min(pgd_examples, len(images))).astype(int)
+  clean_subset, robust = robust_accuracy(module, variables, images[idx], labels[idx], eps=eps,
+                                         step_size=step_size, steps=steps)
+  return {"clean_accuracy": clean, "pgd_accuracy": robust, "pgd_examples": len(idx),
+          "clean_accuracy_pgd_subset": clean_subset}

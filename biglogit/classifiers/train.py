@@ -117,12 +117,9 @@ def batch_indices(seed: int, step: int, n: int, batch: int) -> np.ndarray:
 
 def evaluate(model, variables, images, labels, config):
   e = config.evaluation
-  x = images.astype(np.float32) / 255.0
-  clean, _ = pgd.robust_accuracy(model, variables, x, labels, eps=0.0, step_size=0.0, steps=0)
-  idx = np.linspace(0, len(x) - 1, min(e.pgd_examples, len(x))).astype(int)
-  _, robust = pgd.robust_accuracy(model, variables, x[idx], labels[idx], eps=e.pgd_eps,
-                                  step_size=e.pgd_step_size, steps=e.pgd_steps)
-  return {"clean_accuracy": clean, "pgd_accuracy": robust, "pgd_examples": len(idx)}
+  return pgd.clean_and_pgd_accuracy(model, variables, images.astype(np.float32) / 255.0, labels,
+                                    eps=e.pgd_eps, step_size=e.pgd_step_size, steps=e.pgd_steps,
+                                    pgd_examples=e.pgd_examples)
 
 
 def train_classifier(config, workdir: str):

@@ -32,20 +32,20 @@ def main(argv):
   config = FLAGS.config
   mesh = sharding.make_mesh()
   train.validate_config(config, mesh)
-  trainer = train.build_trainer(config, mesh)
+  trainer = train.build_trainer(config, mesh, config.deepsim.comparator)
   state = trainer.init(jax.random.key(0))
   batch = sharding.to_global(synthetic_batch(config), mesh, batch_axis=1)
   t0 = time.time()
-  compiled = trainer.step.lower(state, batch).compile()
+  compiled = trainer.step.lower(state, batch, trainer.aux).compile()
   compile_s = time.time() - t0
   cost = compiled.cost_analysis()
   cost = cost[0] if isinstance(cost, (list, tuple)) else cost
   flops = float(cost.get("flops", float("nan"))) if cost else float("nan")
-  state, m = compiled(state, batch)
+  state, m = compiled(state, batch, trainer.aux)
   jax.block_until_ready(m)
   t0 = time.time()
   for _ in range(FLAGS.steps):
-    state, m = compiled(state, batch)
+    state, m = compiled(state, batch, trainer.aux)
   jax.block_until_ready(m)
   dt = (time.time() - t0) / FLAGS.steps
   images = config.train.global_batch * config.train.d_steps  # real images consumed per step

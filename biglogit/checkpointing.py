@@ -17,7 +17,9 @@ def architecture_signature(config) -> Dict[str, Any]:
   """What must match for a checkpoint to be restorable into this config's state."""
   model = config.model.to_dict()
   model.pop("compute_dtype", None)  # bf16 vs fp32 compute restores the same float32 params
-  return {"format_version": FORMAT_VERSION, "kind": config.get("kind", "gan"), **model}
+  return {"format_version": FORMAT_VERSION, "kind": config.get("kind", "gan"),
+          "method": config.get("method", "gan"),
+          "release": config.release.to_dict() if "release" in config else {"kind": "full"}, **model}
 
 
 class Checkpointer:

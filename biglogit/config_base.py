@@ -9,6 +9,7 @@ import ml_collections
 def base_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.kind = "gan"
+  c.method = "gan"  # "gan": the paper's single hinge loss; "deepsim": the Dosovitskiy & Brox baseline
   c.seed = 0
 
   c.model = ml_collections.ConfigDict()
@@ -41,6 +42,39 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.eval_split = "test"  # "" to show training images in the grids
   c.data.num_read_threads = 8
   c.data.prefetch = 4
+
+  # What the inverter sees of phi's output (data/release.py): full logits (the paper), softmax,
+  # top-k logits, the top-1 label, or rounded probabilities.
+  c.release = ml_collections.ConfigDict()
+  c.release.kind = "full"
+  c.release.k = 5  # for kind="topk"
+  c.release.decimals = 2  # for kind="rounded"
+
+  # method="deepsim" (Dosovitskiy & Brox 2016a): deterministic up-convolutional decoder trained on
+  # pixel_weight * pixel L2 + feature_weight * comparator-feature L2 + adversarial_weight * hinge G loss.
+  # Pixel and feature terms are means over elements of [-1, 1] images and of the comparator layer.
+  c.deepsim = ml_collections.ConfigDict()
+  c.deepsim.pixel_weight = 1.0
+  c.deepsim.feature_weight = 0.1
+  c.deepsim.adversarial_weight = 0.01
+  c.deepsim.comparator = ""  # classifier dir; "" = the classifier that made the logits dataset
+  c.deepsim.comparator_layer = ""  # Flax module path, e.g. "layer2"; "" = the penultimate features
+  c.deepsim.hidden = 1024  # width of the decoder's fully connected layers
+
+  # Evaluation (python -m biglogit.evaluate, and during training when eval.every > 0).
+  c.eval = ml_collections.ConfigDict()
+  c.eval.split = "test"
+  c.eval.num_examples = 2000  # first N of the split (its order is the source's, not by class)
+  c.eval.batch_size = 250
+  c.eval.classifier = ""  # phi; "" = the classifier recorded in the logits dataset's metadata
+  c.eval.identifier = ""  # an independent classifier for identifiability; "" = skip that metric
+  c.eval.robust_features = ""  # classifier whose penultimate features give the feature distance
+  c.eval.fid_extractor = ""  # "inception:DIR" | "classifier:DIR" (stand-in) | "" = skip FID/KID
+  c.eval.noise_samples = 8  # K resampled eps per example for noise sensitivity
+  c.eval.noise_examples = 200
+  c.eval.bootstrap = 1000  # resamples for the 95% intervals of per-example metrics
+  c.eval.fid_bootstrap = 20  # resamples for FID/KID intervals (each one recomputes the statistic)
+  c.eval.every = 0  # steps between evaluations during training (0: off)
 
   c.log_every = 100
   c.checkpoint_every = 2000

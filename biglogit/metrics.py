@@ -8,12 +8,10 @@ import numpy as np
 from clu import metrics as clu_metrics
 from PIL import Image
 
-TrainMetrics = clu_metrics.Collection.create(
-    d_loss=clu_metrics.Average.from_output("d_loss"),
-    g_loss=clu_metrics.Average.from_output("g_loss"),
-    d_real=clu_metrics.Average.from_output("d_real"),
-    d_fake=clu_metrics.Average.from_output("d_fake"),
-)
+def average_metrics(names):
+  """A clu collection averaging each named scalar between log points (names: what the step returns,
+  which depends on config.method)."""
+  return clu_metrics.Collection.create(**{n: clu_metrics.Average.from_output(n) for n in sorted(names)})
 
 
 class JsonlWriter:

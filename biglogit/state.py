@@ -7,6 +7,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from biglogit import BiglogitError
+from biglogit.models.decoder import Decoder
 from biglogit.models.discriminator import Discriminator
 from biglogit.models.generator import Generator
 
@@ -26,11 +28,20 @@ class GANState:
   rng: jax.Array  # raw uint32 key data: plain arrays checkpoint and compare everywhere
 
 
-def build_models(model_cfg):
+METHODS = ("gan", "deepsim")
+
+
+def build_models(model_cfg, method: str = "gan", decoder_hidden: int = 1024):
+  """(G, D). method="deepsim" swaps G for the Dosovitskiy & Brox decoder; D is the same."""
   dtype = COMPUTE_DTYPES[model_cfg.compute_dtype]
-  g = Generator(resolution=model_cfg.resolution, ch=model_cfg.ch_g, dim_z=model_cfg.dim_z,
-                cond_hidden=model_cfg.cond_hidden, attention_resolution=model_cfg.g_attention,
-                dtype=dtype)
+  if method == "gan":
+    g = Generator(resolution=model_cfg.resolution, ch=model_cfg.ch_g, dim_z=model_cfg.dim_z,
+                  cond_hidden=model_cfg.cond_hidden, attention_resolution=model_cfg.g_attention,
+                  dtype=dtype)
+  elif method == "deepsim":
+    g = Decoder(resolution=model_cfg.resolution, ch=model_cfg.ch_g, hidden=decoder_hidden, dtype=dtype)
+  else:
+    raise BiglogitError(f"method={method!r}; use one of {', '.join(METHODS)}")
   d = Discriminator(resolution=model_cfg.resolution, ch=model_cfg.ch_d,
                     attention_resolution=model_cfg.d_attention, dtype=dtype)
   return g, d
@@ -51,7 +62,7 @@ def init_state(rng, config, generator: nn.Module, discriminator: nn.Module, g_tx
   d_vars = discriminator.init({"params": d_rng}, images, logits, train=True)
   return GANState(
       step=jnp.zeros((), jnp.int32),
-      g_params=g_vars["params"], g_stats=g_vars["batch_stats"],
+      g_params=g_vars["params"], g_stats=g_vars.get("batch_stats", {}),
       d_params=d_vars["params"], d_stats=d_vars["batch_stats"],
       g_opt=g_tx.init(g_vars["params"]), d_opt=d_tx.init(d_vars["params"]),
       ema_params=g_vars["params"], rng=jax.random.key_data(rng))

@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import optax
 
 from biglogit import losses
+from biglogit.data import release
 from biglogit.state import GANState
 
 
@@ -17,13 +18,18 @@ def sample_eps(rng, batch, dim_z):
   return jax.random.normal(rng, (batch, dim_z), jnp.float32)
 
 
-def train_step(state: GANState, batch, *, generator, discriminator, g_tx, d_tx, config):
+def train_step(state: GANState, batch, aux, *, generator, discriminator, g_tx, d_tx, config,
+               comparator=None):
   """num_d_steps discriminator updates (one sub-batch each), then one generator update.
 
-  batch: {'image': uint8 [d_steps, B, H, W, 3], 'logits': float32 [d_steps, B, nc]}.
+  batch: {'image': uint8 [d_steps, B, H, W, 3], 'logits': float32 [d_steps, B, nc]}; the logits
+  pass through the configured release transform first, so G and D only ever see what is released.
+  aux: frozen arrays the loss needs ({'comparator': variables} for method="deepsim", else {}).
+  comparator: (variables, images in [0, 1]) -> features, for method="deepsim".
   Returns the new state and scalar metrics of this step.
   """
   t = config.train
+  batch = {**batch, "logits": release.apply(config.release, batch["logits"])}
   rng, *step_rngs = jax.random.split(jax.random.wrap_key_data(state.rng), t.d_steps + 2)
   g_params, g_stats, d_params, d_stats = state.g_params, state.g_stats, state.d_params, state.d_stats
   d_opt, g_opt = state.d_opt, state.g_opt
@@ -32,7 +38,7 @@ def train_step(state: GANState, batch, *, generator, discriminator, g_tx, d_tx, 
     eps = sample_eps(rng, logits.shape[0], config.model.dim_z)
     fake, new_vars = generator.apply({"params": g_params, "batch_stats": g_stats}, logits, eps,
                                      train=True, mutable=["batch_stats"])
-    return fake, new_vars["batch_stats"]
+    return fake, new_vars.get("batch_stats", {})
 
   def d_loss_fn(d_params, d_stats, real, fake, logits):
     both = jnp.concatenate([real, fake], axis=0)
@@ -53,15 +59,26 @@ def train_step(state: GANState, batch, *, generator, discriminator, g_tx, d_tx, 
     updates, d_opt = d_tx.update(grads, d_opt, d_params)
     d_params = optax.apply_updates(d_params, updates)
 
-  def g_loss_fn(g_params, g_stats, logits):
+  def g_loss_fn(g_params, g_stats, logits, real):
     fake, g_stats = generate(g_params, g_stats, logits, step_rngs[-1])
     # D frozen in G's update: its spectral-norm vectors are not advanced here.
     d_fake = discriminator.apply({"params": d_params, "batch_stats": d_stats}, fake, logits,
                                  train=False)
-    return losses.generator_loss(d_fake), g_stats
+    adversarial = losses.generator_loss(d_fake)
+    if config.method != "deepsim":
+      return adversarial, (g_stats, {})
+    w = config.deepsim
+    pixel = jnp.mean(jnp.square(fake - real))
+    to_unit = lambda x: (x + 1.0) / 2.0
+    feature = jnp.mean(jnp.square(comparator(aux["comparator"], to_unit(fake)) -
+                                  jax.lax.stop_gradient(comparator(aux["comparator"], to_unit(real)))))
+    total = w.pixel_weight * pixel + w.feature_weight * feature + w.adversarial_weight * adversarial
+    return total, (g_stats, {"pixel_loss": pixel, "feature_loss": feature, "adversarial_loss": adversarial})
 
   logits = batch["logits"][-1]
-  (g_loss, g_stats), grads = jax.value_and_grad(g_loss_fn, has_aux=True)(g_params, g_stats, logits)
+  real = images_to_float(batch["image"][-1])
+  (g_loss, (g_stats, g_terms)), grads = jax.value_and_grad(g_loss_fn, has_aux=True)(
+      g_params, g_stats, logits, real)
   updates, g_opt = g_tx.update(grads, g_opt, g_params)
   g_params = optax.apply_updates(g_params, updates)
 
@@ -72,10 +89,12 @@ def train_step(state: GANState, batch, *, generator, discriminator, g_tx, d_tx, 
   new_state = state.replace(step=state.step + 1, g_params=g_params, g_stats=g_stats,
                             d_params=d_params, d_stats=d_stats, g_opt=g_opt, d_opt=d_opt,
                             ema_params=ema_params, rng=jax.random.key_data(rng))
-  metrics = {"d_loss": d_loss, "g_loss": g_loss, "d_real": d_real, "d_fake": d_fake}
+  metrics = {"d_loss": d_loss, "g_loss": g_loss, "d_real": d_real, "d_fake": d_fake, **g_terms}
   return new_state, metrics
 
 
-def reconstruct(params, g_stats, logits, eps, *, generator):
-  """x_hat = G(z, eps) in evaluation mode (running BN statistics), in [-1, 1]."""
-  return generator.apply({"params": params, "batch_stats": g_stats}, logits, eps, train=False)
+def reconstruct(params, g_stats, logits, eps, *, generator, release_cfg):
+  """x_hat = G(release(z), eps) in evaluation mode (running BN statistics), in [-1, 1]. `logits` are
+  phi's full logits; the release transform the inverter was trained with is applied here."""
+  return generator.apply({"params": params, "batch_stats": g_stats},
+                         release.apply(release_cfg, logits), eps, train=False)

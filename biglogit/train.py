@@ -2,6 +2,7 @@
 checkpoints / logs / image grids, resume, and clean stops (NaN, SIGTERM)."""
 import dataclasses
 import functools
+import json
 import os
 import signal
 from typing import Any, Callable
@@ -17,7 +18,9 @@ from biglogit import metrics as metrics_lib
 from biglogit import sharding
 from biglogit import state as state_lib
 from biglogit import steps
+from biglogit.classifiers import io as classifier_io
 from biglogit.data import pipeline
+from biglogit.data import release
 from biglogit.models import arch as arch_lib
 
 
@@ -31,8 +34,12 @@ class Trainer:
   mesh: Any
   state_sharding: Any
   init: Callable
-  step: Callable
+  step: Callable  # jitted (state, batch, aux) -> (state, metrics)
   reconstruct: Callable  # jitted steps.reconstruct (params, g_stats, logits, eps) -> images
+  aux: Any  # frozen arrays the step needs (the DeePSiM comparator's variables), replicated
+
+  def run_step(self, state, batch):
+    return self.step(state, batch, self.aux)
 
 
 def validate_config(config, mesh):
@@ -45,26 +52,67 @@ def validate_config(config, mesh):
     raise BiglogitError(f"model.compute_dtype={m.compute_dtype!r}; use one of {sorted(state_lib.COMPUTE_DTYPES)}")
   if t.d_steps < 1:
     raise BiglogitError(f"train.d_steps={t.d_steps}; use at least 1")
+  if config.method not in state_lib.METHODS:
+    raise BiglogitError(f"method={config.method!r}; use one of {', '.join(state_lib.METHODS)}")
+  release.validate(config.release, m.num_classes)
   sharding.check_batch_divisible(t.global_batch, mesh)
 
 
-def build_trainer(config, mesh) -> Trainer:
-  generator, discriminator = state_lib.build_models(config.model)
+def comparator_dir(config, dataset_metadata) -> str:
+  """DeePSiM's comparator network: deepsim.comparator, else the classifier that made the logits."""
+  directory = config.deepsim.comparator or dataset_metadata.get("classifier_dir", "")
+  if not directory or not os.path.exists(os.path.join(directory, classifier_io.METADATA)):
+    raise BiglogitError(f"method=deepsim needs a comparator classifier, and {directory!r} is not one; "
+                        "set --config.deepsim.comparator=DIR (a converted or trained classifier)")
+  return directory
+
+
+def _comparator(directory: str, layer: str):
+  """(fn(variables, images in [0, 1]) -> features, variables): a classifier's penultimate features, or
+  the output of the module at Flax path `layer` (e.g. 'layer2')."""
+  from biglogit.evaluate.nets import resize_to
+  module, variables, meta = classifier_io.load_classifier(directory)
+  resolution = int(meta["input_resolution"])
+
+  def features(variables, x):
+    x = resize_to(x, resolution)
+    if not layer:
+      return module.apply(variables, x, train=False, features=True)
+    _, captured = module.apply(variables, x, train=False, mutable=["intermediates"],
+                               capture_intermediates=lambda mdl, _: "/".join(mdl.path) == layer)
+    found = jax.tree_util.tree_leaves(captured.get("intermediates", {}))
+    if not found:
+      raise BiglogitError(f"deepsim.comparator_layer={layer!r} names no module of {meta['architecture']}; "
+                          "use a Flax module path such as 'layer2', or '' for the penultimate features")
+    return found[0]
+
+  return features, variables
+
+
+def build_trainer(config, mesh, comparator: str = "") -> Trainer:
+  """comparator: classifier dir for method="deepsim" (see comparator_dir); unused otherwise."""
+  generator, discriminator = state_lib.build_models(config.model, config.method, config.deepsim.hidden)
   g_tx, d_tx = state_lib.build_optimizers(config.train)
   init_fn = functools.partial(state_lib.init_state, config=config, generator=generator,
                               discriminator=discriminator, g_tx=g_tx, d_tx=d_tx)
   abstract = jax.eval_shape(init_fn, jax.random.key(0))
   state_sharding = sharding.state_shardings(abstract, mesh)
+  features_fn, aux = None, {}
+  if config.method == "deepsim" and comparator:
+    features_fn, variables = _comparator(comparator, config.deepsim.comparator_layer)
+    aux = {"comparator": variables}
   step_fn = functools.partial(steps.train_step, generator=generator, discriminator=discriminator,
-                              g_tx=g_tx, d_tx=d_tx, config=config)
+                              g_tx=g_tx, d_tx=d_tx, config=config, comparator=features_fn)
   batch_sh = sharding.batch_sharding(mesh, batch_axis=1)  # [d_steps, B, ...]
   replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-  jit_step = jax.jit(step_fn, in_shardings=(state_sharding, batch_sh),
+  aux = jax.device_put(aux, replicated)
+  jit_step = jax.jit(step_fn, in_shardings=(state_sharding, batch_sh, replicated),
                      out_shardings=(state_sharding, replicated), donate_argnums=0)
   jit_init = jax.jit(init_fn, out_shardings=state_sharding)
-  jit_reconstruct = jax.jit(functools.partial(steps.reconstruct, generator=generator))
+  jit_reconstruct = jax.jit(functools.partial(steps.reconstruct, generator=generator,
+                                              release_cfg=config.release))
   return Trainer(generator, discriminator, g_tx, d_tx, mesh, state_sharding, jit_init, jit_step,
-                 jit_reconstruct)
+                 jit_reconstruct, aux)
 
 
 def abstract_state(trainer: Trainer, config):
@@ -118,7 +166,11 @@ def train_and_evaluate(config, workdir: str):
   checkpointer.check_compatible()
   _check_workdir_writable(workdir)
 
-  trainer = build_trainer(config, mesh)
+  trainer = build_trainer(config, mesh, comparator_dir(config, spec.metadata)
+                          if config.method == "deepsim" else "")
+  is_main = jax.process_index() == 0
+  if is_main:
+    _write_config(workdir, config)
   latest = checkpointer.latest_step()
   if latest is None:
     state = trainer.init(jax.random.key(config.seed))
@@ -128,7 +180,6 @@ def train_and_evaluate(config, workdir: str):
     logging.info("resumed from step %d in %s", latest, workdir)
   start = int(state.step)
 
-  is_main = jax.process_index() == 0
   writer = metrics_lib.create_writer(workdir, is_main)
   grid_examples = pipeline.fixed_examples(config.data.dataset, config.data.eval_split or config.data.train_split,
                                           config.data.data_dir, config.num_grid_images)
@@ -139,11 +190,12 @@ def train_and_evaluate(config, workdir: str):
 
   progress = metrics_lib.Progress(config.train.num_steps, config.train.global_batch, start)
   accumulated = None
+  periodic_eval = None
   step = start
   with _StopRequested() as stop:
     while step < config.train.num_steps:
       batch = sharding.to_global(next(train_iter), mesh, batch_axis=1)
-      state, step_metrics = trainer.step(state, batch)
+      state, step_metrics = trainer.run_step(state, batch)
       step += 1
       host_metrics = jax.device_get(step_metrics)
       bad = [k for k, v in host_metrics.items() if not np.isfinite(v)]
@@ -152,7 +204,7 @@ def train_and_evaluate(config, workdir: str):
         raise BiglogitError(f"non-finite {', '.join(bad)} at step {step}; stopped without saving, the "
                             f"last good checkpoint (step {checkpointer.latest_step()}) is intact; "
                             "lower the learning rates or use float32 compute")
-      update = metrics_lib.TrainMetrics.single_from_model_output(**host_metrics)
+      update = metrics_lib.average_metrics(host_metrics).single_from_model_output(**host_metrics)
       accumulated = update if accumulated is None else accumulated.merge(update)
       if step % config.log_every == 0 or step == config.train.num_steps:
         scalars = {k: float(v) for k, v in accumulated.compute().items()}
@@ -164,6 +216,9 @@ def train_and_evaluate(config, workdir: str):
         grid = _grid_images(trainer, state, grid_examples, config)
         metrics_lib.save_png(os.path.join(workdir, "images", f"step_{step:08d}.png"), grid, upscale=2)
         writer.write_images(step, {"original|recon_eps1|recon_eps2": grid})
+      if is_main and config.eval.every and (step % config.eval.every == 0 or step == config.train.num_steps):
+        periodic_eval = periodic_eval or _PeriodicEvaluation(config, trainer)
+        writer.write_scalars(step, periodic_eval(state, step, workdir))
       if step % config.checkpoint_every == 0 or step == config.train.num_steps or stop.requested:
         checkpointer.save(step, state, train_iter.get_state())
       if stop.requested:
@@ -172,6 +227,36 @@ def train_and_evaluate(config, workdir: str):
   writer.flush()
   writer.close()
   return state
+
+
+class _PeriodicEvaluation:
+  """eval.every > 0: the evaluation of `python -m biglogit.evaluate`, on the EMA generator of the
+  current state, written to eval/metrics_step_N.json and the training TensorBoard (process 0 only)."""
+
+  def __init__(self, config, trainer):
+    from biglogit.evaluate import core
+    self.core, self.config, self.trainer = core, config, trainer
+    self.examples, metadata = core.held_out(config, config.eval.split, config.eval.num_examples)
+    self.evaluator = core.Evaluator(config, metadata)
+
+  def __call__(self, state, step, workdir):
+    from biglogit.evaluate.inverter import Inverter
+    params, g_stats = jax.device_get((state.ema_params, state.g_stats))
+    inverter = Inverter(self.config, self.trainer.generator, params, g_stats,
+                        name=os.path.basename(os.path.normpath(workdir)), step=step, workdir=workdir)
+    record = self.core.evaluate_inverter(inverter, self.evaluator, self.examples)
+    record["split"] = self.config.eval.split
+    self.core.write_record(os.path.join(workdir, "eval"), record, stem=f"metrics_step_{step:08d}")
+    return self.core.scalars(record)
+
+
+def _write_config(workdir: str, config):
+  """config.json: what evaluation, experiments and notebooks rebuild the model from."""
+  os.makedirs(workdir, exist_ok=True)
+  tmp = os.path.join(workdir, "config.json.tmp")
+  with open(tmp, "w") as f:
+    json.dump(config.to_dict(), f, indent=2)
+  os.replace(tmp, os.path.join(workdir, "config.json"))
 
 
 def _check_workdir_writable(workdir: str):

@@ -72,3 +72,64 @@ def image_folder(tmp_path_factory):
   (root / "train" / "cat" / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
   Image.fromarray(rng.integers(0, 255, (40, 56, 3), dtype=np.uint8)).save(root / "train" / "dog" / "big.jpg")
   return str(root)
+
+
+def save_tiny_classifier(directory, seed):
+  """A random-init CIFAR ResNet-8 of width 4 in the converter's on-disk format."""
+  from biglogit.classifiers import cifar_resnet
+  from biglogit.classifiers import io as cio
+  module = cifar_resnet.CifarResNet(depth=8, width=4)
+  variables = module.init(jax.random.key(seed), np.zeros((1, 32, 32, 3), np.float32))
+  cio.save_classifier(directory, variables, {
+      "architecture": "cifar_resnet8", "num_classes": 10, "input_resolution": 32, "resize": 32,
+      "mean": list(module.mean), "std": list(module.std), "module_kwargs": {"width": 4},
+      "source_sha256": f"random-init-{seed}"})
+  return directory
+
+
+def _eval_settings(c, root):
+  e = c.eval
+  e.num_examples, e.batch_size = 16, 8
+  e.identifier = os.path.join(root, "identifier")
+  e.robust_features = os.path.join(root, "identifier")
+  e.fid_extractor = "classifier:" + os.path.join(root, "identifier")
+  e.noise_samples, e.noise_examples = 3, 8
+  e.bootstrap, e.fid_bootstrap = 50, 2
+
+
+@pytest.fixture(scope="session")
+def inverter_runs(tmp_path_factory):
+  """A logits dataset made by a tiny classifier phi, and two tiny trained runs on it: the GAN (with
+  periodic evaluation at its last step) and the DeePSiM baseline. Paths in a dict."""
+  from biglogit import train
+  from biglogit.data import dataset as dataset_lib
+  from biglogit.evaluate import nets
+  from configs import tiny
+  root = str(tmp_path_factory.mktemp("runs"))
+  phi_dir = save_tiny_classifier(os.path.join(root, "phi"), 0)
+  save_tiny_classifier(os.path.join(root, "identifier"), 1)
+  phi = nets.Classifier(phi_dir, batch_size=16)
+  rng = np.random.default_rng(0)
+  splits = {}
+  for split, n in (("train", 64), ("test", 32)):
+    arrays = toy_arrays(n, seed=0 if split == "train" else 1)
+    arrays["image"] = np.clip(arrays["image"].astype(np.int16) +
+                              rng.integers(-40, 40, arrays["image"].shape), 0, 255).astype(np.uint8)
+    arrays["logits"] = phi.logits(arrays["image"].astype(np.float32) / 255.0)
+    labels = arrays["logits"].argmax(-1)
+    labels[::4] = (labels[::4] + 1) % 10  # a quarter misclassified
+    arrays["label"] = labels
+    splits[split] = arrays
+  dataset = str(dataset_lib.write_numpy_dataset(root, "phi_logits", splits,
+                                                metadata={"classifier_dir": phi_dir}))
+  runs = {"root": root, "dataset": dataset, "phi": phi_dir, "identifier": os.path.join(root, "identifier")}
+  for method in ("gan", "deepsim"):
+    c = tiny.get_config()
+    c.data.dataset = dataset
+    c.method = method
+    c.deepsim.hidden = 32
+    c.eval.every = 4 if method == "gan" else 0
+    _eval_settings(c, root)
+    runs[method] = os.path.join(root, method)
+    train.train_and_evaluate(c, runs[method])
+  return runs

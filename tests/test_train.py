@@ -29,7 +29,7 @@ def test_sharded_step_equals_single_device_step(tiny_config):
     losses = []
     for i in range(2):
       batch = sharding.to_global(_batch(tiny_config, seed=i), mesh, batch_axis=1)
-      state, m = trainer.step(state, batch)
+      state, m = trainer.run_step(state, batch)
       losses.append(jax.device_get(m))
     results.append((losses, jax.device_get(state)))
   (l1, s1), (l8, s8) = results

@@ -1,0 +1,1 @@
+"""Evaluation of trained inverters: metrics with bootstrap intervals (python -m biglogit.evaluate)."""

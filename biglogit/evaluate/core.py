@@ -1,0 +1,148 @@
+"""Scoring reconstructions: every metric of the evaluation, with bootstrap 95% intervals.
+
+  psnr, ssim                          x_hat vs x
+  phi_top1_agreement                  argmax phi(x_hat) == argmax z        (logit consistency)
+  logit_cosine, logit_l2              phi(x_hat) vs z
+  identifiability_accuracy            argmax psi(x_hat) == label, psi an independent classifier
+  robust_feature_l2 (+ _relative)     penultimate features of a robust classifier, x_hat vs x
+  fid, kid                            configurable extractor (inception:DIR, or a named stand-in)
+  noise_std                           per-pixel std of x_hat over K resampled eps, averaged
+"""
+import json
+import os
+from typing import Callable, Dict
+
+import numpy as np
+
+from biglogit import BiglogitError
+from biglogit.data import dataset as dataset_lib
+from biglogit.data import pipeline
+from biglogit.data import release
+from biglogit.evaluate import metrics as M
+from biglogit.evaluate import nets
+
+
+def held_out(config, split: str, num_examples: int):
+  """(examples with float [0, 1] 'x', the dataset's metadata dict)."""
+  d = config.data
+  _, builder = dataset_lib.open_split(d.dataset, split, d.data_dir)
+  ex = pipeline.fixed_examples(d.dataset, split, d.data_dir, num_examples)
+  ex["x"] = ex["image"].astype(np.float32) / 255.0
+  return ex, dict(builder.info.metadata or {})
+
+
+class Evaluator:
+  """Loads the judging networks once; `score` then rates any set of reconstructions."""
+
+  def __init__(self, config, dataset_metadata: Dict, *, classifier: str = None):
+    e = config.eval
+    self.config = config
+    self.notes = []
+    phi_dir = classifier or e.classifier or dataset_metadata.get("classifier_dir", "")
+    if phi_dir and not os.path.exists(os.path.join(phi_dir, "classifier.json")):
+      raise BiglogitError(f"classifier {phi_dir!r} (phi, for logit consistency) is not a classifier "
+                          "directory; set --config.eval.classifier=DIR (eval.classifier in the config)")
+    self.phi = nets.Classifier(phi_dir, e.batch_size) if phi_dir else None
+    if self.phi is None:
+      self.notes.append("no classifier phi known (eval.classifier unset and none in the dataset "
+                        "metadata): logit-consistency metrics skipped")
+    self.identifier = nets.Classifier(e.identifier, e.batch_size) if e.identifier else None
+    if self.identifier is not None and self.phi is not None and \
+        self.identifier.fingerprint == self.phi.fingerprint:
+      raise BiglogitError(f"eval.identifier={e.identifier!r} is phi itself; identifiability needs an "
+                          "independent classifier (another architecture or training run)")
+    self.robust = nets.Classifier(e.robust_features, e.batch_size) if e.robust_features else None
+    self.extractor = nets.FeatureExtractor(e.fid_extractor, e.batch_size) if e.fid_extractor else None
+    for name, obj in (("identifiability", self.identifier), ("robust feature distance", self.robust),
+                      ("FID/KID", self.extractor)):
+      if obj is None:
+        self.notes.append(f"{name} skipped (set it in the eval section of the config)")
+
+  def describe(self) -> Dict[str, str]:
+    return {"phi": self.phi.name if self.phi else "",
+            "identifier": self.identifier.name if self.identifier else "",
+            "robust_features": self.robust.name if self.robust else "",
+            "fid_extractor": self.extractor.name if self.extractor else ""}
+
+  def per_example(self, x, x_hat, logits, labels) -> Dict[str, np.ndarray]:
+    """Every per-example metric (arrays of length N)."""
+    out = {"psnr": M.psnr(x, x_hat), "ssim": M.ssim(x, x_hat)}
+    if self.phi is not None:
+      phi_hat = self.phi.logits(x_hat)
+      out["phi_top1_agreement"] = (phi_hat.argmax(-1) == np.asarray(logits).argmax(-1)).astype(np.float64)
+      out["logit_cosine"] = M.cosine(phi_hat, logits)
+      out["logit_l2"] = M.l2(phi_hat, logits)
+    if self.identifier is not None:
+      out["identifiability_accuracy"] = (self.identifier.logits(x_hat).argmax(-1) == labels).astype(np.float64)
+      out["identifier_accuracy_on_originals"] = (self.identifier.logits(x).argmax(-1) == labels).astype(np.float64)
+    if self.robust is not None:
+      fx, fh = self.robust.features(x), self.robust.features(x_hat)
+      out["robust_feature_l2"] = M.l2(fh, fx)
+      out["robust_feature_relative_l2"] = out["robust_feature_l2"] / np.maximum(
+          np.linalg.norm(fx.reshape(len(fx), -1), axis=-1), 1e-12)
+    return out
+
+  def summarize(self, per_example: Dict[str, np.ndarray], x=None, x_hat=None) -> Dict[str, Dict]:
+    e = self.config.eval
+    summary = {k: M.bootstrap_ci(v, e.bootstrap) for k, v in per_example.items() if len(v)}
+    if self.extractor is not None and x is not None and len(x) > 1:
+      fr, ff = self.extractor(x), self.extractor(x_hat)
+      summary["fid"] = M.bootstrap_set_metric(M.fid, fr, ff, e.fid_bootstrap)
+      summary["kid"] = M.bootstrap_set_metric(M.kid, fr, ff, e.fid_bootstrap)
+    return summary
+
+  def score(self, x, x_hat, logits, labels):
+    """(summary {metric: {mean, ci_low, ci_high, n}}, per-example arrays)."""
+    per = self.per_example(x, x_hat, logits, labels)
+    return self.summarize(per, x, x_hat), per
+
+  def noise_sensitivity(self, reconstruct: Callable, logits, num_samples: int, seed: int = 0):
+    """Per-example noise_std over num_samples reconstructions with fresh eps, and the samples."""
+    samples = np.stack([reconstruct(logits, seed=seed + 1000 + k) for k in range(num_samples)])
+    return M.noise_std(samples), samples
+
+
+def evaluate_inverter(inverter, evaluator: Evaluator, examples) -> Dict:
+  """The full metrics record of one inverter on held-out examples (what eval/metrics.json holds)."""
+  e = inverter.config.eval
+  x, logits, labels = examples["x"], examples["logits"], examples["label"]
+  x_hat = inverter.reconstruct(logits, seed=0)
+  summary, _ = evaluator.score(x, x_hat, logits, labels)
+  if inverter.stochastic and e.noise_samples > 1:
+    n = min(e.noise_examples, len(x))
+    noise, _ = evaluator.noise_sensitivity(inverter.reconstruct, logits[:n], e.noise_samples)
+    summary["noise_std"] = M.bootstrap_ci(noise, e.bootstrap)
+  return {"run": inverter.name, "workdir": inverter.workdir, "step": inverter.step,
+          "method": inverter.config.method, "release": release.describe(inverter.config.release),
+          "dataset": inverter.config.data.dataset, "num_examples": int(len(x)),
+          "networks": evaluator.describe(), "notes": evaluator.notes, "metrics": summary}
+
+
+def markdown_table(record: Dict) -> str:
+  lines = [f"# Evaluation of {record['run']}", "",
+           f"step {record.get('step', '-')}, split {record.get('split', '-')}, "
+           f"{record['num_examples']} examples, method {record.get('method', '-')}, "
+           f"release: {record.get('release', '-')}", "",
+           "| metric | mean | 95% CI | n |", "|---|---|---|---|"]
+  for name, m in record["metrics"].items():
+    lines.append(f"| {name} | {m['mean']:.4g} | [{m['ci_low']:.4g}, {m['ci_high']:.4g}] | {m['n']} |")
+  nets_used = {k: v for k, v in record.get("networks", {}).items() if v}
+  if nets_used:
+    lines += [""] + [f"- {k}: {v}" for k, v in nets_used.items()]
+  if record.get("notes"):
+    lines += [""] + [f"- note: {n}" for n in record["notes"]]
+  return "\n".join(lines) + "\n"
+
+
+def write_record(out_dir: str, record: Dict, stem: str = "metrics"):
+  os.makedirs(out_dir, exist_ok=True)
+  for name, text in ((f"{stem}.json", json.dumps(record, indent=2)), (f"{stem}.md", markdown_table(record))):
+    tmp = os.path.join(out_dir, name + ".tmp")
+    with open(tmp, "w") as f:
+      f.write(text)
+    os.replace(tmp, os.path.join(out_dir, name))
+
+
+def scalars(record: Dict, prefix: str = "eval/") -> Dict[str, float]:
+  return {prefix + k: v["mean"] for k, v in record["metrics"].items()}
+

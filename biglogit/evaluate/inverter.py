@@ -1,0 +1,73 @@
+"""A trained inverter loaded from its workdir: config.json + the EMA generator of a checkpoint."""
+import functools
+import json
+import os
+from typing import Optional
+
+import jax
+import ml_collections
+import numpy as np
+
+from biglogit import BiglogitError
+from biglogit import checkpointing
+from biglogit import sharding
+from biglogit import steps
+from biglogit.evaluate import nets
+
+CONFIG_FILE = "config.json"
+
+
+def load_config(workdir: str) -> ml_collections.ConfigDict:
+  path = os.path.join(workdir, CONFIG_FILE)
+  if not os.path.exists(path):
+    raise BiglogitError(f"{workdir} has no {CONFIG_FILE}; pass the --workdir of a biglogit.main run")
+  with open(path) as f:
+    return ml_collections.ConfigDict(json.load(f))
+
+
+class Inverter:
+  """x_hat = G(release(z), eps) with the EMA generator, as float [0, 1] numpy images."""
+
+  def __init__(self, config, generator, params, g_stats, *, name: str, step: int, workdir: str = ""):
+    self.config, self.generator = config, generator
+    self.params, self.g_stats = params, g_stats
+    self.name, self.step, self.workdir = name, step, workdir
+    self.batch_size = int(config.eval.batch_size)
+    self._jit = jax.jit(lambda p, s, z, e: nets.to_unit(steps.reconstruct(
+        p, s, z, e, generator=generator, release_cfg=config.release)))
+
+  @property
+  def stochastic(self) -> bool:
+    """The GAN samples x_hat given z; the DeePSiM decoder ignores eps."""
+    return self.config.method == "gan"
+
+  @property
+  def dim_z(self) -> int:
+    return int(self.config.model.dim_z)
+
+  def sample_eps(self, n: int, seed: int) -> np.ndarray:
+    return np.asarray(steps.sample_eps(jax.random.key(seed), n, self.dim_z))
+
+  def reconstruct(self, logits, eps=None, seed: int = 0) -> np.ndarray:
+    logits = np.asarray(logits, np.float32)
+    eps = self.sample_eps(len(logits), seed) if eps is None else np.asarray(eps, np.float32)
+    fn = functools.partial(self._jit, self.params, self.g_stats)
+    return nets.batched_apply(fn, logits, eps, batch_size=self.batch_size)
+
+  @classmethod
+  def load(cls, workdir: str, step: Optional[int] = None, name: str = ""):
+    from biglogit import train  # train imports evaluate for periodic evaluation
+    config = load_config(workdir)
+    checkpointer = checkpointing.Checkpointer(workdir, config.keep_checkpoints,
+                                              checkpointing.architecture_signature(config))
+    checkpointer.check_compatible()
+    step = checkpointer.latest_step() if step is None else step
+    if step is None:
+      raise BiglogitError(f"{workdir} has no checkpoint yet; train first or pass another --workdir")
+    mesh = sharding.make_mesh()
+    trainer = train.build_trainer(config, mesh)
+    state, _ = checkpointer.restore(step, train.abstract_state(trainer, config))
+    checkpointer.close()
+    params, g_stats = jax.device_get((state.ema_params, state.g_stats))
+    return cls(config, trainer.generator, params, g_stats,
+               name=name or os.path.basename(os.path.normpath(workdir)), step=int(step), workdir=workdir)

@@ -1,0 +1,95 @@
+"""Frozen networks used to judge reconstructions: classifiers (logits, penultimate features) and the
+FID/KID feature extractor, each jitted once and applied in fixed-size batches."""
+import functools
+import os
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from biglogit import BiglogitError
+from biglogit.classifiers import io as classifier_io
+
+
+def batched_apply(fn: Callable, *arrays, batch_size: int) -> np.ndarray:
+  """fn over the leading axis in batches of exactly batch_size (the last one padded), so one jitted
+  program serves any number of examples."""
+  n = len(arrays[0])
+  outs = []
+  for start in range(0, n, batch_size):
+    chunk = [a[start:start + batch_size] for a in arrays]
+    valid = len(chunk[0])
+    if valid < batch_size:
+      chunk = [np.concatenate([c, np.repeat(c[-1:], batch_size - valid, axis=0)]) for c in chunk]
+    outs.append(np.asarray(jax.device_get(fn(*chunk)))[:valid])
+  return np.concatenate(outs) if outs else np.zeros((0,))
+
+
+def resize_to(x, resolution: int):
+  """Bilinear resize of float NHWC images to resolution x resolution (no-op when already there)."""
+  if x.shape[1] == resolution and x.shape[2] == resolution:
+    return x
+  return jax.image.resize(x, (x.shape[0], resolution, resolution, x.shape[3]), "bilinear")
+
+
+class Classifier:
+  """A converted or trained classifier directory, applied to float [0, 1] NHWC images of any size
+  (resized to its input resolution)."""
+
+  def __init__(self, directory: str, batch_size: int = 250):
+    self.directory = directory
+    self.module, self.variables, self.meta = classifier_io.load_classifier(directory)
+    self.resolution = int(self.meta["input_resolution"])
+    self.batch_size = batch_size
+    self.name = f"{self.meta['architecture']} ({os.path.basename(os.path.normpath(directory))})"
+    self._logits = jax.jit(self.logits_fn)
+    self._features = jax.jit(functools.partial(self._apply, features=True))
+
+  def _apply(self, x, features=False):
+    return self.module.apply(self.variables, resize_to(x, self.resolution), train=False, features=features)
+
+  def logits_fn(self, x):
+    """Differentiable jnp function (for PGD and optimisation-based inversion)."""
+    return self._apply(x)
+
+  def logits(self, images) -> np.ndarray:
+    return batched_apply(self._logits, np.asarray(images, np.float32), batch_size=self.batch_size)
+
+  def features(self, images) -> np.ndarray:
+    return batched_apply(self._features, np.asarray(images, np.float32), batch_size=self.batch_size)
+
+  @property
+  def fingerprint(self) -> str:
+    return self.meta.get("variables_sha256") or self.meta.get("source_sha256") or self.directory
+
+
+class FeatureExtractor:
+  """FID/KID features from a spec string:
+    inception:DIR   pool features of a converted Inception-V3 (the standard FID extractor)
+    classifier:DIR  STAND-IN: penultimate features of any classifier, for offline use; its FID/KID
+                    compare runs with each other but not with published FIDs, and every report says so.
+  """
+
+  def __init__(self, spec: str, batch_size: int = 250):
+    kind, sep, directory = spec.partition(":")
+    if not sep or kind not in ("inception", "classifier") or not directory:
+      raise BiglogitError(f"eval.fid_extractor={spec!r}; use 'inception:DIR' (a converted Inception-V3) "
+                          "or 'classifier:DIR' (a stand-in extractor), or '' to skip FID/KID")
+    self.net = Classifier(directory, batch_size)
+    arch = self.net.meta["architecture"]
+    if kind == "inception" and arch != "inception_v3":
+      raise BiglogitError(f"eval.fid_extractor={spec!r} is a {arch}, not inception_v3; use "
+                          f"'classifier:{directory}' to use it as a stand-in extractor")
+    self.is_standin = kind == "classifier"
+    self.name = (f"STAND-IN extractor: {self.net.name} penultimate features, not Inception-V3 "
+                 "(FID/KID comparable between runs here, not with published values)"
+                 if self.is_standin else f"Inception-V3 pool features ({self.net.name})")
+
+  def __call__(self, images) -> np.ndarray:
+    return self.net.features(images)
+
+
+def to_unit(images_m1_1):
+  """G's tanh range [-1, 1] -> [0, 1]."""
+  return jnp.clip((images_m1_1 + 1.0) / 2.0, 0.0, 1.0)

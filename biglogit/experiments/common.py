@@ -1,0 +1,107 @@
+"""What every experiment shares: loading a run (inverter + held-out data + judging networks), the
+output folder RUN/experiments/<name>/, JSON numbers and PNG figures."""
+import dataclasses
+import json
+import os
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+
+from biglogit import metrics as metrics_lib
+from biglogit.evaluate import core
+from biglogit.evaluate.inverter import Inverter, load_config
+
+
+@dataclasses.dataclass
+class Run:
+  inverter: Inverter
+  evaluator: core.Evaluator
+  examples: Dict[str, np.ndarray]  # x float [0,1], image uint8, logits, label, index
+  out: str
+
+  @property
+  def config(self):
+    return self.inverter.config
+
+
+def load_run(workdir: str, experiment: str, *, num_examples: int, split: Optional[str] = None,
+             out: Optional[str] = None, need_phi: bool = False) -> Run:
+  """Data and judging networks are checked before the checkpoint is restored."""
+  config = load_config(workdir)
+  split = split or config.eval.split
+  examples, metadata = core.held_out(config, split, num_examples)
+  evaluator = core.Evaluator(config, metadata)
+  if need_phi and evaluator.phi is None:
+    from biglogit import BiglogitError
+    raise BiglogitError(f"experiment {experiment} needs the classifier phi; set eval.classifier in "
+                        f"{workdir}/config.json's config or rebuild the dataset with make_logits")
+  inverter = Inverter.load(workdir)
+  out = out or os.path.join(workdir, "experiments", experiment)
+  os.makedirs(out, exist_ok=True)
+  return Run(inverter, evaluator, examples, out)
+
+
+def to_uint8(images01) -> np.ndarray:
+  return np.clip(np.round(np.asarray(images01, np.float32) * 255.0), 0, 255).astype(np.uint8)
+
+
+def save_grid(path: str, columns: List[np.ndarray], upscale: int = 3) -> str:
+  """columns: float [0, 1] or uint8 arrays [N, H, W, 3], one column each; a row per example."""
+  cols = [c if c.dtype == np.uint8 else to_uint8(c) for c in columns]
+  metrics_lib.save_png(path, metrics_lib.image_grid(cols), upscale=upscale)
+  return path
+
+
+def write_json(path: str, obj: Any) -> str:
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  tmp = path + ".tmp"
+  with open(tmp, "w") as f:
+    json.dump(obj, f, indent=2, default=_jsonable)
+  os.replace(tmp, path)
+  return path
+
+
+def _jsonable(o):
+  if isinstance(o, np.generic):
+    return o.item()
+  if isinstance(o, np.ndarray):
+    return o.tolist()
+  raise TypeError(f"{type(o).__name__} is not JSON serialisable")
+
+
+def header(run: Run, experiment: str) -> Dict[str, Any]:
+  inv = run.inverter
+  return {"experiment": experiment, "run": inv.name, "workdir": inv.workdir, "step": inv.step,
+          "method": inv.config.method, "networks": run.evaluator.describe(),
+          "notes": list(run.evaluator.notes)}
+
+
+def pick(n_total: int, n: int, seed: int) -> np.ndarray:
+  """n distinct indices, random but reproducible, kept in increasing order."""
+  rng = np.random.default_rng(seed)
+  return np.sort(rng.choice(n_total, size=min(n, n_total), replace=False))
+
+
+def define_common_flags(num_examples: int, multi_workdir: bool = False):
+  """Called under `if __name__ == "__main__"` only, so tests can import every experiment together."""
+  from absl import flags
+  if multi_workdir:
+    flags.DEFINE_multi_string("workdir", None, "A biglogit.main workdir; repeat for side-by-side runs.")
+  else:
+    flags.DEFINE_string("workdir", None, "A biglogit.main workdir.")
+  flags.DEFINE_string("out", None, "Output folder (default: RUN/experiments/<name>).")
+  flags.DEFINE_integer("num_examples", num_examples, "Held-out examples to use.")
+  flags.DEFINE_integer("seed", 0, "Which random examples (and eps) are drawn.")
+  flags.DEFINE_string("split", None, "Held-out split (default: the run's eval.split).")
+  flags.mark_flags_as_required(["workdir"])
+
+
+def main_guard(fn):
+  """Run an experiment's main; a BiglogitError is one line on stderr and exit status 2."""
+  import sys
+  from biglogit import BiglogitError
+  try:
+    fn()
+  except BiglogitError as e:
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(2)

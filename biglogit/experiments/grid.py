@@ -1,0 +1,66 @@
+"""Figure-1-style grid: original | reconstruction by each given inverter, side by side.
+
+  python -m biglogit.experiments.grid --workdir=RUN_ROBUST --workdir=RUN_DEEPSIM --workdir=RUN_STANDARD
+
+Images are random held-out examples that every run's classifier gets right (the logits of every
+run's dataset put the true label first). Runs are aligned by the example's source index, so runs on
+logits of different classifiers of the same images line up. Writes grid.png and grid.json (chosen
+indices, per-run PSNR/SSIM on exactly these images) under the first run's experiments/grid/.
+"""
+import os
+
+import numpy as np
+
+from biglogit import BiglogitError
+from biglogit.evaluate import metrics as M
+from biglogit.experiments import common
+
+NAME = "grid"
+
+
+def run(workdirs, out=None, num_images: int = 8, num_examples: int = 1000, seed: int = 0, split=None):
+  runs = [common.load_run(w, NAME, num_examples=num_examples, split=split,
+                          out=out if i == 0 else os.path.join(w, "experiments", NAME))
+          for i, w in enumerate(workdirs)]
+  # Examples every classifier gets right, by source index.
+  right = None
+  position = []
+  for r in runs:
+    ex = r.examples
+    pos = {int(i): p for p, i in enumerate(ex["index"]) if ex["logits"][p].argmax() == ex["label"][p]}
+    position.append(pos)
+    right = set(pos) if right is None else right & set(pos)
+  if not right:
+    raise BiglogitError(f"no held-out example among the first {num_examples} is classified correctly by "
+                        "every run's classifier; raise --num_examples")
+  right = sorted(right)
+  chosen = [right[i] for i in common.pick(len(right), num_images, seed)]
+  first = runs[0].examples
+  originals = first["x"][[position[0][i] for i in chosen]]
+  columns, per_run = [originals], {}
+  for r, pos in zip(runs, position):
+    rows = [pos[i] for i in chosen]
+    x = r.examples["x"][rows]
+    if not np.array_equal(common.to_uint8(x), common.to_uint8(originals)):
+      raise BiglogitError(f"run {r.inverter.name} holds different images at the same source indices "
+                          "as the first run; grid compares runs built from the same image source")
+    x_hat = r.inverter.reconstruct(r.examples["logits"][rows], seed=seed)
+    columns.append(x_hat)
+    per_run[r.inverter.name] = {"psnr": M.psnr(x, x_hat), "ssim": M.ssim(x, x_hat),
+                                "method": r.inverter.config.method, "step": r.inverter.step}
+  out_dir = runs[0].out
+  figure = common.save_grid(os.path.join(out_dir, "grid.png"), columns)
+  result = {**common.header(runs[0], NAME), "columns": ["original"] + [r.inverter.name for r in runs],
+            "source_indices": chosen, "all_correct_pool": len(right), "per_run": per_run,
+            "figures": [os.path.basename(figure)]}
+  common.write_json(os.path.join(out_dir, "grid.json"), result)
+  return result
+
+
+if __name__ == "__main__":
+  from absl import app, flags
+  common.define_common_flags(1000, multi_workdir=True)
+  flags.DEFINE_integer("num_images", 8, "Rows of the grid.")
+  F = flags.FLAGS
+  app.run(lambda _: common.main_guard(lambda: run(F.workdir, F.out, F.num_images, F.num_examples,
+                                                  F.seed, F.split)))

@@ -1,0 +1,188 @@
+"""python -m biglogit.report RUN [RUN ...] --out=DIR
+
+Gathers each run's eval/metrics.json and experiments/*/ (JSON numbers + PNG figures) into one page,
+DIR/README.md and DIR/index.html, with the figures copied to DIR/figures/. The metrics table puts
+the runs side by side (mean [95% CI]), so robust vs standard vs baselines reads at a glance.
+"""
+import glob
+import html
+import json
+import os
+import shutil
+import sys
+from typing import Dict, List
+
+from absl import app, flags
+
+from biglogit import BiglogitError
+
+HEADLINE_METRICS = ("psnr", "ssim", "phi_top1_agreement", "logit_cosine", "logit_l2",
+                    "identifiability_accuracy", "robust_feature_relative_l2", "fid", "kid", "noise_std")
+
+
+def fmt(value) -> str:
+  """A {mean, ci_low, ci_high} dict as 'mean [lo, hi]'; numbers to 4 significant digits."""
+  if isinstance(value, dict) and "mean" in value:
+    return f"{value['mean']:.4g} [{value['ci_low']:.4g}, {value['ci_high']:.4g}]"
+  if isinstance(value, float):
+    return f"{value:.4g}"
+  return "" if value is None else str(value)
+
+
+class Page:
+  """Blocks rendered both as markdown and as HTML."""
+
+  def __init__(self):
+    self.blocks: List[tuple] = []
+
+  def heading(self, level: int, text: str):
+    self.blocks.append(("h", level, text))
+
+  def text(self, text: str):
+    self.blocks.append(("p", text))
+
+  def table(self, header: List[str], rows: List[List[str]]):
+    if rows:
+      self.blocks.append(("table", header, rows))
+
+  def image(self, path: str, caption: str):
+    self.blocks.append(("img", path, caption))
+
+  def markdown(self) -> str:
+    out = []
+    for b in self.blocks:
+      if b[0] == "h":
+        out.append("#" * b[1] + " " + b[2])
+      elif b[0] == "p":
+        out.append(b[1])
+      elif b[0] == "table":
+        out.append("| " + " | ".join(b[1]) + " |")
+        out.append("|" + "---|" * len(b[1]))
+        out += ["| " + " | ".join(r) + " |" for r in b[2]]
+      elif b[0] == "img":
+        out.append(f"![{b[2]}]({b[1]})")
+      out.append("")
+    return "\n".join(out)
+
+  def html(self, title: str) -> str:
+    e = html.escape
+    out = [f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title><style>"
+           "body{font-family:sans-serif;max-width:1200px;margin:auto}table{border-collapse:collapse}"
+           "td,th{border:1px solid #ccc;padding:3px 6px;font-size:13px}img{image-rendering:pixelated;"
+           "max-width:100%}</style></head><body>"]
+    for b in self.blocks:
+      if b[0] == "h":
+        out.append(f"<h{b[1]}>{e(b[2])}</h{b[1]}>")
+      elif b[0] == "p":
+        out.append(f"<p>{e(b[1])}</p>")
+      elif b[0] == "table":
+        out.append("<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in b[1]) + "</tr>")
+        out += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in b[2]]
+        out.append("</table>")
+      elif b[0] == "img":
+        out.append(f"<figure><img src='{e(b[1])}'><figcaption>{e(b[2])}</figcaption></figure>")
+    out.append("</body></html>")
+    return "\n".join(out)
+
+
+def load_run(run_dir: str) -> Dict:
+  if not os.path.isdir(run_dir):
+    raise BiglogitError(f"run folder {run_dir} does not exist")
+  metrics_path = os.path.join(run_dir, "eval", "metrics.json")
+  record = None
+  if os.path.exists(metrics_path):
+    with open(metrics_path) as f:
+      record = json.load(f)
+  experiments = {}
+  for path in sorted(glob.glob(os.path.join(run_dir, "experiments", "*", "*.json"))):
+    with open(path) as f:
+      experiments[os.path.basename(os.path.dirname(path))] = (json.load(f), os.path.dirname(path))
+  if record is None and not experiments:
+    raise BiglogitError(f"{run_dir} has neither eval/metrics.json nor experiments/; run "
+                        "python -m biglogit.evaluate --workdir=RUN (and experiments) first")
+  name = (record or {}).get("run") or os.path.basename(os.path.normpath(run_dir))
+  return {"dir": run_dir, "name": name, "record": record, "experiments": experiments}
+
+
+def _experiment_rows(name: str, data: Dict) -> (List[str], List[List[str]]):
+  """A compact numbers table per experiment (the full numbers stay in the JSON)."""
+  if name == "grid":
+    return ["run", "PSNR (shown images)", "SSIM"], [
+        [k, fmt(sum(v["psnr"]) / len(v["psnr"])), fmt(sum(v["ssim"]) / len(v["ssim"]))]
+        for k, v in data["per_run"].items()]
+  if name == "noise":
+    return ["K", "noise std"], [[str(data["num_samples"]), fmt(data["noise_std"])]]
+  if name in ("misclassified", "ood"):
+    keys = ("psnr", "ssim", "phi_top1_agreement", "identifiability_accuracy")
+    return ["group", "n"] + list(keys), [
+        [g, str(v["count"])] + [fmt(v["metrics"].get(k)) for k in keys] for g, v in data["groups"].items()]
+  if name == "adversarial":
+    keys = ("attack_success", "follows_adversarial", "follows_true", "psnr_vs_original",
+            "psnr_vs_clean_reconstruction")
+    return ["eps (/255)"] + list(keys), [[fmt(r["eps_255"])] + [fmt(r.get(k)) for k in keys]
+                                         for r in data["per_eps"]]
+  if name == "logit_edits":
+    keys = ("psnr_vs_original", "pixel_change_vs_unedited", "max_softmax_change",
+            "phi_agrees_with_original_class")
+    return ["edit", "value"] + list(keys), [[kind, fmt(r["value"])] + [fmt(r.get(k)) for k in keys]
+                                            for kind, rows in data["results"].items() for r in rows]
+  if name == "invariance":
+    keys = ("prediction_kept", "logit_cosine", "transform_visible", "psnr_vs_transformed",
+            "psnr_vs_untransformed_reconstruction")
+    return ["transform"] + list(keys), [[t] + [fmt(r.get(k)) for k in keys]
+                                        for t, r in data["transforms"].items()]
+  if name == "optimize":
+    h = data["history"]
+    return ["steps", "objective start → end", "logit distance start → end"], [
+        [str(len(h["objective"])), f"{h['objective'][0]:.4g} → {h['objective'][-1]:.4g}",
+         f"{h['logit_distance'][0]:.4g} → {h['logit_distance'][-1]:.4g}"]]
+  return [], []
+
+
+def build(run_dirs: List[str], out: str, title: str = "biglogit report") -> str:
+  runs = [load_run(d) for d in run_dirs]  # all inputs checked before anything is written
+  figures_dir = os.path.join(out, "figures")
+  os.makedirs(figures_dir, exist_ok=True)
+  page = Page()
+  page.heading(1, title)
+  evaluated = [r for r in runs if r["record"]]
+  if evaluated:
+    present = [m for m in HEADLINE_METRICS if any(m in r["record"]["metrics"] for r in evaluated)]
+    page.heading(2, "Held-out metrics (mean [95% bootstrap CI])")
+    page.table(["run", "method", "release", "step", "n"] + present,
+               [[r["name"], r["record"].get("method", ""), r["record"].get("release", ""),
+                 str(r["record"].get("step", "")), str(r["record"]["num_examples"])] +
+                [fmt(r["record"]["metrics"].get(m)) for m in present] for r in evaluated])
+    used = sorted({f"{k}: {v}" for r in evaluated for k, v in r["record"].get("networks", {}).items() if v})
+    for line in used:
+      page.text(f"- {line}")
+  for r in runs:
+    for exp, (data, folder) in r["experiments"].items():
+      page.heading(2, f"{exp}: {r['name']}")
+      header, rows = _experiment_rows(exp, data)
+      page.table(header, rows)
+      for fig in data.get("figures", []):
+        target = f"{r['name']}_{exp}_{fig}"
+        shutil.copyfile(os.path.join(folder, fig), os.path.join(figures_dir, target))
+        columns = data.get("columns") or data.get("figure_columns") or ""
+        page.image(f"figures/{target}", f"{exp} {fig}: columns {columns}" if columns else f"{exp} {fig}")
+  for name, text in (("README.md", page.markdown()), ("index.html", page.html(title))):
+    with open(os.path.join(out, name), "w") as f:
+      f.write(text)
+  return os.path.join(out, "README.md")
+
+
+def main(argv):
+  try:
+    if len(argv) < 2:
+      raise BiglogitError("give at least one run folder: python -m biglogit.report RUN [RUN ...] --out=DIR")
+    print(build(argv[1:], flags.FLAGS.out, flags.FLAGS.title))
+  except BiglogitError as e:
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(2)
+
+
+if __name__ == "__main__":
+  flags.DEFINE_string("out", "report", "Output folder.")
+  flags.DEFINE_string("title", "biglogit report", "Page title.")
+  app.run(main)

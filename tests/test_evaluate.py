@@ -1,0 +1,153 @@
+"""Evaluation metrics against hand-computed values, release transforms, and the evaluate CLI on a tiny
+trained run (including periodic evaluation during training)."""
+import json
+import os
+
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+
+from biglogit import BiglogitError
+from biglogit.data import release
+from biglogit.evaluate import metrics as M
+from biglogit.metrics import read_jsonl
+
+
+def test_psnr_of_known_noise():
+  x = np.full((2, 8, 8, 3), 0.5)
+  y = x.copy()
+  y[0] += 0.1  # MSE 0.01 -> 20 dB
+  y[1, ::2] += 0.2  # half the pixels off by 0.2: MSE 0.02 -> 10 log10(50)
+  np.testing.assert_allclose(M.psnr(x, y), [20.0, 10 * np.log10(50.0)], rtol=1e-9)
+  assert M.psnr(x, x)[0] == M.MAX_PSNR_DB
+
+
+def test_ssim_matches_reference_implementation():
+  from skimage.metrics import structural_similarity
+  rng = np.random.default_rng(0)
+  x = rng.uniform(0, 1, (3, 24, 20, 3))
+  y = np.clip(x + rng.normal(0, 0.1, x.shape), 0, 1)
+  ref = [structural_similarity(a, b, data_range=1.0, channel_axis=-1, gaussian_weights=True, sigma=1.5,
+                               use_sample_covariance=False) for a, b in zip(x, y)]
+  np.testing.assert_allclose(M.ssim(x, y), ref, rtol=1e-6)
+  np.testing.assert_allclose(M.ssim(x, x), 1.0, rtol=1e-9)
+
+
+def test_frechet_distance_closed_form_and_fid_of_samples():
+  rng = np.random.default_rng(0)
+  d = 4
+  a = rng.normal(size=(d, d))
+  c1, c2 = a @ a.T + np.eye(d), np.diag([1.0, 2.0, 3.0, 4.0])
+  mu1, mu2 = np.zeros(d), np.array([1.0, 0.0, -2.0, 0.5])
+  # Commuting case by hand: diagonal covariances give sum (s1 + s2 - 2 sqrt(s1 s2)).
+  s1 = np.array([2.0, 1.0, 0.5, 3.0])
+  expected = np.sum((mu1 - mu2) ** 2) + np.sum(s1 + np.diag(c2) - 2 * np.sqrt(s1 * np.diag(c2)))
+  assert M.frechet_distance(mu1, np.diag(s1), mu2, c2) == pytest.approx(expected, rel=1e-9)
+  assert M.frechet_distance(mu1, c1, mu1, c1) == pytest.approx(0.0, abs=1e-8)
+  same = rng.normal(size=(4000, d))
+  assert M.fid(same, same) == pytest.approx(0.0, abs=1e-6)
+  # Samples whitened to exactly mean 0 and covariance I, then shifted: FID = ||shift||^2 exactly.
+  def white(n):
+    s = rng.normal(size=(n, d))
+    s -= s.mean(0)
+    return s @ np.linalg.inv(np.linalg.cholesky(np.cov(s, rowvar=False))).T
+  assert M.fid(white(500), white(700) + mu2) == pytest.approx(np.sum(mu2 ** 2), abs=1e-6)
+
+
+def test_kid_unbiased_near_zero_for_one_distribution_and_positive_for_shift():
+  rng = np.random.default_rng(0)
+  a, b = rng.normal(size=(500, 8)), rng.normal(size=(500, 8))
+  assert abs(M.kid(a, b, subset_size=200)) < 0.02
+  assert M.kid(a, b + 1.0, subset_size=200) > 0.5
+
+
+def test_bootstrap_interval_contains_mean_and_shrinks_with_n():
+  rng = np.random.default_rng(0)
+  small, large = M.bootstrap_ci(rng.normal(size=50)), M.bootstrap_ci(rng.normal(size=5000))
+  for ci in (small, large):
+    assert ci["ci_low"] <= ci["mean"] <= ci["ci_high"]
+  assert (large["ci_high"] - large["ci_low"]) < 0.3 * (small["ci_high"] - small["ci_low"])
+
+
+def test_noise_std_and_vector_metrics():
+  samples = np.zeros((2, 3, 4, 4, 3))
+  samples[0] += 0.2
+  samples[1] -= 0.2
+  np.testing.assert_allclose(M.noise_std(samples), 0.2)
+  np.testing.assert_allclose(M.cosine([[1, 0], [1, 1]], [[0, 1], [2, 2]]), [0.0, 1.0], atol=1e-12)
+  np.testing.assert_allclose(M.l2([[3, 4]], [[0, 0]]), [5.0])
+
+
+def _release(kind, **kw):
+  return ml_collections.ConfigDict({"kind": kind, "k": kw.get("k", 3), "decimals": kw.get("decimals", 2)})
+
+
+def test_release_transforms_do_what_they_claim():
+  z = jnp.asarray(np.random.default_rng(0).normal(size=(5, 10)) + 0.5, jnp.float32)
+  for kind in release.KINDS:
+    assert release.apply(_release(kind), z).shape == z.shape
+  np.testing.assert_array_equal(release.apply(_release("full"), z), z)
+  top3 = np.asarray(release.apply(_release("topk", k=3), z))
+  assert ((top3 != 0).sum(-1) == 3).all()
+  np.testing.assert_array_equal(np.sort(top3, -1)[:, -3:], np.sort(np.asarray(z), -1)[:, -3:])
+  one_hot = np.asarray(release.apply(_release("top1"), z))
+  np.testing.assert_array_equal(one_hot.argmax(-1), np.asarray(z).argmax(-1))
+  np.testing.assert_array_equal(one_hot.sum(-1), 1.0)
+  probs = release.apply(_release("softmax"), z)
+  np.testing.assert_allclose(np.asarray(probs).sum(-1), 1.0, rtol=1e-6)
+  # softmax is shift invariant: adding c to every logit releases the same vector
+  np.testing.assert_allclose(release.apply(_release("softmax"), z + 7.0), probs, atol=1e-6)
+  rounded = np.asarray(release.apply(_release("rounded", decimals=2), z))
+  np.testing.assert_allclose(rounded * 100, np.round(rounded * 100), atol=1e-4)
+  assert np.abs(rounded - np.asarray(probs)).max() <= 0.005 + 1e-6
+
+
+def test_release_validation_is_one_line():
+  with pytest.raises(BiglogitError, match="release.k=11"):
+    release.validate(_release("topk", k=11), 10)
+  with pytest.raises(BiglogitError, match="use one of"):
+    release.validate(_release("argmax"), 10)
+
+
+def test_evaluate_cli_writes_every_metric_with_intervals(inverter_runs, tmp_path):
+  from biglogit.evaluate.__main__ import run
+  import biglogit.evaluate.__main__ as cli
+  cli.FLAGS(["evaluate"])  # defaults for the override flags
+  record = run(inverter_runs["gan"], out=str(tmp_path))
+  for name in ("psnr", "ssim", "phi_top1_agreement", "logit_cosine", "logit_l2",
+               "identifiability_accuracy", "robust_feature_l2", "fid", "kid", "noise_std"):
+    m = record["metrics"][name]
+    assert m["ci_low"] <= m["mean"] <= m["ci_high"], name
+  assert "STAND-IN" in record["networks"]["fid_extractor"]
+  with open(tmp_path / "metrics.json") as f:
+    assert json.load(f)["metrics"].keys() == record["metrics"].keys()
+  assert "| psnr |" in (tmp_path / "metrics.md").read_text()
+
+
+def test_periodic_evaluation_goes_to_the_training_logs(inverter_runs):
+  rows = [r for r in read_jsonl(os.path.join(inverter_runs["gan"], "metrics.jsonl")) if "eval/psnr" in r]
+  assert [r["step"] for r in rows] == [4]
+  assert os.path.exists(os.path.join(inverter_runs["gan"], "eval", "metrics_step_00000004.json"))
+
+
+def test_identifier_must_differ_from_phi(inverter_runs):
+  from biglogit.evaluate import core
+  from biglogit.evaluate.inverter import load_config
+  config = load_config(inverter_runs["gan"])
+  config.eval.identifier = inverter_runs["phi"]
+  with pytest.raises(BiglogitError, match="is phi itself"):
+    core.Evaluator(config, {"classifier_dir": inverter_runs["phi"]})
+
+
+def test_deepsim_baseline_trains_with_the_same_trainer(inverter_runs):
+  run = inverter_runs["deepsim"]
+  rows = read_jsonl(os.path.join(run, "metrics.jsonl"))
+  assert {"pixel_loss", "feature_loss", "adversarial_loss", "d_loss"} <= set(rows[-1])
+  assert all(np.isfinite(v) for v in rows[-1].values())
+  from biglogit.evaluate.inverter import Inverter
+  inv = Inverter.load(run)
+  assert not inv.stochastic and inv.step == 4
+  z = np.random.default_rng(0).normal(size=(2, 10)).astype(np.float32)
+  # Deterministic: eps is ignored.
+  np.testing.assert_array_equal(inv.reconstruct(z, seed=0), inv.reconstruct(z, seed=1))

@@ -1,0 +1,122 @@
+"""Every experiment end to end on the tiny trained runs (conftest.inverter_runs): files written,
+numbers where they must be; the optimisation baseline; the report over several runs."""
+import json
+import os
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from PIL import Image
+
+from biglogit import BiglogitError
+from biglogit.experiments import (adversarial, grid, invariance, logit_edits, misclassified, noise, ood,
+                                  optimize)
+
+
+def _check_outputs(result, out_dir, json_name):
+  assert os.path.exists(os.path.join(out_dir, json_name))
+  for fig in result["figures"]:
+    with Image.open(os.path.join(out_dir, fig)) as img:
+      assert img.size[0] > 32 and img.size[1] > 32
+
+
+def test_grid_side_by_side_on_images_all_classifiers_get_right(inverter_runs, tmp_path):
+  res = grid.run([inverter_runs["gan"], inverter_runs["deepsim"]], out=str(tmp_path), num_images=4,
+                 num_examples=32)
+  _check_outputs(res, tmp_path, "grid.json")
+  assert res["columns"] == ["original", "gan", "deepsim"]
+  assert len(res["source_indices"]) == 4
+  # The toy labels make every 4th example misclassified: none of those may be chosen.
+  assert all(i % 4 != 0 for i in res["source_indices"])
+
+
+def test_noise_resampling(inverter_runs, tmp_path):
+  res = noise.run(inverter_runs["gan"], out=str(tmp_path), num_images=3, num_samples=3, num_examples=8)
+  _check_outputs(res, tmp_path, "noise.json")
+  assert res["noise_std"]["mean"] > 0
+  with pytest.raises(BiglogitError, match="ignores eps"):
+    noise.run(inverter_runs["deepsim"], out=str(tmp_path / "d"), num_samples=3, num_examples=8)
+
+
+def test_misclassified_split_by_correctness(inverter_runs, tmp_path):
+  res = misclassified.run(inverter_runs["gan"], out=str(tmp_path), num_images=3, num_examples=32)
+  _check_outputs(res, tmp_path, "misclassified.json")
+  assert res["groups"]["misclassified"]["count"] == 8 and res["groups"]["correct"]["count"] == 24
+  assert "psnr" in res["groups"]["misclassified"]["metrics"]
+
+
+def test_adversarial_logits(inverter_runs, tmp_path):
+  res = adversarial.run(inverter_runs["gan"], out=str(tmp_path), eps_255=(0, 16), steps=3,
+                        num_images=3, num_examples=16)
+  _check_outputs(res, tmp_path, "adversarial.json")
+  clean, attacked = res["per_eps"]
+  assert clean["linf"] == 0 and attacked["linf"] <= 16 / 255 + 1e-6
+  assert attacked["phi_accuracy"] < clean["phi_accuracy"]  # PGD fools phi
+  assert "follows_adversarial" in attacked and "follows_true" in attacked
+
+
+def test_logit_edits(inverter_runs, tmp_path):
+  edits = {"shift": (0.0, 5.0), "scale": (1.0, 2.0), "gaussian": (0.0, 1.0), "interpolate": (0.0, 1.0)}
+  res = logit_edits.run(inverter_runs["gan"], out=str(tmp_path), edits=edits, num_images=3,
+                        num_examples=16)
+  _check_outputs(res, tmp_path, "logit_edits.json")
+  shift = res["results"]["shift"]
+  assert shift[0]["pixel_change_vs_unedited"]["mean"] == 0.0  # c = 0 is the unedited reconstruction
+  assert shift[1]["max_softmax_change"] < 1e-5  # softmax-invariant edit ...
+  assert shift[1]["pixel_change_vs_unedited"]["mean"] > 0  # ... that still changes x_hat
+  assert res["results"]["scale"][0]["pixel_change_vs_unedited"]["mean"] == 0.0
+
+
+def test_invariance(inverter_runs, tmp_path):
+  res = invariance.run(inverter_runs["gan"], out=str(tmp_path), num_images=3, num_examples=16)
+  _check_outputs(res, tmp_path, "invariance.json")
+  assert set(res["transforms"]) == set(invariance.TRANSFORMS)
+  assert all(0 <= r["prediction_kept"] <= 1 for r in res["transforms"].values())
+  x = np.random.default_rng(0).uniform(size=(2, 8, 8, 3))
+  np.testing.assert_array_equal(invariance._translate(x, 2)[:, 2:, 2:], x[:, :-2, :-2])
+
+
+def test_ood_through_the_inverter(inverter_runs, tmp_path, image_folder):
+  res = ood.run(inverter_runs["gan"], out=str(tmp_path), source_specs=(image_folder, "skimage"),
+                limit=6, num_images=2, num_examples=16)
+  _check_outputs(res, tmp_path, "ood.json")
+  assert set(res["groups"]) == {"in_distribution", os.path.basename(image_folder), "skimage"}
+  assert res["groups"]["skimage"]["count"] == len(ood.SKIMAGE_PHOTOS)
+  with pytest.raises(BiglogitError, match="no such folder"):
+    ood.run(inverter_runs["gan"], out=str(tmp_path / "x"), source_specs=("/nonexistent",))
+
+
+def test_optimisation_lowers_logit_distance_monotonically(inverter_runs):
+  from biglogit.evaluate import nets
+  phi = nets.Classifier(inverter_runs["phi"])
+  rng = np.random.default_rng(0)
+  target = phi.logits(rng.uniform(0, 1, (4, 32, 32, 3)).astype(np.float32))
+  invert = optimize.make_inversion(phi.logits_fn, steps=40, lr=0.05, tv_weight=0.0, l2_weight=0.0,
+                                   optimizer="sgd")
+  _, history = invert(jnp.full((4, 32, 32, 3), 0.5), jnp.asarray(target))
+  distance = np.asarray(history["logit_distance"])
+  assert distance[-1] < 0.9 * distance[0]
+  assert (np.diff(distance) <= 1e-6).all(), distance
+
+
+def test_optimize_cli_writes_a_run_the_report_reads(inverter_runs, tmp_path):
+  out = str(tmp_path / "optimize_run")
+  record, history = optimize.run(inverter_runs["phi"], inverter_runs["dataset"], out, num_examples=8,
+                                 steps=5, batch_size=8, num_images=2)
+  assert os.path.exists(os.path.join(out, "eval", "metrics.json"))
+  assert record["method"] == "optimization" and len(history["objective"]) == 5
+  from biglogit import report
+  from biglogit.evaluate.__main__ import run as evaluate_run
+  import biglogit.evaluate.__main__ as cli
+  cli.FLAGS(["evaluate"])
+  for name in ("gan", "deepsim"):
+    evaluate_run(inverter_runs[name])
+  page = report.build([inverter_runs["gan"], inverter_runs["deepsim"], out], str(tmp_path / "report"))
+  text = open(page).read()
+  for row in ("| gan | gan |", "| deepsim | deepsim |", "| optimize_run | optimization |"):
+    assert row in text
+  images = [line.split("(")[1].rstrip(")") for line in text.splitlines() if line.startswith("![")]
+  assert images and all(os.path.exists(tmp_path / "report" / p) for p in images)
+  assert os.path.exists(tmp_path / "report" / "index.html")
+  with pytest.raises(BiglogitError, match="neither eval"):
+    report.build([str(tmp_path)], str(tmp_path / "r2"))

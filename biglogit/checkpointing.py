@@ -1,5 +1,6 @@
 """Thin Orbax CheckpointManager wrapper: the state pytree, the Grain iterator state and the
 architecture signature are saved together, one step folder each, written atomically by Orbax."""
+import contextlib
 import json
 import os
 from typing import Any, Dict, Optional, Tuple
@@ -70,10 +71,23 @@ class Checkpointer:
           item_names=ITEMS)
     return self._manager
 
+  @contextlib.contextmanager
+  def _write_errors_reported(self, what: str):
+    """Orbax writes into a temporary folder and renames it when complete, so a crash or a full disk
+    mid-save never replaces the previous checkpoint; the failure becomes one line saying so."""
+    try:
+      yield
+    except OSError as e:
+      raise BiglogitError(f"{what} in {self.directory} failed ({e.strerror or e}); the newest complete "
+                          f"checkpoint (step {self.latest_step()}) is intact; free space or fix the "
+                          "workdir, then rerun to resume") from e
+
   def save(self, step: int, state, data_state: Dict[str, Any]):
-    self.manager.save(step, args=ocp.args.Composite(
-        state=ocp.args.StandardSave(state), data=ocp.args.JsonSave(data_state),
-        meta=ocp.args.JsonSave(self.signature)), force=True)
+    # Asynchronous: the write overlaps training; an error surfaces at the next save or at close().
+    with self._write_errors_reported(f"writing checkpoint step {step}"):
+      self.manager.save(step, args=ocp.args.Composite(
+          state=ocp.args.StandardSave(state), data=ocp.args.JsonSave(data_state),
+          meta=ocp.args.JsonSave(self.signature)), force=True)
 
   def restore(self, step: int, abstract_state) -> Tuple[Any, Dict[str, Any]]:
     """Restore onto the shardings of `abstract_state` (ShapeDtypeStructs with .sharding)."""
@@ -88,9 +102,10 @@ class Checkpointer:
 
   def wait(self):
     if self._manager is not None:
-      self._manager.wait_until_finished()
+      with self._write_errors_reported("finishing a checkpoint write"):
+        self._manager.wait_until_finished()
 
   def close(self):
     if self._manager is not None:
-      self._manager.wait_until_finished()
+      self.wait()
       self._manager.close()

@@ -3,6 +3,7 @@
 Trains (or resumes) a logit inverter. Multi-process launches (TPU pod slices, SLURM, or explicit
 coordinator flags) initialise jax.distributed first; everything else lives in biglogit.train.
 """
+import os
 import sys
 
 from absl import app, flags, logging
@@ -14,20 +15,34 @@ FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Config file (get_config()); override with --config.x=...",
                                 lock_config=True)
 flags.DEFINE_string("workdir", None, "Checkpoints, logs and images go here; an existing one is resumed.")
-flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (multi-process GPU/CPU).")
-flags.DEFINE_integer("num_processes", None, "Number of processes (multi-process GPU/CPU).")
-flags.DEFINE_integer("process_id", None, "This process's id (multi-process GPU/CPU).")
+_env_int = lambda name: int(os.environ[name]) if os.environ.get(name) else None
+flags.DEFINE_string("coordinator_address", os.environ.get("BIGLOGIT_COORDINATOR_ADDRESS"),
+                    "host:port of process 0 (multi-process GPU/CPU); env BIGLOGIT_COORDINATOR_ADDRESS.")
+flags.DEFINE_integer("num_processes", _env_int("BIGLOGIT_NUM_PROCESSES"),
+                     "Number of processes (multi-process GPU/CPU); env BIGLOGIT_NUM_PROCESSES.")
+flags.DEFINE_integer("process_id", _env_int("BIGLOGIT_PROCESS_ID"),
+                     "This process's id (multi-process GPU/CPU); env BIGLOGIT_PROCESS_ID.")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
 def _maybe_initialize_distributed():
-  """Explicit coordinator flags win; otherwise let JAX auto-detect a TPU pod slice or a SLURM job."""
-  import os
+  """Explicit coordinator flags (or their BIGLOGIT_* environment variables) win; otherwise JAX
+  auto-detects a TPU pod slice or a SLURM job with more than one task."""
   import jax
-  if FLAGS.coordinator_address is not None:
+  explicit = FLAGS.coordinator_address is not None
+  if not explicit and "TPU_WORKER_HOSTNAMES" not in os.environ and \
+      int(os.environ.get("SLURM_NTASKS", "1")) <= 1:
+    return
+  # Cross-process collectives on CPU devices need gloo; the setting is ignored by GPU/TPU backends.
+  jax.config.update("jax_cpu_collectives_implementation", "gloo")
+  if explicit:
+    if FLAGS.num_processes is None or FLAGS.process_id is None:
+      raise BiglogitError("--coordinator_address needs --num_processes and --process_id too")
     jax.distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
-  elif "TPU_WORKER_HOSTNAMES" in os.environ or int(os.environ.get("SLURM_NTASKS", "1")) > 1:
+  else:
     jax.distributed.initialize()
+  logging.info("process %d of %d, %d local / %d global devices", jax.process_index(),
+               jax.process_count(), jax.local_device_count(), jax.device_count())
 
 
 class _QuietLibraries(logging.logging.Filter):

@@ -1,4 +1,5 @@
 """Metric accumulation (clu.metrics), writers (TensorBoard + JSONL), progress lines, image grids."""
+import io
 import json
 import os
 import time
@@ -6,6 +7,7 @@ from typing import Dict, Mapping
 
 import numpy as np
 from clu import metrics as clu_metrics
+from etils import epath
 from PIL import Image
 
 def average_metrics(names):
@@ -14,25 +16,47 @@ def average_metrics(names):
   return clu_metrics.Collection.create(**{n: clu_metrics.Average.from_output(n) for n in sorted(names)})
 
 
+def is_remote(path: str) -> bool:
+  """gs://, s3:// ...: written through etils.epath (Orbax's file layer) instead of the local os."""
+  return "://" in str(path)
+
+
 class JsonlWriter:
-  """One JSON object per line: {"step": s, name: value, ...}. Easy to read back in tests and pandas."""
+  """One JSON object per line: {"step": s, name: value, ...}. Easy to read back in tests and pandas.
+
+  Object stores cannot append, so for a remote path the lines are kept and the file rewritten at
+  each flush (logs are small: one line per log_every steps)."""
 
   def __init__(self, path: str):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    self._f = open(path, "a")
+    self._remote = is_remote(path)
+    if self._remote:
+      self._path = epath.Path(path)
+      self._path.parent.mkdir(parents=True, exist_ok=True)
+      self._lines = self._path.read_text().splitlines(keepends=True) if self._path.exists() else []
+    else:
+      os.makedirs(os.path.dirname(path), exist_ok=True)
+      self._f = open(path, "a")
 
   def write_scalars(self, step: int, scalars: Mapping[str, float]):
-    self._f.write(json.dumps({"step": int(step), **{k: float(v) for k, v in scalars.items()}}) + "\n")
-    self._f.flush()
+    line = json.dumps({"step": int(step), **{k: float(v) for k, v in scalars.items()}}) + "\n"
+    if self._remote:
+      self._lines.append(line)
+    else:
+      self._f.write(line)
+    self.flush()
 
   def write_images(self, step, images):
     pass  # images go to PNG files and TensorBoard
 
   def flush(self):
-    self._f.flush()
+    if self._remote:
+      self._path.write_text("".join(self._lines))
+    else:
+      self._f.flush()
 
   def close(self):
-    self._f.close()
+    if not self._remote:
+      self._f.close()
 
 
 class TensorboardXWriter:
@@ -148,8 +172,11 @@ def image_grid(columns, pad: int = 2) -> np.ndarray:
 
 
 def save_png(path: str, image: np.ndarray, upscale: int = 1):
-  os.makedirs(os.path.dirname(path), exist_ok=True)
   img = Image.fromarray(image)
   if upscale > 1:
     img = img.resize((img.width * upscale, img.height * upscale), Image.NEAREST)
-  img.save(path)
+  buffer = io.BytesIO()
+  img.save(buffer, format="PNG")
+  target = epath.Path(path)
+  target.parent.mkdir(parents=True, exist_ok=True)
+  target.write_bytes(buffer.getvalue())

@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from absl import logging
+from etils import epath
 
 from biglogit import BiglogitError
 from biglogit import checkpointing
@@ -160,7 +161,7 @@ def train_and_evaluate(config, workdir: str):
   mesh = sharding.make_mesh()
   validate_config(config, mesh)
   # Opening the data validates it against the model before anything is compiled or written.
-  train_iter, spec = pipeline.make_train_iterator(config)
+  train_iter, spec = _open_data_on_every_process(config)
   checkpointer = checkpointing.Checkpointer(workdir, config.keep_checkpoints,
                                             checkpointing.architecture_signature(config))
   checkpointer.check_compatible()
@@ -168,6 +169,7 @@ def train_and_evaluate(config, workdir: str):
 
   trainer = build_trainer(config, mesh, comparator_dir(config, spec.metadata)
                           if config.method == "deepsim" else "")
+  _check_free_space(workdir, abstract_state(trainer, config))
   is_main = jax.process_index() == 0
   if is_main:
     _write_config(workdir, config)
@@ -252,19 +254,51 @@ class _PeriodicEvaluation:
 
 def _write_config(workdir: str, config):
   """config.json: what evaluation, experiments and notebooks rebuild the model from."""
-  os.makedirs(workdir, exist_ok=True)
-  tmp = os.path.join(workdir, "config.json.tmp")
-  with open(tmp, "w") as f:
-    json.dump(config.to_dict(), f, indent=2)
-  os.replace(tmp, os.path.join(workdir, "config.json"))
+  target = epath.Path(workdir) / "config.json"
+  tmp = epath.Path(workdir) / "config.json.tmp"
+  tmp.write_text(json.dumps(config.to_dict(), indent=2))
+  tmp.replace(target)
+
+
+def _open_data_on_every_process(config):
+  """Every process opens its shard; if any cannot (e.g. the dataset is missing on some hosts), all
+  stop with one error naming them, instead of the others hanging in the first collective."""
+  error = ""
+  try:
+    result = pipeline.make_train_iterator(config)
+  except BiglogitError as e:
+    error, result = str(e), None
+  if jax.process_count() > 1:
+    from jax.experimental import multihost_utils
+    failed = np.asarray(multihost_utils.process_allgather(np.int32(bool(error))))
+    bad = [int(i) for i in np.flatnonzero(failed)]
+    if bad:
+      raise BiglogitError(f"the data could not be opened on process(es) {bad} of {jax.process_count()}"
+                          f" ({error or 'see those processes logs'}); put the dataset on every host or "
+                          "on storage all hosts share (--config.data.data_dir)")
+  if error:
+    raise BiglogitError(error)
+  return result
+
+
+def _check_free_space(workdir: str, abstract):
+  """A full disk would fail the first checkpoint after a long compile; fail now instead."""
+  import shutil
+  need = sum(x.size * x.dtype.itemsize for x in jax.tree_util.tree_leaves(abstract))
+  if "://" in workdir:  # object storage: no quota to query
+    return
+  free = shutil.disk_usage(workdir).free
+  if free < 2 * need:
+    raise BiglogitError(f"workdir {workdir} has {free / 2**20:.0f} MiB free but a checkpoint needs "
+                        f"about {need / 2**20:.0f} MiB (keep twice that free); free space or pick "
+                        "another --workdir")
 
 
 def _check_workdir_writable(workdir: str):
   try:
-    os.makedirs(workdir, exist_ok=True)
-    probe = os.path.join(workdir, ".write_probe")
-    with open(probe, "w") as f:
-      f.write("ok")
-    os.remove(probe)
+    epath.Path(workdir).mkdir(parents=True, exist_ok=True)
+    probe = epath.Path(workdir) / f".write_probe_{jax.process_index()}"
+    probe.write_text("ok")
+    probe.unlink()
   except OSError as e:
     raise BiglogitError(f"workdir {workdir} is not writable ({e.strerror}); pick another --workdir") from e

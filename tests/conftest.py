@@ -133,3 +133,49 @@ def inverter_runs(tmp_path_factory):
     runs[method] = os.path.join(root, method)
     train.train_and_evaluate(c, runs[method])
   return runs
+
+
+def main_env(devices: int, compile_cache: bool = True):
+  """Environment for a `python -m biglogit.main` subprocess: `devices` CPU devices and the tests'
+  persistent compile cache (so a relaunch does not recompile).
+
+  Multi-process runs go without the cache: if one process found its program there and the other
+  compiled for longer than gloo's 30 s rendezvous timeout, the first collective would fail."""
+  env = dict(os.environ)
+  env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+  env["JAX_PLATFORMS"] = "cpu"
+  if compile_cache:
+    env["JAX_COMPILATION_CACHE_DIR"] = os.path.join(REPO, ".pytest_cache", "jax_cache")
+    env["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+    env["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
+  else:
+    env["JAX_ENABLE_COMPILATION_CACHE"] = "false"
+  env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
+  return env
+
+
+def launch_main(workdir, dataset, *overrides, devices: int = 1, extra_args=(), log=None,
+                compile_cache: bool = True):
+  """Start the tiny config through the real entry point; returns the Popen."""
+  import subprocess
+  cmd = [sys.executable, "-m", "biglogit.main", "--config=configs/tiny.py", f"--workdir={workdir}",
+         f"--config.data.dataset={dataset}", "--config.image_every=0", *overrides, *extra_args]
+  return subprocess.Popen(cmd, cwd=REPO, env=main_env(devices, compile_cache), stdout=log or subprocess.DEVNULL,
+                          stderr=subprocess.STDOUT if log else subprocess.DEVNULL)
+
+
+def logged_steps(workdir):
+  """{step: metrics} from metrics.jsonl, the last line per step (a resumed run re-logs steps)."""
+  import json
+  path = os.path.join(str(workdir), "metrics.jsonl")
+  if not os.path.exists(path):
+    return {}
+  out = {}
+  with open(path) as f:
+    for line in f:
+      try:
+        row = json.loads(line)
+      except ValueError:  # a line cut by kill -9
+        continue
+      out[row["step"]] = row
+  return out

@@ -112,8 +112,6 @@ def test_release_validation_is_one_line():
 
 def test_evaluate_cli_writes_every_metric_with_intervals(inverter_runs, tmp_path):
   from biglogit.evaluate.__main__ import run
-  import biglogit.evaluate.__main__ as cli
-  cli.FLAGS(["evaluate"])  # defaults for the override flags
   record = run(inverter_runs["gan"], out=str(tmp_path))
   for name in ("psnr", "ssim", "phi_top1_agreement", "logit_cosine", "logit_l2",
                "identifiability_accuracy", "robust_feature_l2", "fid", "kid", "noise_std"):

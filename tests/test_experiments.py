@@ -1,6 +1,5 @@
 """Every experiment end to end on the tiny trained runs (conftest.inverter_runs): files written,
 numbers where they must be; the optimisation baseline; the report over several runs."""
-import json
 import os
 
 import jax.numpy as jnp
@@ -107,8 +106,6 @@ def test_optimize_cli_writes_a_run_the_report_reads(inverter_runs, tmp_path):
   assert record["method"] == "optimization" and len(history["objective"]) == 5
   from biglogit import report
   from biglogit.evaluate.__main__ import run as evaluate_run
-  import biglogit.evaluate.__main__ as cli
-  cli.FLAGS(["evaluate"])
   for name in ("gan", "deepsim"):
     evaluate_run(inverter_runs[name])
   page = report.build([inverter_runs["gan"], inverter_runs["deepsim"], out], str(tmp_path / "report"))

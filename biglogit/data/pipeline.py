@@ -48,13 +48,20 @@ def train_dataset(source, *, seed: int, per_process_batch: int, d_steps: int,
                   process_index: int = None, process_count: int = None) -> grain.MapDataset:
   """Infinite, reshuffled every epoch; batches shaped [d_steps, per_process_batch, ...].
 
-  Every process walks the same global permutation and takes every process_count-th example, so
-  the union over processes of one step's batches is the same global batch however many hosts.
+  Every process walks the same global permutation; global batch b is its examples
+  [b*B, (b+1)*B) and process p reads the contiguous block [b*B + p*per, b*B + (p+1)*per) of it.
+  Assembled in process order, the global batch is then the same examples in the same order
+  however many hosts share it, so each example meets the same eps and the run is the same.
   """
   process_index = jax.process_index() if process_index is None else process_index
   process_count = jax.process_count() if process_count is None else process_count
-  ds = grain.MapDataset.source(source).seed(seed).shuffle().repeat(None)
-  ds = ds[process_index::process_count].map(_fields)
+  shuffled = grain.MapDataset.source(source).seed(seed).shuffle().repeat(None)
+  per, global_batch = per_process_batch, per_process_batch * process_count
+
+  def read(i):
+    return shuffled[(i // per) * global_batch + process_index * per + i % per]
+
+  ds = grain.MapDataset.range(len(shuffled) // process_count).map(read).map(_fields)
   ds = ds.batch(per_process_batch, drop_remainder=True).batch(d_steps, drop_remainder=True)
   return ds
 

@@ -11,38 +11,28 @@ from absl import app, flags
 
 from biglogit import BiglogitError
 
-FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", None, "A biglogit.main workdir.")
-flags.DEFINE_string("split", None, "Held-out split of the logits dataset (default: the config's eval.split).")
-flags.DEFINE_integer("step", None, "Checkpoint step (default: the latest).")
-flags.DEFINE_integer("num_examples", None, "Examples to score (default: eval.num_examples).")
-flags.DEFINE_string("classifier", None, "phi (default: eval.classifier, else the dataset's classifier).")
-flags.DEFINE_string("identifier", None, "Independent classifier for identifiability.")
-flags.DEFINE_string("robust_features", None, "Classifier whose penultimate features give the feature distance.")
-flags.DEFINE_string("fid_extractor", None, "inception:DIR or classifier:DIR (stand-in).")
-flags.DEFINE_string("data_dir", None, "Where the run's logits dataset lives, if it moved.")
-flags.DEFINE_string("out", None, "Output folder (default: RUN/eval).")
+OVERRIDABLE = ("split", "num_examples", "classifier", "identifier", "robust_features", "fid_extractor")
 
 
-def apply_overrides(config):
-  """Command-line choices of the judging networks override the run's saved config."""
+def apply_overrides(config, overrides):
+  """Command-line choices (eval.* keys, and data_dir) override the run's saved config."""
   with config.unlocked():
-    for name in ("classifier", "identifier", "robust_features", "fid_extractor"):
-      if getattr(FLAGS, name) is not None:
-        config.eval[name] = getattr(FLAGS, name)
-    if FLAGS.num_examples is not None:
-      config.eval.num_examples = FLAGS.num_examples
-    if FLAGS.split is not None:
-      config.eval.split = FLAGS.split
-    if FLAGS.data_dir is not None:
-      config.data.data_dir = FLAGS.data_dir
+    for name, value in (overrides or {}).items():
+      if value is None:
+        continue
+      if name == "data_dir":
+        config.data.data_dir = value
+      elif name in OVERRIDABLE:
+        config.eval[name] = value
+      else:
+        raise BiglogitError(f"unknown evaluation override {name!r}; use one of {OVERRIDABLE + ('data_dir',)}")
   return config
 
 
-def run(workdir: str, step=None, out=None):
+def run(workdir: str, step=None, out=None, overrides=None):
   from biglogit.evaluate import core
   from biglogit.evaluate.inverter import Inverter, load_config
-  config = apply_overrides(load_config(workdir))
+  config = apply_overrides(load_config(workdir), overrides)
   # Data and judging networks first: a bad path fails before the checkpoint is restored.
   examples, metadata = core.held_out(config, config.eval.split, config.eval.num_examples)
   evaluator = core.Evaluator(config, metadata)
@@ -58,13 +48,24 @@ def run(workdir: str, step=None, out=None):
 
 def main(argv):
   del argv
+  F = flags.FLAGS
   try:
-    run(FLAGS.workdir, FLAGS.step, FLAGS.out)
+    run(F.workdir, F.step, F.out, {k: getattr(F, k) for k in OVERRIDABLE + ("data_dir",)})
   except BiglogitError as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
 
 
 if __name__ == "__main__":
+  flags.DEFINE_string("workdir", None, "A biglogit.main workdir.")
+  flags.DEFINE_string("split", None, "Held-out split of the logits dataset (default: the config's eval.split).")
+  flags.DEFINE_integer("step", None, "Checkpoint step (default: the latest).")
+  flags.DEFINE_integer("num_examples", None, "Examples to score (default: eval.num_examples).")
+  flags.DEFINE_string("classifier", None, "phi (default: eval.classifier, else the dataset's classifier).")
+  flags.DEFINE_string("identifier", None, "Independent classifier for identifiability.")
+  flags.DEFINE_string("robust_features", None, "Classifier whose penultimate features give the feature distance.")
+  flags.DEFINE_string("fid_extractor", None, "inception:DIR or classifier:DIR (stand-in).")
+  flags.DEFINE_string("data_dir", None, "Where the run's logits dataset lives, if it moved.")
+  flags.DEFINE_string("out", None, "Output folder (default: RUN/eval).")
   flags.mark_flags_as_required(["workdir"])
   app.run(main)

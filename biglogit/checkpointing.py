@@ -78,6 +78,10 @@ class Checkpointer:
     try:
       yield
     except OSError as e:
+      try:  # let an earlier asynchronous write finish, so the report names the real newest step
+        self._manager.wait_until_finished()
+      except Exception:  # the same failure again: the report below covers it
+        pass
       raise BiglogitError(f"{what} in {self.directory} failed ({e.strerror or e}); the newest complete "
                           f"checkpoint (step {self.latest_step()}) is intact; free space or fix the "
                           "workdir, then rerun to resume") from e

@@ -23,6 +23,60 @@ def test_missing_dataset(tiny_config, tmp_path):
   assert not (tmp_path / "run").exists()
 
 
+def test_dataset_whose_build_was_killed(tiny_config, tmp_path):
+  # What kill -9 of make_logits leaves: TFDS's temporary folder, never renamed to 1.0.0.
+  os.makedirs(tmp_path / "data" / "logits_dataset" / "toy" / "incomplete.X1Y2_1.0.0")
+  tiny_config.data.dataset, tiny_config.data.data_dir = "toy", str(tmp_path / "data")
+  _fails(tiny_config, tmp_path / "run", "interrupted while being built .* rerun python -m biglogit.data.make_logits")
+  assert not (tmp_path / "run").exists()
+
+
+def test_unwritable_and_full_workdir(tiny_config, tmp_path, monkeypatch):
+  (tmp_path / "a_file").write_text("")
+  _fails(tiny_config, tmp_path / "a_file" / "run", "is not writable")
+  import shutil
+  from collections import namedtuple
+  usage = namedtuple("usage", "total used free")
+  monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 1000, 1000))
+  _fails(tiny_config, tmp_path / "run", r"MiB free but a checkpoint needs about .* free space or pick another")
+
+
+def test_checkpoint_write_error_is_one_line_and_keeps_the_previous(tiny_config, tmp_path, monkeypatch):
+  import errno
+  from biglogit import checkpointing
+  tiny_config.image_every = 0
+  real_save = checkpointing.ocp.CheckpointManager.save
+
+  def disk_full_at_step_4(self, step, *args, **kwargs):
+    if step == 4:
+      raise OSError(errno.ENOSPC, "No space left on device")
+    return real_save(self, step, *args, **kwargs)
+
+  monkeypatch.setattr(checkpointing.ocp.CheckpointManager, "save", disk_full_at_step_4)
+  _fails(tiny_config, tmp_path / "run", r"checkpoint step 4 .*No space left on device.*\(step 2\) is intact")
+  assert sorted(os.listdir(tmp_path / "run" / "checkpoints")) == ["2"]
+
+
+def test_newer_checkpoint_format_and_unloadable_checkpoint(tiny_config, tmp_path):
+  import json
+  tiny_config.train.num_steps = 2
+  tiny_config.image_every = 0
+  train.train_and_evaluate(tiny_config, str(tmp_path / "run"))
+  meta = tmp_path / "run" / "checkpoints" / "2" / "meta" / "metadata"
+  signature = json.loads(meta.read_text())
+  meta.write_text(json.dumps({**signature, "format_version": 99}))
+  tiny_config.train.num_steps = 4
+  _fails(tiny_config, tmp_path / "run", "format_version 99, newer than this biglogit reads")
+  meta.write_text(json.dumps(signature))
+  # Damage the saved arrays: an error naming the checkpoint, never a fresh start over it.
+  for root, _, files in os.walk(tmp_path / "run" / "checkpoints" / "2" / "state"):
+    for name in files:
+      with open(os.path.join(root, name), "wb") as f:
+        f.write(b"garbage")
+  _fails(tiny_config, tmp_path / "run", "exists but failed to load .* not restarting from step 0")
+  assert sorted(os.listdir(tmp_path / "run" / "checkpoints")) == ["2"]
+
+
 def test_split_smaller_than_a_batch(tiny_config, tmp_path):
   # (TFDS itself refuses to write an empty split, so "too small" is the reachable case.)
   path = dataset_lib.write_numpy_dataset(str(tmp_path / "d"), "small", {"train": toy_arrays(4)})

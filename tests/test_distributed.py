@@ -51,3 +51,20 @@ def test_two_processes_match_one_process(tiny_config, tmp_path):
                     jax.tree_util.tree_leaves(jax.device_get(getattr(reference, name)))):
       np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=0, atol=atol)
   assert not os.path.exists(workdir / "metrics_process_1.jsonl")
+
+
+def test_dataset_missing_on_one_host_stops_every_process_with_one_error(tiny_config, tmp_path):
+  port = _free_port()
+  datasets = [tiny_config.data.dataset, str(tmp_path / "not_copied_here")]
+  logs = [tmp_path / f"process_{i}.log" for i in range(2)]
+  procs = []
+  for i in range(2):
+    with open(logs[i], "w") as log:
+      procs.append(launch_main(tmp_path / "run", datasets[i], devices=4, log=log, compile_cache=False,
+                               extra_args=[f"--coordinator_address=localhost:{port}",
+                                           "--num_processes=2", f"--process_id={i}"]))
+  assert [p.wait(timeout=180) for p in procs] == [2, 2]
+  for log in logs:
+    last = log.read_text().strip().splitlines()[-1]
+    assert last.startswith("error: the data could not be opened on process(es) [1] of 2"), last
+  assert not (tmp_path / "run" / "checkpoints").exists()

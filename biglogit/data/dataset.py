@@ -128,6 +128,11 @@ def resolve_dataset_dir(dataset: str, data_dir: str = "") -> epath.Path:
   for path in candidates:
     if (path / "dataset_info.json").exists():
       return path
+  for path in candidates:  # TFDS builds into NAME/incomplete.XXXX_1.0.0 and renames when done
+    if path.parent.exists() and any(path.parent.glob(f"incomplete.*{VERSION}")):
+      raise BiglogitError(
+          f"the logits dataset {dataset!r} was interrupted while being built (an incomplete.* folder "
+          f"is in {path.parent}); rerun python -m biglogit.data.make_logits to build it again")
   raise BiglogitError(
       f"no finished logits dataset at {dataset!r} (data_dir={data_dir!r}); build it with "
       "python -m biglogit.data.make_logits or set config.data.dataset to its folder")

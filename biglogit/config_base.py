@@ -38,6 +38,10 @@ def base_config() -> ml_collections.ConfigDict:
   c.data = ml_collections.ConfigDict()
   c.data.dataset = ""  # a built logits dataset's folder, or its name under data_dir
   c.data.data_dir = ""
+  # If both are set and the dataset is missing, training first builds it (make_logits) from
+  # `source` (image folder / tarball, or tfds:NAME) through `classifier` into data_dir/…/dataset.
+  c.data.source = ""
+  c.data.classifier = ""
   c.data.train_split = "train"
   c.data.eval_split = "test"  # "" to show training images in the grids
   c.data.num_read_threads = 8
@@ -75,6 +79,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.bootstrap = 1000  # resamples for the 95% intervals of per-example metrics
   c.eval.fid_bootstrap = 20  # resamples for FID/KID intervals (each one recomputes the statistic)
   c.eval.every = 0  # steps between evaluations during training (0: off)
+  c.eval.at_end = False  # evaluate the final EMA generator into WORKDIR/eval/metrics.json
 
   c.log_every = 100
   c.checkpoint_every = 2000

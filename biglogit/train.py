@@ -160,6 +160,7 @@ def _grid_images(trainer, state, examples, config):
 def train_and_evaluate(config, workdir: str):
   mesh = sharding.make_mesh()
   validate_config(config, mesh)
+  _build_dataset_if_missing(config)
   # Opening the data validates it against the model before anything is compiled or written.
   train_iter, spec = _open_data_on_every_process(config)
   checkpointer = checkpointing.Checkpointer(workdir, config.keep_checkpoints,
@@ -225,6 +226,9 @@ def train_and_evaluate(config, workdir: str):
         checkpointer.save(step, state, train_iter.get_state())
       if stop.requested:
         break
+  if is_main and config.eval.at_end and step == config.train.num_steps:
+    periodic_eval = periodic_eval or _PeriodicEvaluation(config, trainer)
+    writer.write_scalars(step, periodic_eval(state, step, workdir, stem="metrics"))
   checkpointer.close()
   writer.flush()
   writer.close()
@@ -241,14 +245,14 @@ class _PeriodicEvaluation:
     self.examples, metadata = core.held_out(config, config.eval.split, config.eval.num_examples)
     self.evaluator = core.Evaluator(config, metadata)
 
-  def __call__(self, state, step, workdir):
+  def __call__(self, state, step, workdir, stem=None):
     from biglogit.evaluate.inverter import Inverter
     params, g_stats = jax.device_get((state.ema_params, state.g_stats))
     inverter = Inverter(self.config, self.trainer.generator, params, g_stats,
                         name=os.path.basename(os.path.normpath(workdir)), step=step, workdir=workdir)
     record = self.core.evaluate_inverter(inverter, self.evaluator, self.examples)
     record["split"] = self.config.eval.split
-    self.core.write_record(os.path.join(workdir, "eval"), record, stem=f"metrics_step_{step:08d}")
+    self.core.write_record(os.path.join(workdir, "eval"), record, stem=stem or f"metrics_step_{step:08d}")
     return self.core.scalars(record)
 
 
@@ -258,6 +262,27 @@ def _write_config(workdir: str, config):
   tmp = epath.Path(workdir) / "config.json.tmp"
   tmp.write_text(json.dumps(config.to_dict(), indent=2))
   tmp.replace(target)
+
+
+def _build_dataset_if_missing(config):
+  """data.source + data.classifier: build the logits dataset first when it is not there yet (every
+  process builds its own copy unless data_dir is storage they share and it already exists)."""
+  from biglogit.data import dataset as dataset_lib
+  from biglogit.data import make_logits
+  d = config.data
+  if not (d.source and d.classifier):
+    return
+  try:
+    dataset_lib.resolve_dataset_dir(d.dataset, d.data_dir)
+    return
+  except BiglogitError:
+    pass
+  if not d.data_dir or not d.dataset or "/" in d.dataset:
+    raise BiglogitError("to build the logits dataset from data.source, set data.data_dir and a plain "
+                        f"data.dataset name (got dataset={d.dataset!r}, data_dir={d.data_dir!r})")
+  logging.info("logits dataset %s missing: building it from %s through %s", d.dataset, d.source,
+               d.classifier)
+  make_logits.build_logits_dataset(d.source, d.classifier, d.data_dir, name=d.dataset)
 
 
 def _open_data_on_every_process(config):

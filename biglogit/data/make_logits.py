@@ -126,14 +126,6 @@ def build_logits_dataset(source_spec: str, classifier_dir: str, data_dir: str, n
 
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("source", None, "Folder / .tar.gz in split/<class>/<file> layout, or tfds:NAME.")
-flags.DEFINE_string("classifier", None, "Classifier directory (from biglogit.convert or classifier training).")
-flags.DEFINE_string("data_dir", None, "Where the logits dataset is written.")
-flags.DEFINE_string("name", None, "Dataset name (default: <source>_<architecture>).")
-flags.DEFINE_list("splits", None, "Splits to build (default: all of the source's).")
-flags.DEFINE_integer("batch_size", 256, "Images per classifier batch (rounded up to the device count).")
-flags.DEFINE_integer("store_resolution", None, "Resolution of the stored images (default: the classifier's).")
-flags.DEFINE_string("tfds_data_dir", None, "data_dir of a tfds: source.")
 
 
 def main(argv):
@@ -153,5 +145,14 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  # Flags live here so that the trainer can import build_logits_dataset without inheriting them.
+  flags.DEFINE_string("source", None, "Folder / .tar.gz in split/<class>/<file> layout, or tfds:NAME.")
+  flags.DEFINE_string("classifier", None, "Classifier directory (from biglogit.convert or classifier training).")
+  flags.DEFINE_string("data_dir", None, "Where the logits dataset is written.")
+  flags.DEFINE_string("name", None, "Dataset name (default: <source>_<architecture>).")
+  flags.DEFINE_list("splits", None, "Splits to build (default: all of the source's).")
+  flags.DEFINE_integer("batch_size", 256, "Images per classifier batch (rounded up to the device count).")
+  flags.DEFINE_integer("store_resolution", None, "Resolution of the stored images (default: the classifier's).")
+  flags.DEFINE_string("tfds_data_dir", None, "data_dir of a tfds: source.")
   flags.mark_flags_as_required(["source", "classifier", "data_dir"])
   app.run(main)

@@ -55,6 +55,21 @@ class Inverter:
     return nets.batched_apply(fn, logits, eps, batch_size=self.batch_size)
 
   @classmethod
+  def load_export(cls, directory: str, name: str = ""):
+    """A release written by python -m biglogit.export: config.json + the EMA generator."""
+    import orbax.checkpoint as ocp
+    from biglogit import state as state_lib
+    config = load_config(directory)
+    generator, _ = state_lib.build_models(config.model, config.method, config.deepsim.hidden)
+    path = os.path.abspath(os.path.join(directory, "generator"))
+    if not os.path.isdir(path):
+      raise BiglogitError(f"{directory} has no generator/ checkpoint; point at a biglogit.export release")
+    restored = ocp.StandardCheckpointer().restore(path)
+    params = jax.tree_util.tree_map(lambda x: np.asarray(x, np.float32), restored["params"])
+    return cls(config, generator, params, restored["batch_stats"],
+               name=name or os.path.basename(os.path.normpath(directory)), step=-1, workdir=directory)
+
+  @classmethod
   def load(cls, workdir: str, step: Optional[int] = None, name: str = ""):
     from biglogit import train  # train imports evaluate for periodic evaluation
     config = load_config(workdir)

@@ -1,0 +1,133 @@
+"""python -m biglogit.export --workdir=RUN --out=pretrained/cifar10/NAME --hardware="1x H200"
+
+Writes a small release of a trained inverter: the EMA generator only (an Orbax checkpoint of
+{params, batch_stats}), config.json, the evaluation numbers, and MODEL_CARD.md (classifier, data,
+steps, batch, hardware, training time measured from the run's log, metrics). Load it with
+biglogit.evaluate.inverter.Inverter.load_export(OUT) -- the demo notebook does.
+"""
+import json
+import os
+import shutil
+import sys
+
+import jax
+import jax.numpy as jnp
+import orbax.checkpoint as ocp
+from absl import app, flags
+
+from biglogit import BiglogitError
+from biglogit import metrics as metrics_lib
+from biglogit.data import dataset as dataset_lib
+from biglogit.data import release
+
+GENERATOR = "generator"
+MAX_FILE_MB = 15
+
+
+def training_seconds(workdir: str) -> float:
+  """Wall time of the logged steps (compilation excluded), from metrics.jsonl's steps_per_s."""
+  path = os.path.join(workdir, "metrics.jsonl")
+  if not os.path.exists(path):
+    return float("nan")
+  rows, last_step, total = metrics_lib.read_jsonl(path), 0, 0.0
+  for row in rows:
+    if "steps_per_s" in row and row["steps_per_s"] > 0 and row["step"] > last_step:
+      total += (row["step"] - last_step) / row["steps_per_s"]
+    last_step = max(last_step, row["step"])
+  return total
+
+
+def model_card(config, inverter, record, seconds: float, hardware: str, dataset_meta, dtype: str) -> str:
+  clf = dataset_meta.get("classifier", {})
+  lines = [
+      f"# {os.path.basename(os.path.normpath(inverter.workdir))}: logit inverter ({config.method})", "",
+      f"- Inverts: {clf.get('architecture', '?')} logits (source checkpoint sha256 "
+      f"{str(clf.get('source_sha256', '?'))[:12]}), released as: {release.describe(config.release)}",
+      f"- Data: logits dataset `{config.data.dataset}` from `{dataset_meta.get('source', '?')}`; "
+      f"classifier accuracy train {dataset_meta.get('accuracy_train', float('nan')):.4f}, "
+      f"test {dataset_meta.get('accuracy_test', float('nan')):.4f}",
+      f"- Model: {config.model.resolution}px, ch_g {config.model.ch_g}, ch_d {config.model.ch_d}, "
+      f"dim_z {config.model.dim_z}, compute {config.model.compute_dtype}",
+      f"- Training: {inverter.step} steps, global batch {config.train.global_batch}, "
+      f"{config.train.d_steps} D steps per G step, G lr {config.train.g_lr}, D lr {config.train.d_lr}, "
+      f"EMA {config.train.ema_decay} from step {config.train.ema_start}",
+      f"- Hardware: {hardware}; training time {seconds / 60:.1f} min (logged steps, compilation excluded)",
+      "- Weights: the EMA generator only (Orbax checkpoint in generator/, parameters stored as "
+      f"{dtype})", ""]
+  if record:
+    lines += [f"## Held-out metrics ({record['num_examples']} examples of split "
+              f"{record.get('split', '?')}, mean [95% bootstrap CI])", "",
+              "| metric | value |", "|---|---|"]
+    lines += [f"| {k} | {v['mean']:.4g} [{v['ci_low']:.4g}, {v['ci_high']:.4g}] |"
+              for k, v in record["metrics"].items()]
+    lines += [""] + [f"- {k}: {v}" for k, v in record.get("networks", {}).items() if v]
+  lines += ["", "Produced by `python -m biglogit.export`; load with "
+            "`Inverter.load_export(path)` (biglogit.evaluate.inverter)."]
+  return "\n".join(lines) + "\n"
+
+
+def export(workdir: str, out: str, hardware: str, step=None, dtype: str = "float32") -> str:
+  """dtype="bfloat16" halves the release (the loader casts back to float32)."""
+  from biglogit.evaluate.inverter import Inverter
+  if os.path.exists(out) and os.listdir(out):
+    raise BiglogitError(f"{out} exists and is not empty; export into a fresh folder")
+  inverter = Inverter.load(workdir, step)
+  config = inverter.config
+  record = None
+  metrics_path = os.path.join(workdir, "eval", "metrics.json")
+  if os.path.exists(metrics_path):
+    with open(metrics_path) as f:
+      record = json.load(f)
+    if record.get("step") != inverter.step:
+      record = None  # numbers of another checkpoint do not describe this one
+  _, builder = dataset_lib.open_split(config.data.dataset, config.data.train_split, config.data.data_dir)
+  tmp = out.rstrip("/") + ".tmp"
+  shutil.rmtree(tmp, ignore_errors=True)
+  os.makedirs(tmp)
+  checkpointer = ocp.StandardCheckpointer()
+  if dtype not in ("float32", "bfloat16"):
+    raise BiglogitError(f"--dtype={dtype}; use float32 or bfloat16")
+  params = jax.tree_util.tree_map(lambda x: jnp.asarray(x, dtype), inverter.params)
+  checkpointer.save(os.path.abspath(os.path.join(tmp, GENERATOR)),
+                    {"params": params, "batch_stats": inverter.g_stats})
+  checkpointer.wait_until_finished()
+  with open(os.path.join(tmp, "config.json"), "w") as f:
+    json.dump(config.to_dict(), f, indent=2)
+  if record:
+    with open(os.path.join(tmp, "metrics.json"), "w") as f:
+      json.dump(record, f, indent=2)
+  with open(os.path.join(tmp, "MODEL_CARD.md"), "w") as f:
+    f.write(model_card(config, inverter, record, training_seconds(workdir), hardware,
+                       dict(builder.info.metadata or {}), dtype))
+  for root, _, files in os.walk(tmp):
+    for name in files:
+      size = os.path.getsize(os.path.join(root, name)) / 2**20
+      if size > MAX_FILE_MB:
+        shutil.rmtree(tmp)
+        raise BiglogitError(f"{name} is {size:.1f} MB, over the {MAX_FILE_MB} MB release limit; "
+                            "release a smaller model or host it elsewhere")
+  os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+  if os.path.exists(out):
+    os.rmdir(out)  # empty (checked above)
+  os.replace(tmp, out)
+  return out
+
+
+def main(argv):
+  del argv
+  F = flags.FLAGS
+  try:
+    print(export(F.workdir, F.out, F.hardware, F.step, F.dtype))
+  except BiglogitError as e:
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(2)
+
+
+if __name__ == "__main__":
+  flags.DEFINE_string("workdir", None, "A trained biglogit.main workdir.")
+  flags.DEFINE_string("out", None, "Release folder (must not exist or be empty).")
+  flags.DEFINE_string("hardware", "", "What it was trained on, for the model card (e.g. '1x H200').")
+  flags.DEFINE_integer("step", None, "Checkpoint step (default: the latest).")
+  flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"], "Storage dtype of the parameters.")
+  flags.mark_flags_as_required(["workdir", "out", "hardware"])
+  app.run(main)

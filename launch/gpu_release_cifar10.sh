@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# The CIFAR-10 release run, prepared for ONE call of the project's GPU machine (one H200, <= ~9 min):
+# builds the logits datasets from the CIFAR-10 JPEG tarball through the converted classifiers in
+# pretrained/cifar10/, trains concurrently on the one GPU
+#   (a) the GAN inverter of the standard akamaster ResNet-20,
+#   (b) the GAN inverter of the adversarially trained VNN-COMP ResNet-4B,
+#   (c) the Dosovitskiy & Brox (DeePSiM) baseline on ResNet-4B logits,
+# each stopped by SIGTERM after BUDGET_S seconds of training (the trainer checkpoints and exits 0),
+# then exports the EMA generators (bf16 parameters, <= 15 MB per file) and writes to $OUT:
+#   runs/<name>/{config.json,metrics.jsonl,images/,eval/}   pretrained/<name>/   logs/   summary.json
+# Full training states stay outside $OUT (too large to bring back).
+#
+# Usage (device machine, repository root; wheels carried in .carry/wheels):
+#   OUT=$OUT bash launch/gpu_release_cifar10.sh
+# CPU dry run (this machine; tiny model, reuses finished datasets in data_out/, 150 s per run):
+#   OUT=/tmp/gpu_dry CPU_DRY_RUN=1 DATA_DIR=data_out bash launch/gpu_release_cifar10.sh
+#
+# Variables (environment; defaults in brackets):
+#   OUT          output folder brought back                             [required]
+#   SHARED       the shared data folder                                  [../shared]
+#   WHEELS       extra wheels to install (--no-index --no-deps)          [.carry/wheels]
+#   DATA_DIR     where logits datasets are built / found                 [/tmp/biglogit_data]
+#   STATE_DIR    full training states (not returned)                     [/tmp/biglogit_state]
+#   BUDGET_S     training seconds per run (all runs concurrently)        [300]
+#   MEM_FRACTION GPU memory share of each of the 3 concurrent runs       [0.3]
+#   CPU_DRY_RUN  1: tiny model and budget, for checking the script on CPU [0]
+set -euo pipefail
+
+: "${OUT:?set OUT}"
+SHARED=${SHARED:-../shared}
+WHEELS=${WHEELS:-.carry/wheels}
+DATA_DIR=${DATA_DIR:-/tmp/biglogit_data}
+STATE_DIR=${STATE_DIR:-/tmp/biglogit_state}
+BUDGET_S=${BUDGET_S:-300}
+MEM_FRACTION=${MEM_FRACTION:-0.3}
+CPU_DRY_RUN=${CPU_DRY_RUN:-0}
+TARBALL="${SHARED}/data/cifar10-jpeg/cifar10_jpeg_q75.tar.gz"
+mkdir -p "${OUT}/logs" "${OUT}/runs" "${OUT}/pretrained" "${STATE_DIR}"
+T0=$(date +%s)
+stamp() { echo "[$(( $(date +%s) - T0 ))s] $*" | tee -a "${OUT}/logs/script.log"; }
+
+# 1. Packages the machine lacks, into a scratch folder on PYTHONPATH.
+if [[ -d "${WHEELS}" ]] && ls "${WHEELS}"/*.whl >/dev/null 2>&1; then
+  stamp "installing $(ls "${WHEELS}"/*.whl | wc -l) wheels"
+  pip install -q --no-index --no-deps --target /tmp/biglogit_site "${WHEELS}"/*.whl
+  export PYTHONPATH="/tmp/biglogit_site:${PYTHONPATH:-}"
+fi
+export PYTHONPATH="$(pwd):${PYTHONPATH:-}"
+
+COMMON=(--config.data.data_dir="${DATA_DIR}" --config.train.num_steps=1000000
+        --config.checkpoint_every=1000 --config.image_every=1000 --config.log_every=100)
+if [[ "${CPU_DRY_RUN}" == 1 ]]; then
+  BUDGET_S=${BUDGET_S_DRY:-150}  # CPU compilation alone takes about a minute
+  COMMON=(--config.data.data_dir="${DATA_DIR}" --config.train.num_steps=1000000
+          --config.model.ch_g=4 --config.model.ch_d=4 --config.model.cond_hidden=16
+          --config.train.global_batch=16 --config.checkpoint_every=20 --config.image_every=20
+          --config.log_every=5 --config.deepsim.hidden=32)
+else
+  COMMON+=(--config.model.compute_dtype=bfloat16)
+  export XLA_PYTHON_CLIENT_MEM_FRACTION=${MEM_FRACTION}
+fi
+
+# 2. Logits datasets (skipped when already complete), both at once.
+stamp "building logits datasets"
+python -m biglogit.data.make_logits --source="${TARBALL}" --classifier=pretrained/cifar10/resnet20 \
+    --data_dir="${DATA_DIR}" --name=cifar10_resnet20 > "${OUT}/logs/logits_resnet20.log" 2>&1 &
+P1=$!
+python -m biglogit.data.make_logits --source="${TARBALL}" --classifier=pretrained/cifar10/resnet4b \
+    --data_dir="${DATA_DIR}" --name=cifar10_resnet4b > "${OUT}/logs/logits_resnet4b.log" 2>&1 &
+P2=$!
+wait ${P1} ${P2}
+stamp "datasets ready"
+
+# 3. The three runs, concurrently, each stopped by SIGTERM after BUDGET_S seconds.
+train() {  # name config extra-flags...
+  local name=$1 config=$2; shift 2
+  # timeout exits 124 when it had to send TERM: that is the planned stop, not a failure.
+  timeout --signal=TERM --kill-after=90 "${BUDGET_S}" python -m biglogit.main --config="${config}" \
+      --workdir="${STATE_DIR}/${name}" "${COMMON[@]}" "$@" > "${OUT}/logs/train_${name}.log" 2>&1 \
+    || [[ $? == 124 ]]
+}
+stamp "training for ${BUDGET_S}s each"
+train resnet20_gan configs/cifar10_resnet20.py & A=$!
+train resnet4b_gan configs/cifar10_resnet4b.py & B=$!
+train resnet4b_deepsim configs/cifar10_resnet4b.py --config.method=deepsim \
+    --config.deepsim.comparator=pretrained/cifar10/resnet4b & C=$!
+FAILED=0
+for p in ${A} ${B} ${C}; do wait "${p}" || FAILED=1; done
+stamp "training done (failed=${FAILED})"
+
+# 4. Bring back what is small: logs, grids, configs; the EMA generators as releases.
+HARDWARE="1x NVIDIA H200 shared by 3 concurrent runs, bf16 compute"
+[[ "${CPU_DRY_RUN}" == 1 ]] && HARDWARE="CPU dry run"
+for name in resnet20_gan resnet4b_gan resnet4b_deepsim; do
+  src="${STATE_DIR}/${name}"
+  [[ -d "${src}/checkpoints" ]] || { stamp "no checkpoint for ${name}"; continue; }
+  mkdir -p "${OUT}/runs/${name}"
+  cp -r "${src}/config.json" "${src}/metrics.jsonl" "${OUT}/runs/${name}/" 2>/dev/null || true
+  cp -r "${src}/images" "${OUT}/runs/${name}/" 2>/dev/null || true
+  python -m biglogit.export --workdir="${src}" --out="${OUT}/pretrained/${name}" --dtype=bfloat16 \
+      --hardware="${HARDWARE}" >> "${OUT}/logs/export.log" 2>&1 || stamp "export of ${name} failed"
+done
+
+# 5. Throughput and final losses of each run.
+python - "${OUT}" "${STATE_DIR}" <<'PY' | tee "${OUT}/summary.json"
+import json, os, sys
+out, state = sys.argv[1], sys.argv[2]
+summary = {}
+for name in sorted(os.listdir(os.path.join(out, "runs"))):
+  path = os.path.join(out, "runs", name, "metrics.jsonl")
+  if not os.path.exists(path):
+    continue
+  rows = [json.loads(l) for l in open(path) if l.strip()]
+  rates = sorted(r["images_per_s"] for r in rows[1:] if "images_per_s" in r)
+  ckpts = os.path.join(state, name, "checkpoints")
+  saved = [int(d) for d in os.listdir(ckpts) if d.isdigit()] if os.path.isdir(ckpts) else []
+  summary[name] = {"checkpoint_step": max(saved) if saved else None,
+                   "logged_step": rows[-1]["step"] if rows else 0,
+                   "median_images_per_s": rates[len(rates) // 2] if rates else None,
+                   "last": {k: v for k, v in rows[-1].items() if k != "step"} if rows else {}}
+print(json.dumps(summary, indent=2))
+PY
+stamp "done"
+exit ${FAILED}

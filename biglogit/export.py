@@ -8,14 +8,13 @@ biglogit.evaluate.inverter.Inverter.load_export(OUT) -- the demo notebook does.
 import json
 import os
 import shutil
-import sys
 
 import jax
 import jax.numpy as jnp
 import orbax.checkpoint as ocp
 from absl import app, flags
 
-from biglogit import BiglogitError
+from biglogit import BiglogitError, exit_on_error
 from biglogit import metrics as metrics_lib
 from biglogit.data import dataset as dataset_lib
 from biglogit.data import release
@@ -116,11 +115,7 @@ def export(workdir: str, out: str, hardware: str, step=None, dtype: str = "float
 def main(argv):
   del argv
   F = flags.FLAGS
-  try:
-    print(export(F.workdir, F.out, F.hardware, F.step, F.dtype))
-  except BiglogitError as e:
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(2)
+  exit_on_error(lambda: print(export(F.workdir, F.out, F.hardware, F.step, F.dtype)))
 
 
 if __name__ == "__main__":

@@ -9,12 +9,11 @@ import html
 import json
 import os
 import shutil
-import sys
 from typing import Dict, List
 
 from absl import app, flags
 
-from biglogit import BiglogitError
+from biglogit import BiglogitError, exit_on_error
 
 HEADLINE_METRICS = ("psnr", "ssim", "phi_top1_agreement", "logit_cosine", "logit_l2",
                     "identifiability_accuracy", "robust_feature_relative_l2", "fid", "kid", "noise_std")
@@ -173,13 +172,11 @@ def build(run_dirs: List[str], out: str, title: str = "biglogit report") -> str:
 
 
 def main(argv):
-  try:
+  def body():
     if len(argv) < 2:
       raise BiglogitError("give at least one run folder: python -m biglogit.report RUN [RUN ...] --out=DIR")
     print(build(argv[1:], flags.FLAGS.out, flags.FLAGS.title))
-  except BiglogitError as e:
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(2)
+  exit_on_error(body)
 
 
 if __name__ == "__main__":

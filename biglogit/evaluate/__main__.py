@@ -5,11 +5,10 @@ RUN/eval/metrics.json and RUN/eval/metrics.md. The judging networks default to t
 (eval section); the flags below override them.
 """
 import os
-import sys
 
 from absl import app, flags
 
-from biglogit import BiglogitError
+from biglogit import BiglogitError, exit_on_error
 
 OVERRIDABLE = ("split", "num_examples", "classifier", "identifier", "robust_features", "fid_extractor")
 
@@ -49,11 +48,7 @@ def run(workdir: str, step=None, out=None, overrides=None):
 def main(argv):
   del argv
   F = flags.FLAGS
-  try:
-    run(F.workdir, F.step, F.out, {k: getattr(F, k) for k in OVERRIDABLE + ("data_dir",)})
-  except BiglogitError as e:
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(2)
+  exit_on_error(lambda: run(F.workdir, F.step, F.out, {k: getattr(F, k) for k in OVERRIDABLE + ("data_dir",)}))
 
 
 if __name__ == "__main__":

@@ -98,10 +98,5 @@ def define_common_flags(num_examples: int, multi_workdir: bool = False):
 
 def main_guard(fn):
   """Run an experiment's main; a BiglogitError is one line on stderr and exit status 2."""
-  import sys
-  from biglogit import BiglogitError
-  try:
-    fn()
-  except BiglogitError as e:
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(2)
+  from biglogit import exit_on_error
+  exit_on_error(fn)

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Evaluate trained CIFAR-10 inverters, run every experiment, the optimisation baseline and the
+# report, and export the EMA generators: what results/cifar10/ and pretrained/cifar10/ are made of.
+#
+# Usage: launch/evaluate_cifar10.sh
+# Variables (environment; defaults in brackets):
+#   ROBUST      GAN workdir on ResNet-4B logits     [workdirs/cpu_resnet4b]
+#   STANDARD    GAN workdir on ResNet-20 logits     [workdirs/cpu_resnet20]
+#   DEEPSIM     DeePSiM workdir on ResNet-4B logits [workdirs/cpu_resnet4b_deepsim]
+#   SHARED      the shared data folder              [../shared]
+#   DATA_DIR    where the logits datasets are       [data_out]
+#   JUDGES      converted judging classifiers       [workdirs/judges]
+#   N           held-out examples per evaluation    [1000]
+#   HARDWARE    for the model cards                 [2 CPU cores]
+#   RESULTS     report folder                       [results/cifar10]
+set -euo pipefail
+ROBUST=${ROBUST:-workdirs/cpu_resnet4b}
+STANDARD=${STANDARD:-workdirs/cpu_resnet20}
+DEEPSIM=${DEEPSIM:-workdirs/cpu_resnet4b_deepsim}
+SHARED=${SHARED:-../shared}
+DATA_DIR=${DATA_DIR:-data_out}
+JUDGES=${JUDGES:-workdirs/judges}
+N=${N:-1000}
+HARDWARE=${HARDWARE:-2 CPU cores}
+RESULTS=${RESULTS:-results/cifar10}
+W="${SHARED}/weights/cifar10"
+
+# Judges independent of both inverted classifiers: ResNet-56 (standard) for identifiability and as
+# the stand-in FID extractor, ResNet-2B (robust) for the feature distance.
+[[ -f "${JUDGES}/resnet56/classifier.json" ]] || python -m biglogit.convert --arch=cifar_resnet56 \
+    --checkpoint="${W}/akamaster/resnet56-4bfd9763.th" --out="${JUDGES}/resnet56"
+[[ -f "${JUDGES}/resnet2b/classifier.json" ]] || python -m biglogit.convert --arch=vnn_resnet2b \
+    --checkpoint="${W}/vnncomp2021/resnet2b.pth" --out="${JUDGES}/resnet2b"
+JUDGE_FLAGS=(--identifier="${JUDGES}/resnet56" --robust_features="${JUDGES}/resnet2b"
+             --fid_extractor="classifier:${JUDGES}/resnet56" --num_examples="${N}")
+
+for run in "${ROBUST}" "${STANDARD}" "${DEEPSIM}"; do
+  python -m biglogit.evaluate --workdir="${run}" --data_dir="${DATA_DIR}" "${JUDGE_FLAGS[@]}"
+done
+for name in resnet4b resnet20; do
+  python -m biglogit.experiments.optimize --classifier="pretrained/cifar10/${name}" \
+      --dataset="cifar10_${name}" --data_dir="${DATA_DIR}" --out="workdirs/optimize_${name}" \
+      --num_examples="${N}" --identifier="${JUDGES}/resnet56" --robust_features="${JUDGES}/resnet2b" \
+      --fid_extractor="classifier:${JUDGES}/resnet56"
+done
+python -m biglogit.experiments.grid --workdir="${ROBUST}" --workdir="${DEEPSIM}" --workdir="${STANDARD}"
+for run in "${ROBUST}" "${STANDARD}"; do
+  for exp in noise misclassified adversarial logit_edits invariance; do
+    python -m biglogit.experiments.${exp} --workdir="${run}"
+  done
+  python -m biglogit.experiments.ood --workdir="${run}" --source=skimage \
+      --source="${SHARED}/data/tiny-imagenet-200-val/tiny_imagenet_200_val.tar.gz"
+done
+python -m biglogit.report "${ROBUST}" "${STANDARD}" "${DEEPSIM}" workdirs/optimize_resnet4b \
+    workdirs/optimize_resnet20 --out="${RESULTS}" --title="CIFAR-10: robust vs standard logits"
+for pair in "${ROBUST}:resnet4b_gan" "${STANDARD}:resnet20_gan" "${DEEPSIM}:resnet4b_deepsim"; do
+  run=${pair%%:*} name=${pair##*:}
+  rm -rf "pretrained/cifar10/${name}"
+  python -m biglogit.export --workdir="${run}" --out="pretrained/cifar10/${name}" --hardware="${HARDWARE}"
+done

@@ -138,12 +138,15 @@ def _experiment_rows(name: str, data: Dict) -> (List[str], List[List[str]]):
   return [], []
 
 
-def build(run_dirs: List[str], out: str, title: str = "biglogit report") -> str:
+def build(run_dirs: List[str], out: str, title: str = "biglogit report", intro: str = "") -> str:
+  """intro: markdown paragraphs placed under the title (the reader's summary of the findings)."""
   runs = [load_run(d) for d in run_dirs]  # all inputs checked before anything is written
   figures_dir = os.path.join(out, "figures")
   os.makedirs(figures_dir, exist_ok=True)
   page = Page()
   page.heading(1, title)
+  for paragraph in filter(None, (p.strip() for p in intro.split("\n\n"))):
+    page.text(paragraph)
   evaluated = [r for r in runs if r["record"]]
   if evaluated:
     present = [m for m in HEADLINE_METRICS if any(m in r["record"]["metrics"] for r in evaluated)]
@@ -175,11 +178,18 @@ def main(argv):
   def body():
     if len(argv) < 2:
       raise BiglogitError("give at least one run folder: python -m biglogit.report RUN [RUN ...] --out=DIR")
-    print(build(argv[1:], flags.FLAGS.out, flags.FLAGS.title))
+    intro = ""
+    if flags.FLAGS.intro:
+      if not os.path.exists(flags.FLAGS.intro):
+        raise BiglogitError(f"--intro={flags.FLAGS.intro}: no such file")
+      with open(flags.FLAGS.intro) as f:
+        intro = f.read()
+    print(build(argv[1:], flags.FLAGS.out, flags.FLAGS.title, intro))
   exit_on_error(body)
 
 
 if __name__ == "__main__":
   flags.DEFINE_string("out", "report", "Output folder.")
   flags.DEFINE_string("title", "biglogit report", "Page title.")
+  flags.DEFINE_string("intro", "", "Markdown file whose paragraphs go under the title.")
   app.run(main)

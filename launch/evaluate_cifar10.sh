@@ -13,6 +13,7 @@
 #   N           held-out examples per evaluation    [1000]
 #   HARDWARE    for the model cards                 [2 CPU cores]
 #   RESULTS     report folder                       [results/cifar10]
+#   INTRO       markdown file of findings placed under the report title [none]
 set -euo pipefail
 ROBUST=${ROBUST:-workdirs/cpu_resnet4b}
 STANDARD=${STANDARD:-workdirs/cpu_resnet20}
@@ -52,7 +53,8 @@ for run in "${ROBUST}" "${STANDARD}"; do
       --source="${SHARED}/data/tiny-imagenet-200-val/tiny_imagenet_200_val.tar.gz"
 done
 python -m biglogit.report "${ROBUST}" "${STANDARD}" "${DEEPSIM}" workdirs/optimize_resnet4b \
-    workdirs/optimize_resnet20 --out="${RESULTS}" --title="CIFAR-10: robust vs standard logits"
+    workdirs/optimize_resnet20 --out="${RESULTS}" --title="CIFAR-10: robust vs standard logits" \
+    ${INTRO:+--intro="${INTRO}"}
 for pair in "${ROBUST}:resnet4b_gan" "${STANDARD}:resnet20_gan" "${DEEPSIM}:resnet4b_deepsim"; do
   run=${pair%%:*} name=${pair##*:}
   rm -rf "pretrained/cifar10/${name}"

@@ -100,7 +100,8 @@ def _eval_settings(c, root):
 @pytest.fixture(scope="session")
 def inverter_runs(tmp_path_factory):
   """A logits dataset made by a tiny classifier phi, and two tiny trained runs on it: the GAN (with
-  periodic evaluation at its last step) and the DeePSiM baseline. Paths in a dict."""
+  periodic evaluation at its last step) and the DeePSiM baseline (seeing only the top-3 logits).
+  Paths in a dict."""
   from biglogit import train
   from biglogit.data import dataset as dataset_lib
   from biglogit.evaluate import nets
@@ -128,6 +129,8 @@ def inverter_runs(tmp_path_factory):
     c.data.dataset = dataset
     c.method = method
     c.deepsim.hidden = 32
+    if method == "deepsim":  # also exercises a restricted release format end to end
+      c.release.kind, c.release.k = "topk", 3
     c.eval.every = 4 if method == "gan" else 0
     _eval_settings(c, root)
     runs[method] = os.path.join(root, method)

@@ -149,3 +149,9 @@ def test_deepsim_baseline_trains_with_the_same_trainer(inverter_runs):
   z = np.random.default_rng(0).normal(size=(2, 10)).astype(np.float32)
   # Deterministic: eps is ignored.
   np.testing.assert_array_equal(inv.reconstruct(z, seed=0), inv.reconstruct(z, seed=1))
+  # Trained on the top-3 release: logits outside each row's top 3 cannot change the output.
+  z_other = z.copy()
+  rest = np.argsort(z, axis=-1)[:, :-3]
+  np.put_along_axis(z_other, rest, np.take_along_axis(z, rest, -1) - 5.0, -1)
+  assert inv.config.release.kind == "topk"
+  np.testing.assert_array_equal(inv.reconstruct(z), inv.reconstruct(z_other))

@@ -6,6 +6,7 @@ import time
 
 import jax
 import numpy as np
+import pytest
 
 from biglogit import checkpointing, sharding, train
 from tests.conftest import launch_main, logged_steps
@@ -39,6 +40,7 @@ def _latest(workdir):
   return checkpointing.Checkpointer(str(workdir), 2, {}).latest_step()
 
 
+@pytest.mark.slow  # six launches of the entry point: about 3 minutes on 2 cores
 def test_sigterm_then_kill_9_at_random_moments_resume_the_identical_trajectory(tiny_config, tmp_path):
   dataset = tiny_config.data.dataset
   reference = launch_main(tmp_path / "reference", dataset, *SETTINGS)  # runs alongside
@@ -84,14 +86,10 @@ def test_sigterm_then_kill_9_at_random_moments_resume_the_identical_trajectory(t
 
 def test_same_config_and_seed_are_bitwise_deterministic(tiny_config, tmp_path):
   tiny_config.image_every = 0
+  tiny_config.train.num_steps = 3
   runs = [train.train_and_evaluate(tiny_config, str(tmp_path / name)) for name in ("a", "b")]
   for x, y in zip(*(jax.tree_util.tree_leaves(jax.device_get(r)) for r in runs)):
     np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
   la, lb = logged_steps(tmp_path / "a"), logged_steps(tmp_path / "b")
-  assert la.keys() == lb.keys() and all(
+  assert sorted(la) == sorted(lb) == [1, 2, 3] and all(
       la[s][k] == lb[s][k] for s in la for k in ("d_loss", "g_loss", "d_real", "d_fake"))
-  # A different seed gives a different trajectory (the comparison above can fail).
-  tiny_config.seed = 1
-  other = train.train_and_evaluate(tiny_config, str(tmp_path / "c"))
-  assert not np.array_equal(np.asarray(jax.device_get(other.step * 0 + other.rng)),
-                            np.asarray(jax.device_get(runs[0].rng)))

@@ -36,7 +36,7 @@ def run(workdir: str, step=None, out=None, overrides=None):
   examples, metadata = core.held_out(config, config.eval.split, config.eval.num_examples)
   evaluator = core.Evaluator(config, metadata)
   inverter = Inverter.load(workdir, step)
-  inverter.config = config
+  inverter.config = config  # the overridden eval settings; model and release are the saved ones
   record = core.evaluate_inverter(inverter, evaluator, examples)
   record["split"] = config.eval.split
   out = out or os.path.join(workdir, "eval")

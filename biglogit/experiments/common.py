@@ -7,6 +7,7 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
+from biglogit import BiglogitError
 from biglogit import metrics as metrics_lib
 from biglogit.evaluate import core
 from biglogit.evaluate.inverter import Inverter, load_config
@@ -32,7 +33,6 @@ def load_run(workdir: str, experiment: str, *, num_examples: int, split: Optiona
   examples, metadata = core.held_out(config, split, num_examples)
   evaluator = core.Evaluator(config, metadata)
   if need_phi and evaluator.phi is None:
-    from biglogit import BiglogitError
     raise BiglogitError(f"experiment {experiment} needs the classifier phi; set eval.classifier in "
                         f"{workdir}/config.json's config or rebuild the dataset with make_logits")
   inverter = Inverter.load(workdir)
@@ -94,6 +94,17 @@ def define_common_flags(num_examples: int, multi_workdir: bool = False):
   flags.DEFINE_integer("seed", 0, "Which random examples (and eps) are drawn.")
   flags.DEFINE_string("split", None, "Held-out split (default: the run's eval.split).")
   flags.mark_flags_as_required(["workdir"])
+
+
+def simple_main(run, num_examples: int, num_images: int, multi_workdir: bool = False):
+  """The command line of an experiment whose run() takes only the common flags and --num_images:
+  run(workdir, out, num_images, num_examples, seed, split)."""
+  from absl import app, flags
+  define_common_flags(num_examples, multi_workdir)
+  flags.DEFINE_integer("num_images", num_images, "Rows of each figure.")
+  F = flags.FLAGS
+  app.run(lambda _: main_guard(lambda: run(F.workdir, F.out, F.num_images, F.num_examples, F.seed,
+                                           F.split)))
 
 
 def main_guard(fn):

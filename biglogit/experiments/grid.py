@@ -58,9 +58,4 @@ def run(workdirs, out=None, num_images: int = 8, num_examples: int = 1000, seed:
 
 
 if __name__ == "__main__":
-  from absl import app, flags
-  common.define_common_flags(1000, multi_workdir=True)
-  flags.DEFINE_integer("num_images", 8, "Rows of the grid.")
-  F = flags.FLAGS
-  app.run(lambda _: common.main_guard(lambda: run(F.workdir, F.out, F.num_images, F.num_examples,
-                                                  F.seed, F.split)))
+  common.simple_main(run, 1000, 8, multi_workdir=True)

@@ -81,9 +81,4 @@ def run(workdir, out=None, num_images: int = 6, num_examples: int = 500, seed: i
 
 
 if __name__ == "__main__":
-  from absl import app, flags
-  common.define_common_flags(500)
-  flags.DEFINE_integer("num_images", 6, "Rows of the figure.")
-  F = flags.FLAGS
-  app.run(lambda _: common.main_guard(lambda: run(F.workdir, F.out, F.num_images, F.num_examples,
-                                                  F.seed, F.split)))
+  common.simple_main(run, 500, 6)

@@ -42,9 +42,4 @@ def run(workdir, out=None, num_images: int = 8, num_examples: int = 2000, seed: 
 
 
 if __name__ == "__main__":
-  from absl import app, flags
-  common.define_common_flags(2000)
-  flags.DEFINE_integer("num_images", 8, "Rows of each figure.")
-  F = flags.FLAGS
-  app.run(lambda _: common.main_guard(lambda: run(F.workdir, F.out, F.num_images, F.num_examples,
-                                                  F.seed, F.split)))
+  common.simple_main(run, 2000, 8)

@@ -78,6 +78,11 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.noise_examples = 200
   c.eval.bootstrap = 1000  # resamples for the 95% intervals of per-example metrics
   c.eval.fid_bootstrap = 20  # resamples for FID/KID intervals (each one recomputes the statistic)
+  # Trivial baselines scored beside every evaluation (evaluate/baselines.py): comma-separated kinds of
+  # constant, mean, class_mean, nearest_logits ("" = none), with the training split as reference.
+  c.eval.baselines = "constant,mean,class_mean,nearest_logits"
+  c.eval.nearest_distance = "cosine"  # nearest_logits: "cosine" or "l2"
+  c.eval.baseline_reference_examples = 0  # first N training examples as reference (0: all)
   c.eval.every = 0  # steps between evaluations during training (0: off)
   c.eval.at_end = False  # evaluate the final EMA generator into WORKDIR/eval/metrics.json
 

@@ -16,7 +16,9 @@ from absl import app, flags
 from biglogit import BiglogitError, exit_on_error
 
 HEADLINE_METRICS = ("psnr", "ssim", "phi_top1_agreement", "logit_cosine", "logit_l2",
-                    "identifiability_accuracy", "robust_feature_relative_l2", "fid", "kid", "noise_std")
+                    "identifiability_accuracy", "robust_feature_relative_l2",
+                    "retrieval_top1_pixel", "retrieval_top1_pixel_in_class", "retrieval_top1_feature",
+                    "retrieval_top1_feature_in_class", "instance_gain_db", "fid", "kid", "noise_std")
 
 
 def fmt(value) -> str:
@@ -138,6 +140,32 @@ def _experiment_rows(name: str, data: Dict) -> (List[str], List[List[str]]):
   return [], []
 
 
+def metric_rows(evaluated: List[Dict], present: List[str]) -> List[List[str]]:
+  """One row per run, then the baselines stored in their records (once per dataset and size), then
+  the chance levels (several values joined by ' / ' where the runs' example sets differ)."""
+  rows, seen, chance = [], set(), {}
+  for r in evaluated:
+    rec = r["record"]
+    rows.append([r["name"], rec.get("method", ""), rec.get("release", ""), str(rec.get("step", "")),
+                 str(rec["num_examples"])] + [fmt(rec["metrics"].get(m)) for m in present])
+    for m in present:
+      if "chance" in rec["metrics"].get(m, {}):
+        chance.setdefault(m, []).append(f"{rec['metrics'][m]['chance']:.3g}")
+  for r in evaluated:
+    rec = r["record"]
+    for kind, metrics in (rec.get("baselines") or {}).items():
+      key = (kind, rec.get("dataset"), rec["num_examples"])
+      if key in seen:
+        continue
+      seen.add(key)
+      rows.append([f"baseline: {kind} [{rec.get('dataset', '')}]", "baseline", "", "",
+                   str(rec["num_examples"])] + [fmt(metrics.get(m)) for m in present])
+  if chance:
+    rows.append(["chance", "", "", "", ""] + [" / ".join(dict.fromkeys(chance.get(m, []))) or "-"
+                                              for m in present])
+  return rows
+
+
 def build(run_dirs: List[str], out: str, title: str = "biglogit report", intro: str = "") -> str:
   """intro: markdown paragraphs placed under the title (the reader's summary of the findings)."""
   runs = [load_run(d) for d in run_dirs]  # all inputs checked before anything is written
@@ -151,10 +179,10 @@ def build(run_dirs: List[str], out: str, title: str = "biglogit report", intro: 
   if evaluated:
     present = [m for m in HEADLINE_METRICS if any(m in r["record"]["metrics"] for r in evaluated)]
     page.heading(2, "Held-out metrics (mean [95% bootstrap CI])")
-    page.table(["run", "method", "release", "step", "n"] + present,
-               [[r["name"], r["record"].get("method", ""), r["record"].get("release", ""),
-                 str(r["record"].get("step", "")), str(r["record"]["num_examples"])] +
-                [fmt(r["record"]["metrics"].get(m)) for m in present] for r in evaluated])
+    page.text("Rows 'baseline: KIND [dataset]' are the trivial inverters of biglogit/evaluate/baselines.py "
+              "scored on the same examples as the runs on that dataset; the 'chance' row is what an output "
+              "that ignores the instance scores. A claim needs its interval clear of both.")
+    page.table(["run", "method", "release", "step", "n"] + present, metric_rows(evaluated, present))
     used = sorted({f"{k}: {v}" for r in evaluated for k, v in r["record"].get("networks", {}).items() if v})
     for line in used:
       page.text(f"- {line}")

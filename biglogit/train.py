@@ -240,10 +240,12 @@ class _PeriodicEvaluation:
   current state, written to eval/metrics_step_N.json and the training TensorBoard (process 0 only)."""
 
   def __init__(self, config, trainer):
-    from biglogit.evaluate import core
+    from biglogit.evaluate import baselines, core
     self.core, self.config, self.trainer = core, config, trainer
     self.examples, metadata = core.held_out(config, config.eval.split, config.eval.num_examples)
     self.evaluator = core.Evaluator(config, metadata)
+    # The baselines do not change while G trains: scored once, attached to every record.
+    self.baselines = baselines.for_config(config, self.evaluator, self.examples)
 
   def __call__(self, state, step, workdir, stem=None):
     from biglogit.evaluate.inverter import Inverter
@@ -252,6 +254,7 @@ class _PeriodicEvaluation:
                         name=os.path.basename(os.path.normpath(workdir)), step=step, workdir=workdir)
     record = self.core.evaluate_inverter(inverter, self.evaluator, self.examples)
     record["split"] = self.config.eval.split
+    record["baselines"] = self.baselines
     self.core.write_record(os.path.join(workdir, "eval"), record, stem=stem or f"metrics_step_{step:08d}")
     return self.core.scalars(record)
 

@@ -82,9 +82,10 @@ def make_train_iterator(config):
   return iter(ds.to_iter_dataset(read)), spec
 
 
-def fixed_examples(dataset: str, split: str, data_dir: str, count: int):
-  """The first `count` examples of a split in index order (for image grids and evaluation)."""
+def fixed_examples(dataset: str, split: str, data_dir: str, count):
+  """The first `count` examples of a split in index order (all of them for count=None), for image
+  grids, evaluation and the baselines' training reference."""
   source, builder = dataset_lib.open_split(dataset, split, data_dir)
-  count = min(count, len(source))
+  count = len(source) if count is None else min(count, len(source))
   rows = [source[i] for i in range(count)]
   return {k: np.stack([np.asarray(r[k]) for r in rows]) for k in ("image", "logits", "label", "index")}

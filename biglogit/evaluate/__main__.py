@@ -1,6 +1,7 @@
 """python -m biglogit.evaluate --workdir=RUN --split=test
 
-Scores the EMA generator of RUN's latest (or --step) checkpoint on held-out examples and writes
+Scores the EMA generator of RUN's latest (or --step) checkpoint on held-out examples, beside the
+trivial baselines (eval.baselines) on the same examples and each metric's chance level, and writes
 RUN/eval/metrics.json and RUN/eval/metrics.md. The judging networks default to the run's config
 (eval section); the flags below override them.
 """
@@ -10,7 +11,8 @@ from absl import app, flags
 
 from biglogit import BiglogitError, exit_on_error
 
-OVERRIDABLE = ("split", "num_examples", "classifier", "identifier", "robust_features", "fid_extractor")
+OVERRIDABLE = ("split", "num_examples", "classifier", "identifier", "robust_features", "fid_extractor",
+               "baselines")
 
 
 def apply_overrides(config, overrides):
@@ -29,7 +31,7 @@ def apply_overrides(config, overrides):
 
 
 def run(workdir: str, step=None, out=None, overrides=None):
-  from biglogit.evaluate import core
+  from biglogit.evaluate import baselines, core
   from biglogit.evaluate.inverter import Inverter, load_config
   config = apply_overrides(load_config(workdir), overrides)
   # Data and judging networks first: a bad path fails before the checkpoint is restored.
@@ -39,6 +41,7 @@ def run(workdir: str, step=None, out=None, overrides=None):
   inverter.config = config  # the overridden eval settings; model and release are the saved ones
   record = core.evaluate_inverter(inverter, evaluator, examples)
   record["split"] = config.eval.split
+  record["baselines"] = baselines.for_config(config, evaluator, examples)
   out = out or os.path.join(workdir, "eval")
   core.write_record(out, record)
   print(core.markdown_table(record))
@@ -60,6 +63,8 @@ if __name__ == "__main__":
   flags.DEFINE_string("identifier", None, "Independent classifier for identifiability.")
   flags.DEFINE_string("robust_features", None, "Classifier whose penultimate features give the feature distance.")
   flags.DEFINE_string("fid_extractor", None, "inception:DIR or classifier:DIR (stand-in).")
+  flags.DEFINE_string("baselines", None, "Comma-separated trivial baselines scored beside the run "
+                      "(constant,mean,class_mean,nearest_logits; '' for none; default: eval.baselines).")
   flags.DEFINE_string("data_dir", None, "Where the run's logits dataset lives, if it moved.")
   flags.DEFINE_string("out", None, "Output folder (default: RUN/eval).")
   flags.mark_flags_as_required(["workdir"])

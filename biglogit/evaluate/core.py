@@ -5,8 +5,17 @@
   logit_cosine, logit_l2              phi(x_hat) vs z
   identifiability_accuracy            argmax psi(x_hat) == label, psi an independent classifier
   robust_feature_l2 (+ _relative)     penultimate features of a robust classifier, x_hat vs x
+  retrieval_top{1,5}_{pixel,feature}[_in_class]
+                                      is x_hat's own original among its k nearest of the N evaluated
+                                      originals (or of those of its true class), by L2 in pixels / in
+                                      the robust classifier's features: does z leak the instance?
+  instance_gain_db                    PSNR to its own original minus mean PSNR to the other originals of
+                                      its class: 0 for an inverter that knows only the class
   fid, kid                            configurable extractor (inception:DIR, or a named stand-in)
   noise_std                           per-pixel std of x_hat over K resampled eps, averaged
+
+Every accuracy-like metric carries its chance level (`chance` in its summary): what an inverter whose
+output ignores the instance scores (see `chance_levels`).
 """
 import json
 import os
@@ -52,6 +61,9 @@ class Evaluator:
       raise BiglogitError(f"eval.identifier={e.identifier!r} is phi itself; identifiability needs an "
                           "independent classifier (another architecture or training run)")
     self.robust = nets.Classifier(e.robust_features, e.batch_size) if e.robust_features else None
+    if self.robust is not None and self.phi is not None and self.robust.fingerprint == self.phi.fingerprint:
+      raise BiglogitError(f"eval.robust_features={e.robust_features!r} is phi itself; the feature distance "
+                          "and feature retrieval need an independent network (e.g. the converted ResNet-2B)")
     self.extractor = nets.FeatureExtractor(e.fid_extractor, e.batch_size) if e.fid_extractor else None
     for name, obj in (("identifiability", self.identifier), ("robust feature distance", self.robust),
                       ("FID/KID", self.extractor)):
@@ -80,11 +92,16 @@ class Evaluator:
       out["robust_feature_l2"] = M.l2(fh, fx)
       out["robust_feature_relative_l2"] = out["robust_feature_l2"] / np.maximum(
           np.linalg.norm(fx.reshape(len(fx), -1), axis=-1), 1e-12)
+    out.update(leakage(x, x_hat, labels, "pixel"))
+    if self.robust is not None:
+      out.update(leakage(fx, fh, labels, "feature"))
+    out["instance_gain_db"] = M.instance_gain_db(x_hat, x, labels)
     return out
 
   def summarize(self, per_example: Dict[str, np.ndarray], x=None, x_hat=None) -> Dict[str, Dict]:
     e = self.config.eval
-    summary = {k: M.bootstrap_ci(v, e.bootstrap) for k, v in per_example.items() if len(v)}
+    finite = {k: v[np.isfinite(v)] for k, v in per_example.items()}  # instance gain: NaN for lone classes
+    summary = {k: M.bootstrap_ci(v, e.bootstrap) for k, v in finite.items() if len(v)}
     if self.extractor is not None and x is not None and len(x) > 1:
       fr, ff = self.extractor(x), self.extractor(x_hat)
       summary["fid"] = M.bootstrap_set_metric(M.fid, fr, ff, e.fid_bootstrap)
@@ -92,25 +109,61 @@ class Evaluator:
     return summary
 
   def score(self, x, x_hat, logits, labels):
-    """(summary {metric: {mean, ci_low, ci_high, n}}, per-example arrays)."""
+    """(summary {metric: {mean, ci_low, ci_high, n[, chance]}}, per-example arrays)."""
     per = self.per_example(x, x_hat, logits, labels)
-    return self.summarize(per, x, x_hat), per
+    summary = self.summarize(per, x, x_hat)
+    for name, level in chance_levels(logits, labels).items():
+      if name in summary:
+        summary[name]["chance"] = level
+    return summary, per
 
-  def noise_sensitivity(self, reconstruct: Callable, logits, num_samples: int, seed: int = 0):
+  def noise_sensitivity(self, reconstruct: Callable, logits, num_samples: int, seed: int = 0,
+                        indices=None):
     """Per-example noise_std over num_samples reconstructions with fresh eps, and the samples."""
-    samples = np.stack([reconstruct(logits, seed=seed + 1000 + k) for k in range(num_samples)])
+    samples = np.stack([reconstruct(logits, seed=seed + 1000 + k, indices=indices)
+                        for k in range(num_samples)])
     return M.noise_std(samples), samples
+
+
+RETRIEVAL_K = (1, 5)
+
+
+def leakage(originals, reconstructions, labels, space: str) -> Dict[str, np.ndarray]:
+  """Per-example retrieval hits (0/1) of each reconstruction's own original, among all N evaluated
+  originals and among those of the same true label, in one representation space."""
+  out = {}
+  for suffix, groups in (("", None), ("_in_class", labels)):
+    ranks = M.retrieval_ranks(reconstructions, originals, groups)
+    for k in RETRIEVAL_K:
+      out[f"retrieval_top{k}_{space}{suffix}"] = (ranks < k).astype(np.float64)
+  return out
+
+
+def chance_levels(logits, labels) -> Dict[str, float]:
+  """What an inverter scores when its output carries nothing about the instance: a class guessed
+  from the marginal distribution (phi agreement, identifiability), an original picked at random
+  (retrieval: k/N, within class k/n_c), no gain over the class's other images (instance gain 0)."""
+  labels = np.asarray(labels)
+  n = len(labels)
+  out = {"phi_top1_agreement": M.agreement_chance(np.asarray(logits).argmax(-1)),
+         "identifiability_accuracy": M.agreement_chance(labels), "instance_gain_db": 0.0}
+  for space in ("pixel", "feature"):
+    for k in RETRIEVAL_K:
+      out[f"retrieval_top{k}_{space}"] = M.retrieval_chance(k, n=n)
+      out[f"retrieval_top{k}_{space}_in_class"] = M.retrieval_chance(k, labels)
+  return out
 
 
 def evaluate_inverter(inverter, evaluator: Evaluator, examples) -> Dict:
   """The full metrics record of one inverter on held-out examples (what eval/metrics.json holds)."""
   e = inverter.config.eval
   x, logits, labels = examples["x"], examples["logits"], examples["label"]
-  x_hat = inverter.reconstruct(logits, seed=0)
+  x_hat = inverter.reconstruct(logits, seed=0, indices=examples["index"])
   summary, _ = evaluator.score(x, x_hat, logits, labels)
   if inverter.stochastic and e.noise_samples > 1:
     n = min(e.noise_examples, len(x))
-    noise, _ = evaluator.noise_sensitivity(inverter.reconstruct, logits[:n], e.noise_samples)
+    noise, _ = evaluator.noise_sensitivity(inverter.reconstruct, logits[:n], e.noise_samples,
+                                           indices=examples["index"][:n])
     summary["noise_std"] = M.bootstrap_ci(noise, e.bootstrap)
   return {"run": inverter.name, "workdir": inverter.workdir, "step": inverter.step,
           "method": inverter.config.method, "release": release.describe(inverter.config.release),
@@ -123,15 +176,30 @@ def markdown_table(record: Dict) -> str:
            f"step {record.get('step', '-')}, split {record.get('split', '-')}, "
            f"{record['num_examples']} examples, method {record.get('method', '-')}, "
            f"release: {record.get('release', '-')}", "",
-           "| metric | mean | 95% CI | n |", "|---|---|---|---|"]
+           "Baselines (same examples, trivial inverters; see biglogit/evaluate/baselines.py) and the "
+           "chance level of each accuracy-like metric stand beside the run: a claim needs its interval "
+           "clear of them.", ""]
+  base = record.get("baselines") or {}
+  lines += ["| metric | mean | 95% CI | n | chance | " + " | ".join(base) + " |",
+            "|---|---|---|---|---|" + "---|" * len(base)]
   for name, m in record["metrics"].items():
-    lines.append(f"| {name} | {m['mean']:.4g} | [{m['ci_low']:.4g}, {m['ci_high']:.4g}] | {m['n']} |")
+    cells = [fmt_ci(b.get(name)) for b in base.values()]
+    chance = f"{m['chance']:.4g}" if "chance" in m else "-"
+    lines.append(f"| {name} | {m['mean']:.4g} | [{m['ci_low']:.4g}, {m['ci_high']:.4g}] | {m['n']} | "
+                 f"{chance} | " + " | ".join(cells) + " |")
   nets_used = {k: v for k, v in record.get("networks", {}).items() if v}
   if nets_used:
     lines += [""] + [f"- {k}: {v}" for k, v in nets_used.items()]
   if record.get("notes"):
     lines += [""] + [f"- note: {n}" for n in record["notes"]]
   return "\n".join(lines) + "\n"
+
+
+def fmt_ci(m) -> str:
+  """A {mean, ci_low, ci_high} summary as 'mean [lo, hi]' (4 significant digits); '-' if absent."""
+  if not m:
+    return "-"
+  return f"{m['mean']:.4g} [{m['ci_low']:.4g}, {m['ci_high']:.4g}]"
 
 
 def write_record(out_dir: str, record: Dict, stem: str = "metrics"):

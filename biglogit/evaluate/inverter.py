@@ -5,6 +5,7 @@ import os
 from typing import Optional
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
@@ -23,6 +24,11 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
     raise BiglogitError(f"{workdir} has no {CONFIG_FILE}; pass the --workdir of a biglogit.main run")
   with open(path) as f:
     return ml_collections.ConfigDict(json.load(f))
+
+
+@functools.partial(jax.jit, static_argnums=2)
+def _eps_for_indices(key, indices, dim_z):
+  return jax.vmap(lambda i: jax.random.normal(jax.random.fold_in(key, i), (dim_z,), jnp.float32))(indices)
 
 
 class Inverter:
@@ -45,12 +51,19 @@ class Inverter:
   def dim_z(self) -> int:
     return int(self.config.model.dim_z)
 
-  def sample_eps(self, n: int, seed: int) -> np.ndarray:
-    return np.asarray(steps.sample_eps(jax.random.key(seed), n, self.dim_z))
+  def sample_eps(self, indices, seed: int) -> np.ndarray:
+    """eps for each example from (seed, its dataset index) alone, so an image's reconstruction does
+    not depend on which batch or subset it is reconstructed in. An int n means indices 0..n-1."""
+    indices = np.arange(indices) if np.ndim(indices) == 0 else np.asarray(indices)
+    return np.asarray(_eps_for_indices(jax.random.key(seed), jnp.asarray(indices, jnp.uint32),
+                                       self.dim_z))
 
-  def reconstruct(self, logits, eps=None, seed: int = 0) -> np.ndarray:
+  def reconstruct(self, logits, eps=None, seed: int = 0, indices=None) -> np.ndarray:
+    """indices: the examples' dataset indices (eps is drawn per index; default 0..N-1)."""
     logits = np.asarray(logits, np.float32)
-    eps = self.sample_eps(len(logits), seed) if eps is None else np.asarray(eps, np.float32)
+    if eps is None:
+      eps = self.sample_eps(len(logits) if indices is None else indices, seed)
+    eps = np.asarray(eps, np.float32)
     fn = functools.partial(self._jit, self.params, self.g_stats)
     return nets.batched_apply(fn, logits, eps, batch_size=self.batch_size)
 

@@ -115,3 +115,60 @@ def bootstrap_set_metric(fn: Callable, feats1, feats2, num_resamples: int, seed:
   lo, hi = np.percentile(draws - bias, [2.5, 97.5])
   return {"mean": float(value), "ci_low": float(min(lo, value)), "ci_high": float(max(hi, value)),
           "n": int(len(feats1))}
+
+
+# --- Sample-level leakage: does x_hat point back at its own original, or only at its class? ---
+
+def _squared_distances(queries, gallery) -> np.ndarray:
+  """[N, M] squared L2 distances between flattened rows, in float64."""
+  q = np.asarray(queries, np.float64).reshape(len(queries), -1)
+  g = np.asarray(gallery, np.float64).reshape(len(gallery), -1)
+  d = (q * q).sum(1)[:, None] + (g * g).sum(1)[None, :] - 2.0 * q @ g.T
+  return np.maximum(d, 0.0)
+
+
+def retrieval_ranks(queries, gallery, groups=None) -> np.ndarray:
+  """Rank of each query's own original (gallery[i] for queries[i]) by L2: the number of OTHER gallery
+  items at a distance <= the own one (0 = the own original is strictly nearest). Ties count against
+  the query, so an inverter that outputs one image for every input cannot score above chance.
+  groups: optional labels; then only gallery items of the query's own group compete."""
+  d = _squared_distances(queries, gallery)
+  own = np.diag(d)[:, None]
+  closer = d <= own
+  np.fill_diagonal(closer, False)
+  if groups is not None:
+    groups = np.asarray(groups)
+    closer &= groups[:, None] == groups[None, :]
+  return closer.sum(axis=1)
+
+
+def retrieval_chance(k: int, groups=None, n: int = None) -> float:
+  """Top-k retrieval accuracy of an inverter whose output is independent of the instance: k/N
+  among all N, and the mean of min(k, n_c)/n_c over queries within their group of size n_c."""
+  if groups is None:
+    return min(k, n) / n
+  _, inverse, counts = np.unique(np.asarray(groups), return_inverse=True, return_counts=True)
+  sizes = counts[inverse].astype(np.float64)
+  return float(np.mean(np.minimum(k, sizes) / sizes))
+
+
+def instance_gain_db(x_hat, x, labels) -> np.ndarray:
+  """PSNR(x_hat_i, x_i) minus the mean PSNR(x_hat_i, x_j) over the other originals j of the same
+  label, in dB (NaN where a label has a single example). 0 for an inverter that knows only the class."""
+  x_hat, x = np.asarray(x_hat, np.float64), np.asarray(x, np.float64)
+  mse = _squared_distances(x_hat, x) / np.prod(x.shape[1:])
+  with np.errstate(divide="ignore"):
+    p = np.minimum(10.0 * np.log10(1.0 / mse), MAX_PSNR_DB)
+  labels = np.asarray(labels)
+  same = labels[:, None] == labels[None, :]
+  np.fill_diagonal(same, False)
+  others = np.where(same, p, 0.0).sum(1) / np.maximum(same.sum(1), 1)
+  return np.where(same.any(1), np.diag(p) - others, np.nan)
+
+
+def agreement_chance(classes) -> float:
+  """Accuracy of a guess drawn independently of the input from the classes' own marginal
+  distribution: sum_c p_c^2 (1/C for balanced classes)."""
+  _, counts = np.unique(np.asarray(classes), return_counts=True)
+  p = counts / counts.sum()
+  return float((p * p).sum())

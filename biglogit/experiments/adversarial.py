@@ -45,7 +45,7 @@ def run(workdir, out=None, eps_255=(0, 1, 2, 4, 8), steps: int = 10, num_images:
   r = common.load_run(workdir, NAME, num_examples=num_examples, split=split, out=out, need_phi=True)
   ex, phi = r.examples, r.evaluator.phi
   x, labels = ex["x"], ex["label"]
-  eps_noise = r.inverter.sample_eps(len(x), seed)
+  eps_noise = r.inverter.sample_eps(ex["index"], seed)
   clean_logits = phi.logits(x)
   x_hat_clean = r.inverter.reconstruct(clean_logits, eps_noise)
   shown = common.pick(len(x), num_images, seed)

@@ -44,7 +44,8 @@ def run(workdirs, out=None, num_images: int = 8, num_examples: int = 1000, seed:
     if not np.array_equal(common.to_uint8(x), common.to_uint8(originals)):
       raise BiglogitError(f"run {r.inverter.name} holds different images at the same source indices "
                           "as the first run; grid compares runs built from the same image source")
-    x_hat = r.inverter.reconstruct(r.examples["logits"][rows], seed=seed)
+    x_hat = r.inverter.reconstruct(r.examples["logits"][rows], seed=seed,
+                                   indices=r.examples["index"][rows])
     columns.append(x_hat)
     per_run[r.inverter.name] = {"psnr": M.psnr(x, x_hat), "ssim": M.ssim(x, x_hat),
                                 "method": r.inverter.config.method, "step": r.inverter.step}

@@ -50,7 +50,7 @@ TRANSFORMS = {
 def run(workdir, out=None, num_images: int = 6, num_examples: int = 500, seed: int = 0, split=None):
   r = common.load_run(workdir, NAME, num_examples=num_examples, split=split, out=out, need_phi=True)
   phi, x = r.evaluator.phi, r.examples["x"]
-  eps = r.inverter.sample_eps(len(x), seed)
+  eps = r.inverter.sample_eps(r.examples["index"], seed)
   z = phi.logits(x)
   x_hat = r.inverter.reconstruct(z, eps)
   shown = common.pick(len(x), num_images, seed)

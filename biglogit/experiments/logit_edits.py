@@ -53,7 +53,7 @@ def run(workdir, out=None, edits=None, num_images: int = 6, num_examples: int = 
   cls = z.argmax(-1)
   partner = np.array([next((j % len(z) for j in range(i + 1, i + len(z)) if cls[j % len(z)] != cls[i]),
                            (i + 1) % len(z)) for i in range(len(z))])
-  eps = r.inverter.sample_eps(len(z), seed)
+  eps = r.inverter.sample_eps(ex["index"], seed)
   x_hat0 = r.inverter.reconstruct(z, eps)
   shown = common.pick(len(z), num_images, seed)
   results, figures = {}, []

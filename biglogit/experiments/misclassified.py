@@ -23,7 +23,7 @@ def run(workdir, out=None, num_images: int = 8, num_examples: int = 2000, seed: 
   correct = ex["logits"].argmax(-1) == ex["label"]
   if (~correct).sum() < 2:
     raise BiglogitError(f"fewer than 2 misclassified examples among {len(correct)}; raise --num_examples")
-  x_hat = r.inverter.reconstruct(ex["logits"], seed=seed)
+  x_hat = r.inverter.reconstruct(ex["logits"], seed=seed, indices=ex["index"])
   groups, figures = {}, []
   for name, mask in (("correct", correct), ("misclassified", ~correct)):
     idx = np.flatnonzero(mask)

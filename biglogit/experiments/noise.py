@@ -24,7 +24,8 @@ def run(workdir, out=None, num_images: int = 8, num_samples: int = 8, num_exampl
     raise BiglogitError(f"{workdir} is a {r.inverter.config.method} run, which ignores eps; "
                         "noise resampling needs a GAN inverter")
   ex = r.examples
-  std, samples = r.evaluator.noise_sensitivity(r.inverter.reconstruct, ex["logits"], num_samples, seed)
+  std, samples = r.evaluator.noise_sensitivity(r.inverter.reconstruct, ex["logits"], num_samples, seed,
+                                               indices=ex["index"])
   rows = common.pick(len(ex["x"]), num_images, seed)
   figure = common.save_grid(os.path.join(r.out, "noise.png"),
                             [ex["x"][rows]] + [s[rows] for s in samples])

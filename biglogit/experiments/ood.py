@@ -64,7 +64,7 @@ def run(workdir, out=None, source_specs=("skimage",), limit: int = 500, num_imag
   resolution = int(r.config.model.resolution)
   loaded = {spec: load_source(spec, resolution, limit) for spec in source_specs}  # fail before work
   phi, ex = r.evaluator.phi, r.examples
-  x_hat = r.inverter.reconstruct(ex["logits"], seed=seed)
+  x_hat = r.inverter.reconstruct(ex["logits"], seed=seed, indices=ex["index"])
   groups = {"in_distribution": {"count": len(ex["x"]),
                                 "metrics": r.evaluator.score(ex["x"], x_hat, ex["logits"], ex["label"])[0]}}
   columns = [[], []]

@@ -1,0 +1,81 @@
+"""python -m biglogit.baselines --kind=KIND --dataset=NAME --data_dir=DIR --out=DIR
+
+A trivial inverter (constant | mean | class_mean | nearest_logits, see biglogit/evaluate/baselines.py)
+scored by the evaluation of `python -m biglogit.evaluate` on the same first N held-out examples.
+Reads the logits dataset (held-out split + training split as the reference) and the judging
+networks; writes OUT/eval/metrics.json + metrics.md (a row in `biglogit.report`, like an inverter run)
+and OUT/eval/grid.png (original | baseline reconstruction).
+"""
+import os
+
+import numpy as np
+from absl import app, flags
+
+from biglogit import exit_on_error
+from biglogit import metrics as metrics_lib
+from biglogit.config_base import base_config
+from biglogit.evaluate import baselines
+from biglogit.evaluate import core
+
+
+def run(kind: str, dataset: str, out: str, *, data_dir: str = "", split: str = "test",
+        num_examples: int = 1000, distance: str = "cosine", reference_examples: int = 0,
+        classifier: str = "", identifier: str = "", robust_features: str = "", fid_extractor: str = "",
+        batch_size: int = 250, num_images: int = 8):
+  baselines.parse_kinds([kind])
+  config = base_config()
+  config.data.dataset, config.data.data_dir = dataset, data_dir
+  e = config.eval
+  e.split, e.num_examples, e.batch_size = split, num_examples, batch_size
+  e.classifier, e.identifier, e.robust_features, e.fid_extractor = (classifier, identifier,
+                                                                     robust_features, fid_extractor)
+  examples, metadata = core.held_out(config, split, num_examples)
+  evaluator = core.Evaluator(config, metadata)
+  reference = baselines.load_reference(dataset, config.data.train_split, data_dir, reference_examples)
+  x_hat = baselines.reconstruct(kind, reference, examples["logits"], distance)
+  summary, _ = evaluator.score(examples["x"], x_hat, examples["logits"], examples["label"])
+  settings = {"kind": kind, "reference_split": config.data.train_split,
+              "reference_examples": int(len(reference.labels))}
+  if kind == "nearest_logits":
+    settings["distance"] = distance
+  record = {"run": os.path.basename(os.path.normpath(out)), "workdir": out, "step": None,
+            "method": f"baseline:{kind}", "release": baselines.READS[kind], "dataset": dataset,
+            "split": split, "num_examples": int(len(x_hat)), "settings": settings,
+            "networks": evaluator.describe(), "notes": evaluator.notes, "metrics": summary}
+  core.write_record(os.path.join(out, "eval"), record)
+  shown = np.linspace(0, len(x_hat) - 1, min(num_images, len(x_hat))).astype(int)
+  to_uint8 = lambda a: np.clip(np.round(a * 255.0), 0, 255).astype(np.uint8)
+  metrics_lib.save_png(os.path.join(out, "eval", "grid.png"),
+                       metrics_lib.image_grid([examples["image"][shown], to_uint8(x_hat[shown])]),
+                       upscale=3)
+  print(core.markdown_table(record))
+  return record
+
+
+def main(argv):
+  del argv
+  F = flags.FLAGS
+  exit_on_error(lambda: run(
+      F.kind, F.dataset, F.out, data_dir=F.data_dir, split=F.split, num_examples=F.num_examples,
+      distance=F.distance, reference_examples=F.reference_examples, classifier=F.classifier,
+      identifier=F.identifier, robust_features=F.robust_features, fid_extractor=F.fid_extractor,
+      batch_size=F.batch_size, num_images=F.num_images))
+
+
+if __name__ == "__main__":
+  flags.DEFINE_enum("kind", None, list(baselines.KINDS), "Which trivial inverter.")
+  flags.DEFINE_string("dataset", None, "Logits dataset (its folder, or its name under --data_dir).")
+  flags.DEFINE_string("data_dir", "", "Where named logits datasets live.")
+  flags.DEFINE_string("out", None, "Output folder: OUT/eval/metrics.{json,md} and OUT/eval/grid.png.")
+  flags.DEFINE_string("split", "test", "Held-out split scored (its first --num_examples).")
+  flags.DEFINE_integer("num_examples", 1000, "Held-out examples to score.")
+  flags.DEFINE_enum("distance", "cosine", list(baselines.DISTANCES), "nearest_logits: logit distance.")
+  flags.DEFINE_integer("reference_examples", 0, "First N training examples as reference (0: all).")
+  flags.DEFINE_string("classifier", "", "phi (default: the classifier recorded in the dataset).")
+  flags.DEFINE_string("identifier", "", "Independent classifier for identifiability.")
+  flags.DEFINE_string("robust_features", "", "Independent robust classifier: feature distance and retrieval.")
+  flags.DEFINE_string("fid_extractor", "", "inception:DIR or classifier:DIR (stand-in).")
+  flags.DEFINE_integer("batch_size", 250, "Batch of the judging networks.")
+  flags.DEFINE_integer("num_images", 8, "Rows of OUT/eval/grid.png.")
+  flags.mark_flags_as_required(["kind", "dataset", "out"])
+  app.run(main)

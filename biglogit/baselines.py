@@ -44,9 +44,9 @@ def run(kind: str, dataset: str, out: str, *, data_dir: str = "", split: str = "
             "networks": evaluator.describe(), "notes": evaluator.notes, "metrics": summary}
   core.write_record(os.path.join(out, "eval"), record)
   shown = np.linspace(0, len(x_hat) - 1, min(num_images, len(x_hat))).astype(int)
-  to_uint8 = lambda a: np.clip(np.round(a * 255.0), 0, 255).astype(np.uint8)
   metrics_lib.save_png(os.path.join(out, "eval", "grid.png"),
-                       metrics_lib.image_grid([examples["image"][shown], to_uint8(x_hat[shown])]),
+                       metrics_lib.image_grid([examples["image"][shown],
+                                               metrics_lib.unit_to_uint8(x_hat[shown])]),
                        upscale=3)
   print(core.markdown_table(record))
   return record

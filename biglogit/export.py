@@ -10,6 +10,7 @@ import os
 import shutil
 
 import jax
+import numpy as np
 import jax.numpy as jnp
 import orbax.checkpoint as ocp
 from absl import app, flags
@@ -17,9 +18,12 @@ from absl import app, flags
 from biglogit import BiglogitError, exit_on_error
 from biglogit import metrics as metrics_lib
 from biglogit.data import dataset as dataset_lib
+from biglogit.data import pipeline
+from biglogit.evaluate import core
 from biglogit.data import release
 
 GENERATOR = "generator"
+GRID = "grid.png"
 MAX_FILE_MB = 15
 
 
@@ -36,13 +40,24 @@ def training_seconds(workdir: str) -> float:
   return total
 
 
-def model_card(config, inverter, record, seconds: float, hardware: str, dataset_meta, dtype: str) -> str:
+def dataset_name(dataset: str) -> str:
+  """A logits dataset's name, also when the config gives its folder (…/NAME/VERSION)."""
+  parts = os.path.normpath(dataset).split(os.sep)
+  return parts[-2] if len(parts) > 1 and parts[-1] == dataset_lib.VERSION else parts[-1]
+
+
+def model_card(name: str, config, inverter, record, seconds: float, hardware: str, dataset_meta,
+               dtype: str) -> str:
+  """name: the release folder's name (the card's title). No path of the training machine appears:
+  the image source is named by its file name only."""
   clf = dataset_meta.get("classifier", {})
+  source = str(dataset_meta.get("source", "?"))
+  source = source if source.startswith("tfds:") else os.path.basename(source.rstrip("/"))
   lines = [
-      f"# {os.path.basename(os.path.normpath(inverter.workdir))}: logit inverter ({config.method})", "",
+      f"# {name}: logit inverter ({config.method})", "",
       f"- Inverts: {clf.get('architecture', '?')} logits (source checkpoint sha256 "
       f"{str(clf.get('source_sha256', '?'))[:12]}), released as: {release.describe(config.release)}",
-      f"- Data: logits dataset `{config.data.dataset}` from `{dataset_meta.get('source', '?')}`; "
+      f"- Data: logits dataset `{dataset_name(config.data.dataset)}` from `{source}`; "
       f"classifier accuracy train {dataset_meta.get('accuracy_train', float('nan')):.4f}, "
       f"test {dataset_meta.get('accuracy_test', float('nan')):.4f}",
       f"- Model: {config.model.resolution}px, ch_g {config.model.ch_g}, ch_d {config.model.ch_d}, "
@@ -56,13 +71,32 @@ def model_card(config, inverter, record, seconds: float, hardware: str, dataset_
   if record:
     lines += [f"## Held-out metrics ({record['num_examples']} examples of split "
               f"{record.get('split', '?')}, mean [95% bootstrap CI])", "",
-              "| metric | value |", "|---|---|"]
-    lines += [f"| {k} | {v['mean']:.4g} [{v['ci_low']:.4g}, {v['ci_high']:.4g}] |"
-              for k, v in record["metrics"].items()]
+              "Beside it: each accuracy-like metric's chance level and the trivial baselines on the same "
+              "examples (biglogit/evaluate/baselines.py). Read a number as a finding only where its "
+              "interval is clear of them.", ""]
+    lines += core.metrics_table_lines(record)
     lines += [""] + [f"- {k}: {v}" for k, v in record.get("networks", {}).items() if v]
-  lines += ["", "Produced by `python -m biglogit.export`; load with "
+  lines += ["", f"![original | reconstruction, one held-out image per class]({GRID})", "",
+            "Produced by `python -m biglogit.export`; load with "
             "`Inverter.load_export(path)` (biglogit.evaluate.inverter)."]
   return "\n".join(lines) + "\n"
+
+
+def save_class_grid(path: str, inverter, per_class: int = 1, max_rows: int = 10, pool: int = 500):
+  """original | reconstruction for the first held-out image of each of up to max_rows classes (among
+  the first `pool` of the evaluation split), so the card shows several classes, not one."""
+  c = inverter.config
+  ex = pipeline.fixed_examples(c.data.dataset, c.eval.split, c.data.data_dir, pool)
+  rows, seen = [], {}
+  for i, label in enumerate(ex["label"]):
+    if seen.get(int(label), 0) < per_class and len(rows) < max_rows * per_class:
+      seen[int(label)] = seen.get(int(label), 0) + 1
+      rows.append(i)
+  rows = np.asarray(rows)
+  x_hat = inverter.reconstruct(ex["logits"][rows], seed=0, indices=ex["index"][rows])
+  metrics_lib.save_png(path, metrics_lib.image_grid([ex["image"][rows], metrics_lib.unit_to_uint8(x_hat)]),
+                       upscale=3)
+  return path
 
 
 def export(workdir: str, out: str, hardware: str, step=None, dtype: str = "float32") -> str:
@@ -95,9 +129,10 @@ def export(workdir: str, out: str, hardware: str, step=None, dtype: str = "float
   if record:
     with open(os.path.join(tmp, "metrics.json"), "w") as f:
       json.dump(record, f, indent=2)
+  save_class_grid(os.path.join(tmp, GRID), inverter)
   with open(os.path.join(tmp, "MODEL_CARD.md"), "w") as f:
-    f.write(model_card(config, inverter, record, training_seconds(workdir), hardware,
-                       dict(builder.info.metadata or {}), dtype))
+    f.write(model_card(os.path.basename(os.path.normpath(out)), config, inverter, record,
+                       training_seconds(workdir), hardware, dict(builder.info.metadata or {}), dtype))
   for root, _, files in os.walk(tmp):
     for name in files:
       size = os.path.getsize(os.path.join(root, name)) / 2**20

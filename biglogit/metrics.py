@@ -159,6 +159,11 @@ def to_uint8(images) -> np.ndarray:
   return np.clip(np.round((np.asarray(images, np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
+def unit_to_uint8(images01) -> np.ndarray:
+  """[0, 1] floats (reconstructions as evaluation sees them) -> uint8."""
+  return np.clip(np.round(np.asarray(images01, np.float32) * 255.0), 0, 255).astype(np.uint8)
+
+
 def image_grid(columns, pad: int = 2) -> np.ndarray:
   """columns: list of uint8 [N, H, W, 3] arrays -> one uint8 image, a row per example."""
   n, h, w, _ = columns[0].shape

@@ -29,6 +29,6 @@ def get_config():
   c.eval.at_end = True
   c.eval.num_examples = 500
   c.eval.identifier = "pretrained/cifar10/resnet20"  # independent of phi (ResNet-4B)
-  c.eval.robust_features = "pretrained/cifar10/resnet4b"
+  c.eval.robust_features = "pretrained/cifar10/resnet2b"  # robust and independent of phi
   c.eval.fid_extractor = "classifier:pretrained/cifar10/resnet20"  # stand-in: no Inception offline
   return c

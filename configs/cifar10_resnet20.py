@@ -23,6 +23,9 @@ def get_config():
   c.train.ema_start = 1000
   c.data.dataset = "cifar10_resnet20"
   c.data.data_dir = "data_out"
+  # Judge of the feature distance and feature-space retrieval: a robust network that is neither
+  # inverted classifier (evaluation refuses phi itself).
+  c.eval.robust_features = "pretrained/cifar10/resnet2b"
   c.log_every = 100
   c.checkpoint_every = 1000
   c.image_every = 1000

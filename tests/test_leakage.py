@@ -154,3 +154,21 @@ def test_evaluate_and_baselines_cli_carry_baselines_and_chance(inverter_runs, tm
   os.replace(tmp_path / "eval" / "metrics.json", tmp_path / "run" / "eval" / "metrics.json")
   page = open(report.build([str(tmp_path / "run"), str(out)], str(tmp_path / "report"))).read()
   assert "| nearest |" in page and "baseline: class_mean [" in page and "| chance |" in page
+
+
+def test_export_card_and_evaluating_an_export(inverter_runs, tmp_path):
+  from biglogit import export
+  from biglogit.evaluate.__main__ import run
+  from biglogit.evaluate.inverter import Inverter
+  out = tmp_path / "toy_gan"
+  export.export(inverter_runs["gan"], str(out), hardware="2 CPU cores")
+  card = (out / "MODEL_CARD.md").read_text()
+  assert card.startswith("# toy_gan:")  # the title is the release folder's name
+  assert inverter_runs["root"] not in card and "/tmp" not in card  # no path of the training machine
+  assert "![original | reconstruction" in card and (out / export.GRID).exists()
+  from PIL import Image
+  assert Image.open(out / export.GRID).height > 32 * 3 * 2  # several rows: several classes
+  # One loader: evaluate (and the experiments) take an export folder as well as a workdir.
+  assert Inverter.load(str(out)).step == -1
+  record = run(str(out), out=str(tmp_path / "eval"))
+  assert "retrieval_top1_pixel" in record["metrics"]

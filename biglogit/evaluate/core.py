@@ -178,21 +178,25 @@ def markdown_table(record: Dict) -> str:
            f"release: {record.get('release', '-')}", "",
            "Baselines (same examples, trivial inverters; see biglogit/evaluate/baselines.py) and the "
            "chance level of each accuracy-like metric stand beside the run: a claim needs its interval "
-           "clear of them.", ""]
-  base = record.get("baselines") or {}
-  lines += ["| metric | mean | 95% CI | n | chance | " + " | ".join(base) + " |",
-            "|---|---|---|---|---|" + "---|" * len(base)]
-  for name, m in record["metrics"].items():
-    cells = [fmt_ci(b.get(name)) for b in base.values()]
-    chance = f"{m['chance']:.4g}" if "chance" in m else "-"
-    lines.append(f"| {name} | {m['mean']:.4g} | [{m['ci_low']:.4g}, {m['ci_high']:.4g}] | {m['n']} | "
-                 f"{chance} | " + " | ".join(cells) + " |")
+           "clear of them.", ""] + metrics_table_lines(record)
   nets_used = {k: v for k, v in record.get("networks", {}).items() if v}
   if nets_used:
     lines += [""] + [f"- {k}: {v}" for k, v in nets_used.items()]
   if record.get("notes"):
     lines += [""] + [f"- note: {n}" for n in record["notes"]]
   return "\n".join(lines) + "\n"
+
+
+def metrics_table_lines(record: Dict):
+  """The record's metrics as markdown table rows: mean, CI, n, chance, then each baseline."""
+  base = record.get("baselines") or {}
+  lines = ["| " + " | ".join(["metric", "mean", "95% CI", "n", "chance", *base]) + " |",
+           "|" + "---|" * (5 + len(base))]
+  for name, m in record["metrics"].items():
+    chance = f"{m['chance']:.4g}" if "chance" in m else "-"
+    cells = [name, f"{m['mean']:.4g}", f"[{m['ci_low']:.4g}, {m['ci_high']:.4g}]", str(m["n"]), chance]
+    lines.append("| " + " | ".join(cells + [fmt_ci(b.get(name)) for b in base.values()]) + " |")
+  return lines
 
 
 def fmt_ci(m) -> str:

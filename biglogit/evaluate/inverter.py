@@ -84,6 +84,13 @@ class Inverter:
 
   @classmethod
   def load(cls, workdir: str, step: Optional[int] = None, name: str = ""):
+    """The EMA generator of a training workdir (latest or `step` checkpoint), or of an export
+    written by python -m biglogit.export (a folder with generator/ and no checkpoints/)."""
+    if (os.path.isdir(os.path.join(workdir, "generator")) and
+        not os.path.isdir(os.path.join(workdir, "checkpoints"))):
+      if step is not None:
+        raise BiglogitError(f"{workdir} is an export (one generator, no checkpoints); drop --step")
+      return cls.load_export(workdir, name)
     from biglogit import train  # train imports evaluate for periodic evaluation
     config = load_config(workdir)
     checkpointer = checkpointing.Checkpointer(workdir, config.keep_checkpoints,

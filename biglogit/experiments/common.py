@@ -41,8 +41,7 @@ def load_run(workdir: str, experiment: str, *, num_examples: int, split: Optiona
   return Run(inverter, evaluator, examples, out)
 
 
-def to_uint8(images01) -> np.ndarray:
-  return np.clip(np.round(np.asarray(images01, np.float32) * 255.0), 0, 255).astype(np.uint8)
+to_uint8 = metrics_lib.unit_to_uint8
 
 
 def save_grid(path: str, columns: List[np.ndarray], upscale: int = 3) -> str:

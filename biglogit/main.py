@@ -9,7 +9,7 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from biglogit import BiglogitError
+from biglogit import BiglogitError, host
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Config file (get_config()); override with --config.x=...",
@@ -73,6 +73,7 @@ def _parse_flags(argv):
 def main(argv):
   del argv
   logging.get_absl_handler().addFilter(_QuietLibraries())
+  host.use_every_cpu_core(FLAGS.config.train.global_batch)  # before JAX starts its backends
   from biglogit import train
   try:
     _maybe_initialize_distributed()

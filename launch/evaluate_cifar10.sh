@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Evaluate trained CIFAR-10 inverters, run every experiment, the optimisation baseline and the
-# report, and export the EMA generators: what results/cifar10/ and pretrained/cifar10/ are made of.
+# Evaluate trained CIFAR-10 inverters beside the trivial baselines, run every experiment, the
+# optimisation baseline and the report, and export the EMA generators: what results/cifar10/ and
+# pretrained/cifar10/ are made of. ROBUST/STANDARD/DEEPSIM may be training workdirs or exports
+# (pretrained/cifar10/*): every output goes under OUTROOT/<name>/, never into them.
 #
 # Usage: launch/evaluate_cifar10.sh
 # Variables (environment; defaults in brackets):
@@ -15,6 +17,8 @@
 #   OPT_STEPS   its gradient steps                  [200]
 #   OPT_FOR     classifiers the optimisation baseline inverts [resnet4b resnet20]
 #   HARDWARE    for the model cards                 [2 CPU cores]
+#   OUTROOT     evaluation and experiment outputs    [workdirs/results_cifar10]
+#   EXPORT      1: export the three runs into pretrained/cifar10 (workdirs only) [1]
 #   RESULTS     report folder                       [results/cifar10]
 #   INTRO       markdown file of findings placed under the report title [none]
 # results/cifar10/ was made with OPT_FOR=resnet4b INTRO=results/cifar10/findings.md (the ResNet-20
@@ -32,19 +36,30 @@ OPT_STEPS=${OPT_STEPS:-200}
 OPT_FOR=${OPT_FOR:-resnet4b resnet20}
 HARDWARE=${HARDWARE:-2 CPU cores}
 RESULTS=${RESULTS:-results/cifar10}
+OUTROOT=${OUTROOT:-workdirs/results_cifar10}
+EXPORT=${EXPORT:-1}
 W="${SHARED}/weights/cifar10"
 
 # Judges independent of both inverted classifiers: ResNet-56 (standard) for identifiability and as
-# the stand-in FID extractor, ResNet-2B (robust) for the feature distance.
+# the stand-in FID extractor, the released ResNet-2B (robust) for the feature distance and retrieval.
 [[ -f "${JUDGES}/resnet56/classifier.json" ]] || python -m biglogit.convert --arch=cifar_resnet56 \
     --checkpoint="${W}/akamaster/resnet56-4bfd9763.th" --out="${JUDGES}/resnet56"
-[[ -f "${JUDGES}/resnet2b/classifier.json" ]] || python -m biglogit.convert --arch=vnn_resnet2b \
-    --checkpoint="${W}/vnncomp2021/resnet2b.pth" --out="${JUDGES}/resnet2b"
-JUDGE_FLAGS=(--identifier="${JUDGES}/resnet56" --robust_features="${JUDGES}/resnet2b"
+JUDGE_FLAGS=(--identifier="${JUDGES}/resnet56" --robust_features=pretrained/cifar10/resnet2b
              --fid_extractor="classifier:${JUDGES}/resnet56" --num_examples="${N}")
+name_of() { basename "${1%/}"; }
 
+# The trivial baselines as runs of their own (rows of the report), on each classifier's dataset.
+BASELINE_RUNS=()
+for clf in resnet4b resnet20; do
+  for kind in constant mean class_mean nearest_logits; do
+    python -m biglogit.baselines --kind="${kind}" --dataset="cifar10_${clf}" --data_dir="${DATA_DIR}" \
+        --out="${OUTROOT}/baseline_${clf}_${kind}" "${JUDGE_FLAGS[@]}"
+    BASELINE_RUNS+=("${OUTROOT}/baseline_${clf}_${kind}")
+  done
+done
 for run in "${ROBUST}" "${STANDARD}" "${DEEPSIM}"; do
-  python -m biglogit.evaluate --workdir="${run}" --data_dir="${DATA_DIR}" "${JUDGE_FLAGS[@]}"
+  python -m biglogit.evaluate --workdir="${run}" --data_dir="${DATA_DIR}" "${JUDGE_FLAGS[@]}" \
+      --out="${OUTROOT}/$(name_of "${run}")/eval"
 done
 for name in ${OPT_FOR}; do
   python -m biglogit.experiments.optimize --classifier="pretrained/cifar10/${name}" \
@@ -52,19 +67,24 @@ for name in ${OPT_FOR}; do
       --num_examples="${N_OPT}" --steps="${OPT_STEPS}" --identifier="${JUDGES}/resnet56" --robust_features="${JUDGES}/resnet2b" \
       --fid_extractor="classifier:${JUDGES}/resnet56"
 done
-python -m biglogit.experiments.grid --workdir="${ROBUST}" --workdir="${DEEPSIM}" --workdir="${STANDARD}"
+python -m biglogit.experiments.grid --workdir="${ROBUST}" --workdir="${DEEPSIM}" --workdir="${STANDARD}" \
+    --out="${OUTROOT}/$(name_of "${ROBUST}")/experiments/grid"
 for run in "${ROBUST}" "${STANDARD}"; do
   for exp in noise misclassified adversarial logit_edits invariance; do
-    python -m biglogit.experiments.${exp} --workdir="${run}"
+    python -m biglogit.experiments.${exp} --workdir="${run}" --out="${OUTROOT}/$(name_of "${run}")/experiments/${exp}"
   done
   python -m biglogit.experiments.ood --workdir="${run}" --source=skimage \
-      --source="${SHARED}/data/tiny-imagenet-200-val/tiny_imagenet_200_val.tar.gz"
+      --source="${SHARED}/data/tiny-imagenet-200-val/tiny_imagenet_200_val.tar.gz" \
+      --out="${OUTROOT}/$(name_of "${run}")/experiments/ood"
 done
-python -m biglogit.report "${ROBUST}" "${STANDARD}" "${DEEPSIM}" \
-    $(for name in ${OPT_FOR}; do echo "workdirs/optimize_${name}"; done) --out="${RESULTS}" --title="CIFAR-10: robust vs standard logits" \
+python -m biglogit.report "${OUTROOT}/$(name_of "${ROBUST}")" "${OUTROOT}/$(name_of "${STANDARD}")" \
+    "${OUTROOT}/$(name_of "${DEEPSIM}")" $(for name in ${OPT_FOR}; do echo "workdirs/optimize_${name}"; done) \
+    "${BASELINE_RUNS[@]}" --out="${RESULTS}" --title="CIFAR-10: robust vs standard logits" \
     ${INTRO:+--intro="${INTRO}"}
-for pair in "${ROBUST}:resnet4b_gan" "${STANDARD}:resnet20_gan" "${DEEPSIM}:resnet4b_deepsim"; do
-  run=${pair%%:*} name=${pair##*:}
-  rm -rf "pretrained/cifar10/${name}"
-  python -m biglogit.export --workdir="${run}" --out="pretrained/cifar10/${name}" --hardware="${HARDWARE}"
-done
+if [[ "${EXPORT}" == 1 ]]; then
+  for pair in "${ROBUST}:resnet4b_gan" "${STANDARD}:resnet20_gan" "${DEEPSIM}:resnet4b_deepsim"; do
+    run=${pair%%:*} name=${pair##*:}
+    rm -rf "pretrained/cifar10/${name}"
+    python -m biglogit.export --workdir="${run}" --out="pretrained/cifar10/${name}" --hardware="${HARDWARE}"
+  done
+fi

@@ -24,6 +24,7 @@ from biglogit.data import release
 
 GENERATOR = "generator"
 GRID = "grid.png"
+RELEASE_INFO = "release.json"  # step, images seen, hardware, training time: what the card states
 MAX_FILE_MB = 15
 
 
@@ -65,6 +66,8 @@ def model_card(name: str, config, inverter, record, seconds: float, hardware: st
       f"- Training: {inverter.step} steps, global batch {config.train.global_batch}, "
       f"{config.train.d_steps} D steps per G step, G lr {config.train.g_lr}, D lr {config.train.d_lr}, "
       f"EMA {config.train.ema_decay} from step {config.train.ema_start}",
+      f"- Images seen: {inverter.step * config.train.global_batch * config.train.d_steps:,} real images "
+      f"({inverter.step} steps x batch {config.train.global_batch} x {config.train.d_steps} D steps)",
       f"- Hardware: {hardware}; training time {seconds / 60:.1f} min (logged steps, compilation excluded)",
       "- Weights: the EMA generator only (Orbax checkpoint in generator/, parameters stored as "
       f"{dtype})", ""]
@@ -99,6 +102,35 @@ def save_class_grid(path: str, inverter, per_class: int = 1, max_rows: int = 10,
   return path
 
 
+def write_card(release_dir: str, inverter, record, info, dataset_meta, name: str = ""):
+  """MODEL_CARD.md + grid.png of a release folder (also to refresh an existing release's card with
+  a new evaluation record: `refresh_card`)."""
+  save_class_grid(os.path.join(release_dir, GRID), inverter)
+  name = name or os.path.basename(os.path.normpath(release_dir))
+  with open(os.path.join(release_dir, "MODEL_CARD.md"), "w") as f:
+    f.write(model_card(name, inverter.config, inverter, record, info["training_seconds"],
+                       info["hardware"], dataset_meta, info.get("dtype", "float32")))
+
+
+def refresh_card(release_dir: str, metrics_json: str, data_dir: str = ""):
+  """Rewrite a release's card, grid and metrics.json from a newer evaluation of it (e.g.
+  `python -m biglogit.evaluate --workdir=RELEASE --out=...`), keeping its release.json facts."""
+  from biglogit.evaluate.inverter import Inverter
+  inverter = Inverter.load_export(release_dir)
+  if data_dir:
+    inverter.config.data.data_dir = data_dir
+  with open(os.path.join(release_dir, RELEASE_INFO)) as f:
+    info = json.load(f)
+  with open(metrics_json) as f:
+    record = json.load(f)
+  record["step"] = info["step"]
+  c = inverter.config
+  _, builder = dataset_lib.open_split(c.data.dataset, c.data.train_split, c.data.data_dir)
+  with open(os.path.join(release_dir, "metrics.json"), "w") as f:
+    json.dump(record, f, indent=2)
+  write_card(release_dir, inverter, record, info, dict(builder.info.metadata or {}))
+
+
 def export(workdir: str, out: str, hardware: str, step=None, dtype: str = "float32") -> str:
   """dtype="bfloat16" halves the release (the loader casts back to float32)."""
   from biglogit.evaluate.inverter import Inverter
@@ -129,10 +161,13 @@ def export(workdir: str, out: str, hardware: str, step=None, dtype: str = "float
   if record:
     with open(os.path.join(tmp, "metrics.json"), "w") as f:
       json.dump(record, f, indent=2)
-  save_class_grid(os.path.join(tmp, GRID), inverter)
-  with open(os.path.join(tmp, "MODEL_CARD.md"), "w") as f:
-    f.write(model_card(os.path.basename(os.path.normpath(out)), config, inverter, record,
-                       training_seconds(workdir), hardware, dict(builder.info.metadata or {}), dtype))
+  t = config.train
+  info = {"step": inverter.step, "images_seen": inverter.step * t.global_batch * t.d_steps,
+          "hardware": hardware, "training_seconds": training_seconds(workdir), "dtype": dtype}
+  with open(os.path.join(tmp, RELEASE_INFO), "w") as f:
+    json.dump(info, f, indent=2)
+  write_card(tmp, inverter, record, info, dict(builder.info.metadata or {}),
+             name=os.path.basename(os.path.normpath(out)))
   for root, _, files in os.walk(tmp):
     for name in files:
       size = os.path.getsize(os.path.join(root, name)) / 2**20

@@ -19,6 +19,7 @@ from biglogit import metrics as metrics_lib
 from biglogit import sharding
 from biglogit import state as state_lib
 from biglogit import steps
+from biglogit import workdir_lock
 from biglogit.classifiers import io as classifier_io
 from biglogit.data import pipeline
 from biglogit.data import release
@@ -167,7 +168,12 @@ def train_and_evaluate(config, workdir: str):
                                             checkpointing.architecture_signature(config))
   checkpointer.check_compatible()
   _check_workdir_writable(workdir)
+  # One training per workdir (process 0 holds the lock for all hosts of a multi-host run).
+  with workdir_lock.WorkdirLock(workdir, enabled=jax.process_index() == 0):
+    return _train(config, workdir, mesh, train_iter, spec, checkpointer)
 
+
+def _train(config, workdir, mesh, train_iter, spec, checkpointer):
   trainer = build_trainer(config, mesh, comparator_dir(config, spec.metadata)
                           if config.method == "deepsim" else "")
   _check_free_space(workdir, abstract_state(trainer, config))

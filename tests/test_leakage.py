@@ -169,6 +169,6 @@ def test_export_card_and_evaluating_an_export(inverter_runs, tmp_path):
   from PIL import Image
   assert Image.open(out / export.GRID).height > 32 * 3 * 2  # several rows: several classes
   # One loader: evaluate (and the experiments) take an export folder as well as a workdir.
-  assert Inverter.load(str(out)).step == -1
+  assert Inverter.load(str(out)).step == 4  # from release.json
   record = run(str(out), out=str(tmp_path / "eval"))
   assert "retrieval_top1_pixel" in record["metrics"]

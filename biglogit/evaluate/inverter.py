@@ -79,8 +79,13 @@ class Inverter:
       raise BiglogitError(f"{directory} has no generator/ checkpoint; point at a biglogit.export release")
     restored = ocp.StandardCheckpointer().restore(path)
     params = jax.tree_util.tree_map(lambda x: np.asarray(x, np.float32), restored["params"])
+    step = -1  # releases exported before release.json recorded their step
+    info = os.path.join(directory, "release.json")
+    if os.path.exists(info):
+      with open(info) as f:
+        step = int(json.load(f)["step"])
     return cls(config, generator, params, restored["batch_stats"],
-               name=name or os.path.basename(os.path.normpath(directory)), step=-1, workdir=directory)
+               name=name or os.path.basename(os.path.normpath(directory)), step=step, workdir=directory)
 
   @classmethod
   def load(cls, workdir: str, step: Optional[int] = None, name: str = ""):

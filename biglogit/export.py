@@ -48,7 +48,7 @@ def dataset_name(dataset: str) -> str:
 
 
 def model_card(name: str, config, inverter, record, seconds: float, hardware: str, dataset_meta,
-               dtype: str) -> str:
+               dtype: str, limitations: str = "") -> str:
   """name: the release folder's name (the card's title). No path of the training machine appears:
   the image source is named by its file name only."""
   clf = dataset_meta.get("classifier", {})
@@ -79,6 +79,8 @@ def model_card(name: str, config, inverter, record, seconds: float, hardware: st
               "interval is clear of them.", ""]
     lines += core.metrics_table_lines(record)
     lines += [""] + [f"- {k}: {v}" for k, v in record.get("networks", {}).items() if v]
+  if limitations:
+    lines += ["", "## Limitations", "", limitations.strip()]
   lines += ["", f"![original | reconstruction, one held-out image per class]({GRID})", "",
             "Produced by `python -m biglogit.export`; load with "
             "`Inverter.load_export(path)` (biglogit.evaluate.inverter)."]
@@ -103,16 +105,19 @@ def save_class_grid(path: str, inverter, per_class: int = 1, max_rows: int = 10,
 
 
 def write_card(release_dir: str, inverter, record, info, dataset_meta, name: str = ""):
+  """info["limitations"]: the releaser's plain statement of what the model does not do (its card's
+  Limitations section); it stays in release.json so a refreshed card keeps it."""
   """MODEL_CARD.md + grid.png of a release folder (also to refresh an existing release's card with
   a new evaluation record: `refresh_card`)."""
   save_class_grid(os.path.join(release_dir, GRID), inverter)
   name = name or os.path.basename(os.path.normpath(release_dir))
   with open(os.path.join(release_dir, "MODEL_CARD.md"), "w") as f:
     f.write(model_card(name, inverter.config, inverter, record, info["training_seconds"],
-                       info["hardware"], dataset_meta, info.get("dtype", "float32")))
+                       info["hardware"], dataset_meta, info.get("dtype", "float32"),
+                       info.get("limitations", "")))
 
 
-def refresh_card(release_dir: str, metrics_json: str, data_dir: str = ""):
+def refresh_card(release_dir: str, metrics_json: str, data_dir: str = "", limitations: str = None):
   """Rewrite a release's card, grid and metrics.json from a newer evaluation of it (e.g.
   `python -m biglogit.evaluate --workdir=RELEASE --out=...`), keeping its release.json facts."""
   from biglogit.evaluate.inverter import Inverter
@@ -121,6 +126,10 @@ def refresh_card(release_dir: str, metrics_json: str, data_dir: str = ""):
     inverter.config.data.data_dir = data_dir
   with open(os.path.join(release_dir, RELEASE_INFO)) as f:
     info = json.load(f)
+  if limitations is not None:
+    info["limitations"] = limitations
+    with open(os.path.join(release_dir, RELEASE_INFO), "w") as f:
+      json.dump(info, f, indent=2)
   with open(metrics_json) as f:
     record = json.load(f)
   record["step"] = info["step"]
@@ -131,7 +140,8 @@ def refresh_card(release_dir: str, metrics_json: str, data_dir: str = ""):
   write_card(release_dir, inverter, record, info, dict(builder.info.metadata or {}))
 
 
-def export(workdir: str, out: str, hardware: str, step=None, dtype: str = "float32") -> str:
+def export(workdir: str, out: str, hardware: str, step=None, dtype: str = "float32",
+           limitations: str = "") -> str:
   """dtype="bfloat16" halves the release (the loader casts back to float32)."""
   from biglogit.evaluate.inverter import Inverter
   if os.path.exists(out) and os.listdir(out):
@@ -163,7 +173,8 @@ def export(workdir: str, out: str, hardware: str, step=None, dtype: str = "float
       json.dump(record, f, indent=2)
   t = config.train
   info = {"step": inverter.step, "images_seen": inverter.step * t.global_batch * t.d_steps,
-          "hardware": hardware, "training_seconds": training_seconds(workdir), "dtype": dtype}
+          "hardware": hardware, "training_seconds": training_seconds(workdir), "dtype": dtype,
+          "limitations": limitations}
   with open(os.path.join(tmp, RELEASE_INFO), "w") as f:
     json.dump(info, f, indent=2)
   write_card(tmp, inverter, record, info, dict(builder.info.metadata or {}),
@@ -185,7 +196,7 @@ def export(workdir: str, out: str, hardware: str, step=None, dtype: str = "float
 def main(argv):
   del argv
   F = flags.FLAGS
-  exit_on_error(lambda: print(export(F.workdir, F.out, F.hardware, F.step, F.dtype)))
+  exit_on_error(lambda: print(export(F.workdir, F.out, F.hardware, F.step, F.dtype, F.limitations)))
 
 
 if __name__ == "__main__":
@@ -194,5 +205,7 @@ if __name__ == "__main__":
   flags.DEFINE_string("hardware", "", "What it was trained on, for the model card (e.g. '1x H200').")
   flags.DEFINE_integer("step", None, "Checkpoint step (default: the latest).")
   flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"], "Storage dtype of the parameters.")
+  flags.DEFINE_string("limitations", "", "What the model does not do, in plain words (the card's "
+                      "Limitations section); e.g. which baselines it does not beat.")
   flags.mark_flags_as_required(["workdir", "out", "hardware"])
   app.run(main)

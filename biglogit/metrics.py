@@ -131,11 +131,15 @@ def read_jsonl(path: str):
 
 
 class Progress:
-  """Throughput and ETA between log points."""
+  """Throughput and ETA between log points. images_per_step counts real images consumed, as the
+  benchmark does (global batch x D steps); `restart` after the first step keeps compilation out."""
 
-  def __init__(self, total_steps: int, global_batch: int, start_step: int):
-    self.total, self.batch = total_steps, global_batch
-    self._t, self._step = time.time(), start_step
+  def __init__(self, total_steps: int, images_per_step: int, start_step: int):
+    self.total, self.batch = total_steps, images_per_step
+    self.restart(start_step)
+
+  def restart(self, step: int):
+    self._t, self._step = time.time(), step
 
   def report(self, step: int) -> Dict[str, float]:
     now = time.time()

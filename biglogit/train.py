@@ -197,7 +197,8 @@ def _train(config, workdir, mesh, train_iter, spec, checkpointer):
   logging.info("G %.2fM params, D %.2fM params, %d devices, global batch %d", g_count / 1e6,
                d_count / 1e6, mesh.devices.size, config.train.global_batch)
 
-  progress = metrics_lib.Progress(config.train.num_steps, config.train.global_batch, start)
+  progress = metrics_lib.Progress(config.train.num_steps,
+                                  config.train.global_batch * config.train.d_steps, start)
   accumulated = None
   periodic_eval = None
   step = start
@@ -207,6 +208,8 @@ def _train(config, workdir, mesh, train_iter, spec, checkpointer):
       state, step_metrics = trainer.run_step(state, batch)
       step += 1
       host_metrics = jax.device_get(step_metrics)
+      if step == start + 1 and step % config.log_every and step != config.train.num_steps:
+        progress.restart(step)  # the first step of a process includes compilation
       bad = [k for k, v in host_metrics.items() if not np.isfinite(v)]
       if bad:
         checkpointer.close()

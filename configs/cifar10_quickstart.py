@@ -10,8 +10,10 @@ cifar10_resnet4b, built automatically if missing -> 60 steps of the CPU-sized GA
 (configs/cifar10_cpu.py) -> evaluation of the final EMA generator.
 Output in WORKDIR: config.json, metrics.jsonl + tensorboard/, images/step_*.png (original |
 two reconstructions), checkpoints/, eval/metrics.{json,md}.
-Time on 2 CPU cores: about 1 min for the logits, 3-4 min of training, under 1 min of evaluation.
-Reproduces nothing at this length: it shows the pipeline working end to end.
+Time on an idle 2-core CPU (measured, empty data_dir): 65 s for the logits dataset, about 8.5 min
+of training (8.3 s per step on 2 XLA devices), 2.4 min of evaluation with the baselines; 12 min 26 s.
+Reproduces nothing at this length: after 60 steps the reconstructions are coloured noise, at chance
+on every leakage metric. It shows the pipeline working end to end.
 """
 from configs import cifar10_cpu
 

@@ -11,7 +11,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import REPO, shared_path
+from tests.conftest import REPO, shared_path
 
 # Not passed yet: at the config's 900 steps (about 10 min on 2 cores) the full-logit GAN reached pixel
 # retrieval top-1 0.012 [0, 0.027] (chance 0.004) -- the logits begin to show (phi agreement 0.215,

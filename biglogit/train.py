@@ -199,39 +199,58 @@ def _train(config, workdir, mesh, train_iter, spec, checkpointer):
 
   progress = metrics_lib.Progress(config.train.num_steps,
                                   config.train.global_batch * config.train.d_steps, start)
+  pending = []  # (step, metrics still on device): fetched at log, image, eval and checkpoint steps
   accumulated = None
   periodic_eval = None
   step = start
+
+  def fetch_and_check():
+    """The only host synchronisation of the loop besides the first step: per-step metrics stay on
+    device (asynchronous dispatch keeps a GPU/TPU busy) until something needs the state on the host.
+    A non-finite value stops the run before any later checkpoint, image or evaluation of that state."""
+    nonlocal pending, accumulated
+    for at_step, host_metrics in zip([s for s, _ in pending], jax.device_get([m for _, m in pending])):
+      bad = [k for k, v in host_metrics.items() if not np.isfinite(v)]
+      if bad:
+        checkpointer.close()
+        raise BiglogitError(f"non-finite {', '.join(bad)} at step {at_step}; stopped without saving, "
+                            f"the last good checkpoint (step {checkpointer.latest_step()}) is intact; "
+                            "lower the learning rates or use float32 compute")
+      update = metrics_lib.average_metrics(host_metrics).single_from_model_output(**host_metrics)
+      accumulated = update if accumulated is None else accumulated.merge(update)
+    pending = []
+
   with _StopRequested() as stop:
     while step < config.train.num_steps:
       batch = sharding.to_global(next(train_iter), mesh, batch_axis=1)
       state, step_metrics = trainer.run_step(state, batch)
       step += 1
-      host_metrics = jax.device_get(step_metrics)
-      if step == start + 1 and step % config.log_every and step != config.train.num_steps:
+      pending.append((step, step_metrics))
+      last = step == config.train.num_steps
+      if step == start + 1 and step % config.log_every and not last:
+        jax.block_until_ready(step_metrics)
         progress.restart(step)  # the first step of a process includes compilation
-      bad = [k for k, v in host_metrics.items() if not np.isfinite(v)]
-      if bad:
-        checkpointer.close()
-        raise BiglogitError(f"non-finite {', '.join(bad)} at step {step}; stopped without saving, the "
-                            f"last good checkpoint (step {checkpointer.latest_step()}) is intact; "
-                            "lower the learning rates or use float32 compute")
-      update = metrics_lib.average_metrics(host_metrics).single_from_model_output(**host_metrics)
-      accumulated = update if accumulated is None else accumulated.merge(update)
-      if step % config.log_every == 0 or step == config.train.num_steps:
+      at_log = step % config.log_every == 0 or last
+      at_image = is_main and config.image_every and (step % config.image_every == 0 or last)
+      at_eval = is_main and config.eval.every and (step % config.eval.every == 0 or last) and not (
+          last and config.eval.at_end)  # the final evaluation below covers the last step
+      at_checkpoint = step % config.checkpoint_every == 0 or last or stop.requested
+      if at_log or at_image or at_eval or at_checkpoint:
+        fetch_and_check()
+      if at_log:
         scalars = {k: float(v) for k, v in accumulated.compute().items()}
         rate = progress.report(step)
         writer.write_scalars(step, {**scalars, **rate})
         logging.info(metrics_lib.Progress.line(step, config.train.num_steps, scalars, rate))
         accumulated = None
-      if is_main and config.image_every and (step % config.image_every == 0 or step == config.train.num_steps):
+      if at_image:
         grid = _grid_images(trainer, state, grid_examples, config)
         metrics_lib.save_png(os.path.join(workdir, "images", f"step_{step:08d}.png"), grid, upscale=2)
         writer.write_images(step, {"original|recon_eps1|recon_eps2": grid})
-      if is_main and config.eval.every and (step % config.eval.every == 0 or step == config.train.num_steps):
+      if at_eval:
         periodic_eval = periodic_eval or _PeriodicEvaluation(config, trainer)
         writer.write_scalars(step, periodic_eval(state, step, workdir))
-      if step % config.checkpoint_every == 0 or step == config.train.num_steps or stop.requested:
+      if at_checkpoint:
         checkpointer.save(step, state, train_iter.get_state())
       if stop.requested:
         break

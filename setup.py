@@ -23,6 +23,7 @@ setup(
         "tqdm",
         "scipy",  # SSIM filtering and the FID matrix square root
         "scikit-image",  # the ood experiment's sample photos
+        "matplotlib",  # learning-curve figures
     ],
     extras_require={
         # nbclient + ipykernel execute notebooks/demo.ipynb in the tests.

@@ -1,10 +1,14 @@
-"""python -m biglogit.benchmark --config=configs/<file>.py [--steps=10] [--config.x=...]
+"""python -m biglogit.benchmark --config=configs/<file>.py [--steps=10] [--loop_steps=N] [--config.x=...]
 
 Times the GAN train step of any config on the available devices, on synthetic data (no dataset
 needed), and prints compile time, images/s and the step's FLOPs from XLA's cost analysis, so that
 MFU = flops_per_step * steps_per_s / peak_flops can be computed on a GPU/TPU.
+--loop_steps=N also runs the real training loop (the config's dataset, Grain input pipeline, metric
+logging) for N steps in a temporary workdir and prints its logged images/s beside the step's.
 """
 import json
+import os
+import tempfile
 import time
 
 import jax
@@ -17,6 +21,9 @@ from biglogit import host, sharding, train
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Config file.", lock_config=True)
 flags.DEFINE_integer("steps", 10, "Timed steps after compilation and one warm-up step.")
+flags.DEFINE_integer("loop_steps", 0, "Also time N steps of the real training loop (0: off).")
+flags.DEFINE_string("compile_cache", host.default_compile_cache(),
+                    "Folder of JAX's persistent compilation cache ('' = off, for a cold compile time).")
 
 
 def synthetic_batch(config):
@@ -27,10 +34,28 @@ def synthetic_batch(config):
           "logits": rng.normal(size=(t.d_steps, t.global_batch, m.num_classes)).astype(np.float32)}
 
 
+def loop_images_per_s(config, steps: int) -> float:
+  """The training loop's own figure: images/s it logs over its second half (the first half holds
+  compilation and warm-up), with checkpointing, images and evaluation out of the way."""
+  c = config.copy_and_resolve_references()
+  c.train.num_steps = steps
+  c.log_every = max(1, steps // 2)
+  c.checkpoint_every = steps
+  c.image_every = 0
+  c.eval.every = 0
+  c.eval.at_end = False
+  with tempfile.TemporaryDirectory() as workdir:
+    train.train_and_evaluate(c, workdir)
+    with open(os.path.join(workdir, "metrics.jsonl")) as f:
+      rows = [json.loads(line) for line in f if "images_per_s" in line]
+  return rows[-1]["images_per_s"]
+
+
 def main(argv):
   del argv
   config = FLAGS.config
   host.use_every_cpu_core(config.train.global_batch)  # as main does
+  host.enable_compilation_cache(FLAGS.compile_cache)
   mesh = sharding.make_mesh()
   train.validate_config(config, mesh)
   trainer = train.build_trainer(config, mesh, config.deepsim.comparator)
@@ -52,12 +77,19 @@ def main(argv):
   # XLA's cost analysis of a partitioned program counts one device's share.
   flops_total = flops * mesh.devices.size
   images = config.train.global_batch * config.train.d_steps  # real images consumed per step
+  loop = {}
+  if FLAGS.loop_steps:
+    if FLAGS.loop_steps < 4:
+      raise app.UsageError("--loop_steps needs at least 4 steps (half of them are timed)")
+    loop_rate = loop_images_per_s(config, FLAGS.loop_steps)
+    loop = {"loop_images_per_s": loop_rate, "loop_over_step": loop_rate * dt / images}
   print(json.dumps({
       "devices": f"{mesh.devices.size} x {jax.devices()[0].device_kind}",
       "global_batch": config.train.global_batch, "d_steps": config.train.d_steps,
       "compute_dtype": config.model.compute_dtype, "compile_s": round(compile_s, 2),
       "step_s": dt, "steps_per_s": 1 / dt, "images_per_s": images / dt,
-      "flops_per_step": flops_total, "achieved_tflops": flops_total / dt / 1e12}))
+      "flops_per_step": flops_total, "achieved_tflops": flops_total / dt / 1e12,
+      "compile_cache": FLAGS.compile_cache or "off", **loop}))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,11 @@ flags.DEFINE_integer("num_processes", _env_int("BIGLOGIT_NUM_PROCESSES"),
                      "Number of processes (multi-process GPU/CPU); env BIGLOGIT_NUM_PROCESSES.")
 flags.DEFINE_integer("process_id", _env_int("BIGLOGIT_PROCESS_ID"),
                      "This process's id (multi-process GPU/CPU); env BIGLOGIT_PROCESS_ID.")
+flags.DEFINE_bool("allow_changed_resume", False,
+                  "Resume even if batch, seed, optimiser, release, dataset or device count differ from the "
+                  "workdir's first start (the changes are recorded in WORKDIR/run_history.json).")
+flags.DEFINE_string("compile_cache", host.default_compile_cache(),
+                    "Folder of JAX's persistent compilation cache ('' = off); env BIGLOGIT_COMPILE_CACHE.")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -74,10 +79,13 @@ def main(argv):
   del argv
   logging.get_absl_handler().addFilter(_QuietLibraries())
   host.use_every_cpu_core(FLAGS.config.train.global_batch)  # before JAX starts its backends
+  host.enable_compilation_cache(FLAGS.compile_cache)
   from biglogit import train
   try:
+    if not FLAGS.workdir.strip():
+      raise BiglogitError("--workdir is empty; give the folder for checkpoints, logs and images")
     _maybe_initialize_distributed()
-    train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+    train.train_and_evaluate(FLAGS.config, FLAGS.workdir, FLAGS.allow_changed_resume)
   except BiglogitError as e:
     logging.error("%s", e)
     print(f"error: {e}", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""python -m biglogit.report RUN [RUN ...] --out=DIR
+"""python -m biglogit.report RUN [RUN ...] --out=DIR [--learning_curve=WORKDIR,WORKDIR]
 
 Gathers each run's eval/metrics.json and experiments/*/ (JSON numbers + PNG figures) into one page,
 DIR/README.md and DIR/index.html, with the figures copied to DIR/figures/. The metrics table puts
@@ -13,7 +13,7 @@ from typing import Dict, List
 
 from absl import app, flags
 
-from biglogit import BiglogitError, exit_on_error
+from biglogit import BiglogitError, exit_on_error, learning_curve
 
 HEADLINE_METRICS = ("psnr", "ssim", "phi_top1_agreement", "logit_cosine", "logit_l2",
                     "identifiability_accuracy", "robust_feature_relative_l2",
@@ -166,9 +166,12 @@ def metric_rows(evaluated: List[Dict], present: List[str]) -> List[List[str]]:
   return rows
 
 
-def build(run_dirs: List[str], out: str, title: str = "biglogit report", intro: str = "") -> str:
-  """intro: markdown paragraphs placed under the title (the reader's summary of the findings)."""
+def build(run_dirs: List[str], out: str, title: str = "biglogit report", intro: str = "",
+          curve_runs: List[str] = ()) -> str:
+  """intro: markdown paragraphs placed under the title (the reader's summary of the findings).
+  curve_runs: training workdirs whose periodic evaluations become a learning-curve figure."""
   runs = [load_run(d) for d in run_dirs]  # all inputs checked before anything is written
+  curves = {os.path.basename(os.path.normpath(d)): learning_curve.load_curve(d) for d in curve_runs}
   figures_dir = os.path.join(out, "figures")
   os.makedirs(figures_dir, exist_ok=True)
   page = Page()
@@ -186,6 +189,12 @@ def build(run_dirs: List[str], out: str, title: str = "biglogit report", intro: 
     used = sorted({f"{k}: {v}" for r in evaluated for k, v in r["record"].get("networks", {}).items() if v})
     for line in used:
       page.text(f"- {line}")
+  if curves:
+    page.heading(2, "Learning curves")
+    page.text("Each run's periodic evaluation (eval.every) on the held-out examples, mean with its 95% "
+              "interval as a band; dashed lines: the trivial baselines on the same examples; dotted: chance.")
+    learning_curve.plot(curves, learning_curve.DEFAULT_METRICS, os.path.join(figures_dir, "learning_curve.png"))
+    page.image("figures/learning_curve.png", "metric vs training step, " + ", ".join(curves))
   for r in runs:
     for exp, (data, folder) in r["experiments"].items():
       page.heading(2, f"{exp}: {r['name']}")
@@ -212,7 +221,7 @@ def main(argv):
         raise BiglogitError(f"--intro={flags.FLAGS.intro}: no such file")
       with open(flags.FLAGS.intro) as f:
         intro = f.read()
-    print(build(argv[1:], flags.FLAGS.out, flags.FLAGS.title, intro))
+    print(build(argv[1:], flags.FLAGS.out, flags.FLAGS.title, intro, flags.FLAGS.learning_curve))
   exit_on_error(body)
 
 
@@ -220,4 +229,6 @@ if __name__ == "__main__":
   flags.DEFINE_string("out", "report", "Output folder.")
   flags.DEFINE_string("title", "biglogit report", "Page title.")
   flags.DEFINE_string("intro", "", "Markdown file whose paragraphs go under the title.")
+  flags.DEFINE_list("learning_curve", [], "Training workdirs with periodic evaluations: a learning-curve "
+                    "figure on the page.")
   app.run(main)

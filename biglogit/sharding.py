@@ -58,3 +58,16 @@ def to_global(local_batch, mesh: Mesh, batch_axis: int = 0):
   sharding = batch_sharding(mesh, batch_axis)
   return jax.tree_util.tree_map(
       lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)), local_batch)
+
+
+def wait_for_every_process(name: str, timeout_s: int = 3600):
+  """A barrier through the jax.distributed coordinator (no-op with one process).
+
+  Why not a device collective: on CPU hosts collectives go through gloo, whose rendezvous times out
+  when one process arrives long before another (one hit the compilation cache, the other compiles).
+  The coordinator's barrier waits as long as it is told. `name` must be unique per barrier.
+  """
+  if jax.process_count() == 1:
+    return
+  from jax._src import distributed  # the coordinator client has no public handle; Orbax uses it too
+  distributed.global_state.client.wait_at_barrier(name, timeout_in_ms=timeout_s * 1000)

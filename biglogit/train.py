@@ -3,6 +3,7 @@ checkpoints / logs / image grids, resume, and clean stops (NaN, SIGTERM)."""
 import dataclasses
 import functools
 import json
+import math
 import os
 import signal
 from typing import Any, Callable
@@ -16,6 +17,7 @@ from etils import epath
 from biglogit import BiglogitError
 from biglogit import checkpointing
 from biglogit import metrics as metrics_lib
+from biglogit import resume_guard
 from biglogit import sharding
 from biglogit import state as state_lib
 from biglogit import steps
@@ -52,12 +54,39 @@ def validate_config(config, mesh):
   arch_lib.latent_chunks(m.dim_z, len(arch_lib.g_arch(m.resolution).out_mult))
   if m.compute_dtype not in state_lib.COMPUTE_DTYPES:
     raise BiglogitError(f"model.compute_dtype={m.compute_dtype!r}; use one of {sorted(state_lib.COMPUTE_DTYPES)}")
-  if t.d_steps < 1:
-    raise BiglogitError(f"train.d_steps={t.d_steps}; use at least 1")
+  _check_ranges(config)
   if config.method not in state_lib.METHODS:
     raise BiglogitError(f"method={config.method!r}; use one of {', '.join(state_lib.METHODS)}")
   release.validate(config.release, m.num_classes)
   sharding.check_batch_divisible(t.global_batch, mesh)
+
+
+def _check_ranges(config):
+  """Every number the loop divides by, counts with or multiplies into the state, with the value to
+  use instead: a bad one fails here, before anything is compiled or written."""
+  t, e = config.train, config.eval
+  whole = lambda v: isinstance(v, int) and not isinstance(v, bool)
+  at_least = [("train.global_batch", t.global_batch, 1), ("train.num_steps", t.num_steps, 1),
+              ("train.d_steps", t.d_steps, 1), ("log_every", config.log_every, 1),
+              ("checkpoint_every", config.checkpoint_every, 1),
+              ("keep_checkpoints", config.keep_checkpoints, 1),
+              ("num_grid_images", config.num_grid_images, 1), ("eval.num_examples", e.num_examples, 1),
+              ("eval.batch_size", e.batch_size, 1), ("image_every", config.image_every, 0),
+              ("eval.every", e.every, 0), ("train.ema_start", t.ema_start, 0)]
+  for name, value, low in at_least:
+    if not whole(value) or value < low:
+      what = (f"an integer of at least {low}" if low else
+              "0 (off) or more" if name.endswith("every") else "0 or more")
+      raise BiglogitError(f"{name}={value!r}; use {what}")
+  for name, value in (("train.g_lr", t.g_lr), ("train.d_lr", t.d_lr), ("train.adam_eps", t.adam_eps)):
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+      raise BiglogitError(f"{name}={value!r}; use a finite number above 0 (e.g. 1e-4)")
+  for name, value in (("train.ema_decay", t.ema_decay), ("train.b1", t.b1), ("train.b2", t.b2)):
+    if not (isinstance(value, (int, float)) and 0 <= value < 1):
+      raise BiglogitError(f"{name}={value!r}; use a number in [0, 1) (e.g. 0.999)")
+  if not config.data.dataset:
+    raise BiglogitError("data.dataset is empty; set it to a logits dataset's name (under data.data_dir) "
+                        "or folder")
 
 
 def comparator_dir(config, dataset_metadata) -> str:
@@ -158,7 +187,9 @@ def _grid_images(trainer, state, examples, config):
   return metrics_lib.image_grid([examples["image"]] + outs)
 
 
-def train_and_evaluate(config, workdir: str):
+def train_and_evaluate(config, workdir: str, allow_changed_resume: bool = False):
+  """allow_changed_resume: resume even if the trajectory's settings differ from the workdir's record
+  (resume_guard.py); the changes are logged and recorded."""
   mesh = sharding.make_mesh()
   validate_config(config, mesh)
   _build_dataset_if_missing(config)
@@ -167,18 +198,34 @@ def train_and_evaluate(config, workdir: str):
   checkpointer = checkpointing.Checkpointer(workdir, config.keep_checkpoints,
                                             checkpointing.architecture_signature(config))
   checkpointer.check_compatible()
+  latest = checkpointer.latest_step()
+  if latest is not None and latest > config.train.num_steps:
+    raise BiglogitError(f"{workdir} already holds step {latest}, past train.num_steps="
+                        f"{config.train.num_steps}; raise --config.train.num_steps or use another workdir")
+  if latest is not None and latest == config.train.num_steps:
+    logging.info("the run in %s is already finished (step %d = train.num_steps); raise "
+                 "--config.train.num_steps to train further", workdir, latest)
+    print(f"already finished: {workdir} holds step {latest} = train.num_steps; raise "
+          "--config.train.num_steps to train further")
+    return None
+  trajectory = resume_guard.identity(config, spec, mesh.devices.size)
+  changes = resume_guard.check(workdir, trajectory, latest, allow_changed_resume)
+  if changes:
+    logging.warning("resuming with changed trajectory settings (allowed): %s", changes)
   _check_workdir_writable(workdir)
   # One training per workdir (process 0 holds the lock for all hosts of a multi-host run).
   with workdir_lock.WorkdirLock(workdir, enabled=jax.process_index() == 0):
-    return _train(config, workdir, mesh, train_iter, spec, checkpointer)
+    return _train(config, workdir, mesh, train_iter, spec, checkpointer, (trajectory, changes, latest or 0))
 
 
-def _train(config, workdir, mesh, train_iter, spec, checkpointer):
+def _train(config, workdir, mesh, train_iter, spec, checkpointer, start_record):
   trainer = build_trainer(config, mesh, comparator_dir(config, spec.metadata)
                           if config.method == "deepsim" else "")
   _check_free_space(workdir, abstract_state(trainer, config))
   is_main = jax.process_index() == 0
   if is_main:
+    trajectory, changes, start_step = start_record
+    resume_guard.record(workdir, trajectory, config.to_dict(), start_step, changes)
     _write_config(workdir, config)
   latest = checkpointer.latest_step()
   if latest is None:
@@ -197,6 +244,13 @@ def _train(config, workdir, mesh, train_iter, spec, checkpointer):
   logging.info("G %.2fM params, D %.2fM params, %d devices, global batch %d", g_count / 1e6,
                d_count / 1e6, mesh.devices.size, config.train.global_batch)
 
+  # Compiled ahead of the loop, then every process waits for the others: a process that hit the
+  # compilation cache must not enter the step's first collective while another is still compiling.
+  if start < config.train.num_steps:
+    first_batch = _next_batch(train_iter, mesh, start + 1, config)
+    compiled_step = trainer.step.lower(state, first_batch, trainer.aux).compile()
+    sharding.wait_for_every_process(f"biglogit/step_compiled/{start}")
+
   progress = metrics_lib.Progress(config.train.num_steps,
                                   config.train.global_batch * config.train.d_steps, start)
   pending = []  # (step, metrics still on device): fetched at log, image, eval and checkpoint steps
@@ -212,48 +266,56 @@ def _train(config, workdir, mesh, train_iter, spec, checkpointer):
     for at_step, host_metrics in zip([s for s, _ in pending], jax.device_get([m for _, m in pending])):
       bad = [k for k, v in host_metrics.items() if not np.isfinite(v)]
       if bad:
-        checkpointer.close()
         raise BiglogitError(f"non-finite {', '.join(bad)} at step {at_step}; stopped without saving, "
                             f"the last good checkpoint (step {checkpointer.latest_step()}) is intact; "
-                            "lower the learning rates or use float32 compute")
+                            "the data was finite, so training diverged: lower the learning rates or "
+                            "use float32 compute")
       update = metrics_lib.average_metrics(host_metrics).single_from_model_output(**host_metrics)
       accumulated = update if accumulated is None else accumulated.merge(update)
     pending = []
 
   with _StopRequested() as stop:
-    while step < config.train.num_steps:
-      batch = sharding.to_global(next(train_iter), mesh, batch_axis=1)
-      state, step_metrics = trainer.run_step(state, batch)
-      step += 1
-      pending.append((step, step_metrics))
-      last = step == config.train.num_steps
-      if step == start + 1 and step % config.log_every and not last:
-        jax.block_until_ready(step_metrics)
-        progress.restart(step)  # the first step of a process includes compilation
-      at_log = step % config.log_every == 0 or last
-      at_image = is_main and config.image_every and (step % config.image_every == 0 or last)
-      at_eval = is_main and config.eval.every and (step % config.eval.every == 0 or last) and not (
-          last and config.eval.at_end)  # the final evaluation below covers the last step
-      at_checkpoint = step % config.checkpoint_every == 0 or last or stop.requested
-      if at_log or at_image or at_eval or at_checkpoint:
-        fetch_and_check()
-      if at_log:
-        scalars = {k: float(v) for k, v in accumulated.compute().items()}
-        rate = progress.report(step)
-        writer.write_scalars(step, {**scalars, **rate})
-        logging.info(metrics_lib.Progress.line(step, config.train.num_steps, scalars, rate))
-        accumulated = None
-      if at_image:
-        grid = _grid_images(trainer, state, grid_examples, config)
-        metrics_lib.save_png(os.path.join(workdir, "images", f"step_{step:08d}.png"), grid, upscale=2)
-        writer.write_images(step, {"original|recon_eps1|recon_eps2": grid})
-      if at_eval:
-        periodic_eval = periodic_eval or _PeriodicEvaluation(config, trainer)
-        writer.write_scalars(step, periodic_eval(state, step, workdir))
-      if at_checkpoint:
-        checkpointer.save(step, state, train_iter.get_state())
-      if stop.requested:
-        break
+    try:
+      while step < config.train.num_steps:
+        batch = first_batch if step == start else _next_batch(train_iter, mesh, step + 1, config)
+        state, step_metrics = compiled_step(state, batch, trainer.aux)
+        step += 1
+        pending.append((step, step_metrics))
+        last = step == config.train.num_steps
+        if step == start + 1 and step % config.log_every and not last:
+          jax.block_until_ready(step_metrics)
+          progress.restart(step)  # the first step of a process includes compilation
+        at_log = step % config.log_every == 0 or last
+        at_image = is_main and config.image_every and (step % config.image_every == 0 or last)
+        at_eval = is_main and config.eval.every and (step % config.eval.every == 0 or last) and not (
+            last and config.eval.at_end)  # the final evaluation below covers the last step
+        at_checkpoint = step % config.checkpoint_every == 0 or last or stop.requested
+        if at_log or at_image or at_eval or at_checkpoint:
+          fetch_and_check()
+        if at_log:
+          scalars = {k: float(v) for k, v in accumulated.compute().items()}
+          rate = progress.report(step)
+          writer.write_scalars(step, {**scalars, **rate})
+          logging.info(metrics_lib.Progress.line(step, config.train.num_steps, scalars, rate))
+          accumulated = None
+        if at_image:
+          grid = _grid_images(trainer, state, grid_examples, config)
+          metrics_lib.save_png(os.path.join(workdir, "images", f"step_{step:08d}.png"), grid, upscale=2)
+          writer.write_images(step, {"original|recon_eps1|recon_eps2": grid})
+        if at_eval:
+          periodic_eval = periodic_eval or _PeriodicEvaluation(config, trainer)
+          writer.write_scalars(step, periodic_eval(state, step, workdir))
+        if at_checkpoint:
+          if not bool(_all_finite(state)):  # the metrics can be finite while a parameter is not
+            raise BiglogitError(f"non-finite parameters or statistics at step {step} (the logged losses "
+                                f"were finite); stopped without saving, the last good checkpoint (step "
+                                f"{checkpointer.latest_step()}) is intact; lower the learning rates")
+          checkpointer.save(step, state, train_iter.get_state())
+        if stop.requested:
+          break
+    except BiglogitError:
+      checkpointer.close()  # lets an in-flight checkpoint finish; nothing later is written
+      raise
   if is_main and config.eval.at_end and step == config.train.num_steps:
     periodic_eval = periodic_eval or _PeriodicEvaluation(config, trainer)
     writer.write_scalars(step, periodic_eval(state, step, workdir, stem="metrics"))
@@ -285,6 +347,24 @@ class _PeriodicEvaluation:
     record["baselines"] = self.baselines
     self.core.write_record(os.path.join(workdir, "eval"), record, stem=stem or f"metrics_step_{step:08d}")
     return self.core.scalars(record)
+
+
+def _next_batch(train_iter, mesh, step: int, config):
+  """The host batch is checked before it enters the step (a few hundred numbers): a non-finite logit
+  in the data is named as such, not mistaken for the GAN diverging."""
+  local = next(train_iter)
+  if not np.isfinite(local["logits"]).all():
+    raise BiglogitError(f"non-finite logits in the training data at step {step} ({config.data.dataset}); "
+                        "stopped before that step, nothing of it saved; rebuild the dataset with "
+                        "python -m biglogit.data.make_logits, which refuses such rows")
+  return sharding.to_global(local, mesh, batch_axis=1)
+
+
+@jax.jit
+def _all_finite(tree):
+  leaves = [jnp.isfinite(x).all() for x in jax.tree_util.tree_leaves(tree)
+            if jnp.issubdtype(x.dtype, jnp.inexact)]
+  return jnp.all(jnp.stack(leaves)) if leaves else jnp.bool_(True)
 
 
 def _write_config(workdir: str, config):

@@ -3,9 +3,9 @@
 Command (hardware: a TPU pod slice or several 8-GPU hosts; expected time: not yet measured --
 time a step with python -m biglogit.benchmark --config=configs/robust_r152.py):
   python -m biglogit.data.make_logits --source=tfds:imagenet2012 --classifier=CONVERTED_R152_DIR \
-      --data_dir=gs://BUCKET/data --resolution=128
+      --data_dir=gs://BUCKET/data --store_resolution=128 --name=imagenet2012_robust_r152
   python -m biglogit.main --config=configs/robust_r152.py --workdir=gs://BUCKET/runs/robust_r152 \
-      --config.data.dataset=imagenet2012_robust_r152 --config.data.data_dir=gs://BUCKET/data
+      --config.data.data_dir=gs://BUCKET/data
 The classifier: MadryLab `robustness` ImageNet ResNet-152 (L-inf or L2), converted with
 python -m biglogit.convert --arch=resnet152 --checkpoint=imagenet_linf_4.pt --out=DIR.
 Model: BigGAN-128 widths (ch 96), self-attention at 64x64, 1000 logits, global batch 2048.

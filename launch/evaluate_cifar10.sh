@@ -9,6 +9,8 @@
 #   ROBUST      GAN workdir on ResNet-4B logits     [workdirs/cpu_resnet4b]
 #   STANDARD    GAN workdir on ResNet-20 logits     [workdirs/cpu_resnet20]
 #   DEEPSIM     DeePSiM workdir on ResNet-4B logits [workdirs/cpu_resnet4b_deepsim]
+#   CONTROL     the robust GAN's label-only control (release top1), evaluated and exported too [none]
+#   CURVES      1: a learning-curve figure from the training workdirs' periodic evaluations [0]
 #   SHARED      the shared data folder              [../shared]
 #   DATA_DIR    where the logits datasets are       [data_out]
 #   JUDGES      converted judging classifiers       [workdirs/judges]
@@ -27,6 +29,8 @@ set -euo pipefail
 ROBUST=${ROBUST:-workdirs/cpu_resnet4b}
 STANDARD=${STANDARD:-workdirs/cpu_resnet20}
 DEEPSIM=${DEEPSIM:-workdirs/cpu_resnet4b_deepsim}
+CONTROL=${CONTROL:-}
+CURVES=${CURVES:-0}
 SHARED=${SHARED:-../shared}
 DATA_DIR=${DATA_DIR:-data_out}
 JUDGES=${JUDGES:-workdirs/judges}
@@ -52,12 +56,14 @@ name_of() { basename "${1%/}"; }
 BASELINE_RUNS=()
 for clf in resnet4b resnet20; do
   for kind in constant mean class_mean nearest_logits; do
-    python -m biglogit.baselines --kind="${kind}" --dataset="cifar10_${clf}" --data_dir="${DATA_DIR}" \
+    # A finished baseline run is kept: it depends only on the data, the judges and N.
+    [[ -f "${OUTROOT}/baseline_${clf}_${kind}/eval/metrics.json" ]] || python -m biglogit.baselines \
+        --kind="${kind}" --dataset="cifar10_${clf}" --data_dir="${DATA_DIR}" \
         --out="${OUTROOT}/baseline_${clf}_${kind}" "${JUDGE_FLAGS[@]}"
     BASELINE_RUNS+=("${OUTROOT}/baseline_${clf}_${kind}")
   done
 done
-for run in "${ROBUST}" "${STANDARD}" "${DEEPSIM}"; do
+for run in "${ROBUST}" "${STANDARD}" "${DEEPSIM}" ${CONTROL:+"${CONTROL}"}; do
   python -m biglogit.evaluate --workdir="${run}" --data_dir="${DATA_DIR}" "${JUDGE_FLAGS[@]}" \
       --out="${OUTROOT}/$(name_of "${run}")/eval"
 done
@@ -78,12 +84,15 @@ for run in "${ROBUST}" "${STANDARD}"; do
       --out="${OUTROOT}/$(name_of "${run}")/experiments/ood"
 done
 python -m biglogit.report "${OUTROOT}/$(name_of "${ROBUST}")" "${OUTROOT}/$(name_of "${STANDARD}")" \
-    "${OUTROOT}/$(name_of "${DEEPSIM}")" $(for name in ${OPT_FOR}; do echo "workdirs/optimize_${name}"; done) \
+    "${OUTROOT}/$(name_of "${DEEPSIM}")" ${CONTROL:+"${OUTROOT}/$(name_of "${CONTROL}")"} $(for name in ${OPT_FOR}; do echo "workdirs/optimize_${name}"; done) \
     "${BASELINE_RUNS[@]}" --out="${RESULTS}" --title="CIFAR-10: robust vs standard logits" \
-    ${INTRO:+--intro="${INTRO}"}
+    ${INTRO:+--intro="${INTRO}"} \
+    $([[ "${CURVES}" == 1 ]] && echo "--learning_curve=${ROBUST},${CONTROL:+${CONTROL},}${STANDARD}")
 if [[ "${EXPORT}" == 1 ]]; then
-  for pair in "${ROBUST}:resnet4b_gan" "${STANDARD}:resnet20_gan" "${DEEPSIM}:resnet4b_deepsim"; do
+  for pair in "${ROBUST}:resnet4b_gan" "${STANDARD}:resnet20_gan" "${DEEPSIM}:resnet4b_deepsim" \
+              ${CONTROL:+"${CONTROL}:resnet4b_gan_top1"}; do
     run=${pair%%:*} name=${pair##*:}
+    [[ -f "${run}/release.json" ]] && continue  # already an export (it may be the target itself)
     rm -rf "pretrained/cifar10/${name}"
     python -m biglogit.export --workdir="${run}" --out="pretrained/cifar10/${name}" --hardware="${HARDWARE}"
   done

@@ -15,7 +15,10 @@ import sys  # noqa: E402
 sys.path.insert(0, REPO)  # configs/ is imported as a package
 SHARED = os.path.join(os.path.dirname(REPO), "shared")
 
-jax.config.update("jax_compilation_cache_dir", os.path.join(REPO, ".pytest_cache", "jax_cache"))
+# The same cache for this process and the commands the tests launch (python -m biglogit.main reads
+# BIGLOGIT_COMPILE_CACHE); point it at an empty folder to time a cold run.
+os.environ.setdefault("BIGLOGIT_COMPILE_CACHE", os.path.join(REPO, ".pytest_cache", "jax_cache"))
+jax.config.update("jax_compilation_cache_dir", os.environ["BIGLOGIT_COMPILE_CACHE"])
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 

@@ -11,6 +11,7 @@ from tests.conftest import REPO, toy_arrays
 
 
 def _fails(config, workdir, match):
+  """match: a regex the message must contain (None: the caller checks the message itself)."""
   with pytest.raises(BiglogitError, match=match) as info:
     train.train_and_evaluate(config, str(workdir))
   assert "\n" not in str(info.value)
@@ -112,3 +113,77 @@ def test_unknown_config_key_is_one_line(tmp_path):
   assert out.returncode == 2
   assert "unknown config key 'chg'" in out.stderr.strip().splitlines()[-1]
   assert not (tmp_path / "run").exists()
+
+
+# (override, the exact one-line message): every value the loop divides by, counts with or puts into
+# the state, refused before anything is compiled or written.
+BAD_CONFIG_VALUES = [
+    ("keep_checkpoints", 0, "keep_checkpoints=0; use an integer of at least 1"),
+    ("keep_checkpoints", -1, "keep_checkpoints=-1; use an integer of at least 1"),
+    ("checkpoint_every", 0, "checkpoint_every=0; use an integer of at least 1"),
+    ("log_every", 0, "log_every=0; use an integer of at least 1"),
+    ("image_every", -5, "image_every=-5; use 0 (off) or more"),
+    ("num_grid_images", 0, "num_grid_images=0; use an integer of at least 1"),
+    ("train.global_batch", 0, "train.global_batch=0; use an integer of at least 1"),
+    ("train.global_batch", -8, "train.global_batch=-8; use an integer of at least 1"),
+    ("train.num_steps", 0, "train.num_steps=0; use an integer of at least 1"),
+    ("train.d_steps", 0, "train.d_steps=0; use an integer of at least 1"),
+    ("train.ema_start", -1, "train.ema_start=-1; use 0 or more"),
+    ("eval.num_examples", 0, "eval.num_examples=0; use an integer of at least 1"),
+    ("eval.every", -1, "eval.every=-1; use 0 (off) or more"),
+    ("eval.batch_size", 0, "eval.batch_size=0; use an integer of at least 1"),
+    ("train.g_lr", float("nan"), "train.g_lr=nan; use a finite number above 0 (e.g. 1e-4)"),
+    ("train.d_lr", float("inf"), "train.d_lr=inf; use a finite number above 0 (e.g. 1e-4)"),
+    ("train.g_lr", 0.0, "train.g_lr=0.0; use a finite number above 0 (e.g. 1e-4)"),
+    ("train.adam_eps", -1e-8, "train.adam_eps=-1e-08; use a finite number above 0 (e.g. 1e-4)"),
+    ("train.ema_decay", 2.0, "train.ema_decay=2.0; use a number in [0, 1) (e.g. 0.999)"),
+    ("train.ema_decay", float("nan"), "train.ema_decay=nan; use a number in [0, 1) (e.g. 0.999)"),
+    ("train.b2", 1.0, "train.b2=1.0; use a number in [0, 1) (e.g. 0.999)"),
+    ("data.dataset", "", "data.dataset is empty; set it to a logits dataset's name (under data.data_dir) "
+                         "or folder"),
+]
+
+
+@pytest.mark.parametrize("key,value,message", BAD_CONFIG_VALUES,
+                         ids=[f"{k}={v!r}" for k, v, _ in BAD_CONFIG_VALUES])
+def test_bad_config_value_is_one_line_before_anything_is_written(tiny_config, tmp_path, key, value, message):
+  section, _, name = key.rpartition(".")
+  setattr(tiny_config[section] if section else tiny_config, name, value)
+  info = _fails(tiny_config, tmp_path / "run", None)
+  assert str(info.value) == message
+  assert not (tmp_path / "run").exists()
+
+
+def test_resume_past_num_steps_is_refused_and_a_finished_run_says_so(tiny_config, tmp_path, capsys):
+  tiny_config.train.num_steps = 2
+  tiny_config.image_every = 0
+  train.train_and_evaluate(tiny_config, str(tmp_path / "run"))
+  config_json = (tmp_path / "run" / "config.json").read_bytes()
+  assert train.train_and_evaluate(tiny_config, str(tmp_path / "run")) is None
+  assert "already finished" in capsys.readouterr().out
+  tiny_config.train.num_steps = 1
+  _fails(tiny_config, tmp_path / "run", r"already holds step 2, past train.num_steps=1; raise")
+  assert (tmp_path / "run" / "config.json").read_bytes() == config_json
+  assert sorted(os.listdir(tmp_path / "run" / "checkpoints")) == ["2"]
+
+
+def test_resume_with_another_trajectory_is_refused_unless_allowed(tiny_config, tmp_path):
+  import json
+  tiny_config.train.num_steps = 2
+  tiny_config.image_every = 0
+  run = tmp_path / "run"
+  train.train_and_evaluate(tiny_config, str(run))
+  before = {name: (run / name).read_bytes() for name in ("config.json", "run_history.json")}
+  tiny_config.train.num_steps = 3
+  tiny_config.seed = 1
+  tiny_config.train.g_lr = 2e-4
+  _fails(tiny_config, run, r"^resuming .* at step 2 with a different trajectory: seed 0 -> 1, "
+                           r"train.g_lr 0.0001 -> 0.0002; use the original settings .* --allow_changed_resume")
+  assert {name: (run / name).read_bytes() for name in before} == before
+  assert sorted(os.listdir(run / "checkpoints")) == ["2"]
+  train.train_and_evaluate(tiny_config, str(run), allow_changed_resume=True)
+  history = json.loads((run / "run_history.json").read_text())
+  assert [s["step"] for s in history["starts"]] == [0, 2]
+  assert history["starts"][1]["trajectory_changes_allowed"] == {"seed": [0, 1], "train.g_lr": [1e-4, 2e-4]}
+  assert history["starts"][1]["config_changes"]["train.num_steps"] == [2, 3]
+  assert json.loads((run / "config.json").read_text())["seed"] == 1

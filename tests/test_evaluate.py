@@ -155,3 +155,16 @@ def test_deepsim_baseline_trains_with_the_same_trainer(inverter_runs):
   np.put_along_axis(z_other, rest, np.take_along_axis(z, rest, -1) - 5.0, -1)
   assert inv.config.release.kind == "topk"
   np.testing.assert_array_equal(inv.reconstruct(z), inv.reconstruct(z_other))
+
+
+def test_learning_curve_plots_the_periodic_evaluations(inverter_runs, tmp_path):
+  from biglogit import learning_curve
+  curve = learning_curve.load_curve(inverter_runs["gan"])
+  assert [r["step"] for r in curve] == [4] and "baselines" in curve[0]
+  out = learning_curve.plot({"gan": curve}, ["psnr", "retrieval_top1_pixel", "not_a_metric"],
+                            str(tmp_path / "curve.png"))
+  from PIL import Image
+  width, height = Image.open(out).size
+  assert width > 2 * height  # two panels side by side: the unknown metric is left out
+  with pytest.raises(BiglogitError, match="has no eval/metrics_step"):
+    learning_curve.load_curve(inverter_runs["deepsim"])

@@ -79,20 +79,31 @@ def test_nan_stops_with_step_and_keeps_last_good_checkpoint(tiny_config, tmp_pat
   from biglogit.data import dataset as dataset_lib
   arrays = toy_arrays(64)
   arrays["logits"][10] = np.nan  # one poisoned example somewhere in the shuffled stream
-  path = dataset_lib.write_numpy_dataset(str(tmp_path / "data"), "nan", {"train": arrays})
+  with pytest.raises(BiglogitError, match="split .train. has non-finite logits in 1 row"):
+    dataset_lib.write_numpy_dataset(str(tmp_path / "data"), "nan", {"train": arrays})
+  path = dataset_lib.write_numpy_dataset(str(tmp_path / "data"), "nan", {"train": arrays},
+                                         allow_non_finite=True)
   c = tiny_config
   c.data.dataset = str(path)
   c.data.eval_split = ""
   c.image_every = 0
   c.checkpoint_every = 1
   c.train.num_steps = 40
-  with pytest.raises(BiglogitError, match=r"non-finite .* at step (\d+)") as info:
+  with pytest.raises(BiglogitError, match=r"non-finite logits in the training data at step (\d+)") as info:
     train.train_and_evaluate(c, str(tmp_path / "run"))
   bad_step = int(info.value.args[0].split("at step ")[1].split(";")[0])
   ckpts = sorted(int(p) for p in os.listdir(tmp_path / "run" / "checkpoints") if p.isdigit())
   assert ckpts and ckpts[-1] == bad_step - 1
-  # the last good checkpoint still restores
+  # the last good checkpoint still restores; asking for no more steps than it holds trains nothing
   c.train.num_steps = bad_step - 1
-  state = train.train_and_evaluate(c, str(tmp_path / "run"))
+  assert train.train_and_evaluate(c, str(tmp_path / "run")) is None
+  c.train.num_steps = bad_step - 2
+  with pytest.raises(BiglogitError, match=f"already holds step {bad_step - 1}, past train.num_steps"):
+    train.train_and_evaluate(c, str(tmp_path / "run"))
+  from biglogit import checkpointing
+  trainer = train.build_trainer(c, sharding.make_mesh())
+  ckpt = checkpointing.Checkpointer(str(tmp_path / "run"), 2, checkpointing.architecture_signature(c))
+  state, _ = ckpt.restore(bad_step - 1, train.abstract_state(trainer, c))
+  ckpt.close()
   assert int(state.step) == bad_step - 1
   assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree_util.tree_leaves(state.g_params))

@@ -95,11 +95,18 @@ def is_complete(data_dir: str, name: str) -> bool:
 
 
 def write_numpy_dataset(data_dir: str, name: str, splits: Mapping[str, Mapping[str, np.ndarray]],
-                        metadata: Mapping = None, class_names: Sequence[str] = None) -> epath.Path:
+                        metadata: Mapping = None, class_names: Sequence[str] = None,
+                        allow_non_finite: bool = False) -> epath.Path:
   """Write a logits dataset from numpy arrays: splits = {split: {image, logits, label[, prediction]}}.
 
   Tests use it to make fixtures; anything that already holds images and logits in memory can too.
+  Non-finite logits are refused (allow_non_finite=True only to make a broken fixture on purpose).
   """
+  for split, arrays in splits.items():
+    bad = ~np.isfinite(np.asarray(arrays["logits"], np.float32)).all(axis=-1)
+    if bad.any() and not allow_non_finite:
+      raise BiglogitError(f"split {split!r} has non-finite logits in {int(bad.sum())} row(s) (first: row "
+                          f"{int(np.argmax(bad))}); drop or fix those rows before writing the dataset")
   first = next(iter(splits.values()))
   num_classes = int(np.asarray(first["logits"]).shape[-1])
   resolution = int(np.asarray(first["image"]).shape[1])

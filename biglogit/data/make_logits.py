@@ -97,6 +97,11 @@ def build_logits_dataset(source_spec: str, classifier_dir: str, data_dir: str, n
     for chunk in _chunks(source.records(split, res, resize, skips, class_names), computer.batch_size):
       images = np.stack([r.image for r in chunk])
       logits = computer(images)
+      bad = ~np.isfinite(logits).all(axis=-1)
+      if bad.any():  # refused, not skipped: non-finite logits mean broken weights, not one bad photo
+        raise BiglogitError(f"the classifier in {classifier_dir} gave non-finite logits for {int(bad.sum())} "
+                            f"image(s) of split {split!r} (first: example {index + int(np.argmax(bad))}); "
+                            "check its weights (reconvert with python -m biglogit.convert)")
       stored = _resize(images, store_res)
       for r, im, z in zip(chunk, stored, logits):
         pred = int(np.argmax(z))

@@ -13,6 +13,7 @@ setup(
         "optax",
         "orbax-checkpoint",
         "tensorflow-datasets>=4.9.7",
+        "importlib_resources",  # TFDS imports it to find its dataset builders (tfds:NAME sources)
         "array-record",
         "grain>=0.2.12",
         "ml-collections",

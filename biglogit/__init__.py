@@ -8,10 +8,13 @@ class BiglogitError(ValueError):
 
 
 def exit_on_error(fn):
-  """Run a command-line entry point's body; a BiglogitError becomes one line on stderr, exit status 2."""
+  """The one error path of every command: run its body; a BiglogitError becomes one line on stderr
+  (and in the absl log, which pod hosts keep) and exit status 2; anything else keeps its traceback."""
   import sys
   try:
     return fn()
   except BiglogitError as e:
+    from absl import logging
+    logging.error("%s", e)
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)

@@ -1,16 +1,19 @@
-"""Thin Orbax CheckpointManager wrapper: the state pytree, the Grain iterator state and the
-architecture signature are saved together, one step folder each, written atomically by Orbax."""
+"""Thin Orbax CheckpointManager wrapper: the state pytree, the Grain iterator state, the
+architecture signature and a digest of every array are saved together, one step folder each,
+written atomically by Orbax; a restore verifies the digest."""
 import contextlib
 import json
 import os
 from typing import Any, Dict, Optional, Tuple
 
+import jax
+import jax.numpy as jnp
 import orbax.checkpoint as ocp
 from etils import epath
 
 from biglogit import BiglogitError
 
-ITEMS = ("state", "data", "meta")
+ITEMS = ("state", "data", "meta", "digest")
 FORMAT_VERSION = 1
 
 
@@ -21,6 +24,32 @@ def architecture_signature(config) -> Dict[str, Any]:
   return {"format_version": FORMAT_VERSION, "kind": config.get("kind", "gan"),
           "method": config.get("method", "gan"),
           "release": config.release.to_dict() if "release" in config else {"kind": "full"}, **model}
+
+
+def _as_uint32(x):
+  if x.dtype.itemsize == 4:
+    return jax.lax.bitcast_convert_type(x, jnp.uint32)
+  if x.dtype.itemsize == 2:
+    return jax.lax.bitcast_convert_type(x, jnp.uint16).astype(jnp.uint32)
+  return x.astype(jnp.uint32)  # bool / 8-bit
+
+
+@jax.jit
+def _leaf_digests(tree):
+  """One uint32 per array: the sum over elements of (bits XOR a position hash) times an odd position
+  weight, modulo 2^32. Integer addition is exact and order-free, so the value is the same however the
+  array is sharded, and any changed element changes it (a flipped bit in one element always does)."""
+  out = []
+  for x in jax.tree_util.tree_leaves(tree):
+    bits = _as_uint32(x).reshape(-1)
+    i = jnp.arange(bits.size, dtype=jnp.uint32)
+    out.append(jnp.sum((bits ^ (i * jnp.uint32(0x9E3779B9))) * ((i << 1) | jnp.uint32(1)), dtype=jnp.uint32))
+  return out
+
+
+def state_digest(state) -> Dict[str, int]:
+  paths = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(state)[0]]
+  return dict(zip(paths, (int(v) for v in jax.device_get(_leaf_digests(state)))))
 
 
 class Checkpointer:
@@ -91,18 +120,41 @@ class Checkpointer:
     with self._write_errors_reported(f"writing checkpoint step {step}"):
       self.manager.save(step, args=ocp.args.Composite(
           state=ocp.args.StandardSave(state), data=ocp.args.JsonSave(data_state),
-          meta=ocp.args.JsonSave(self.signature)), force=True)
+          meta=ocp.args.JsonSave(self.signature), digest=ocp.args.JsonSave(state_digest(state))),
+          force=True)
+
+  def _restore_verified(self, step: int, abstract_state):
+    """(state, data) or a one-line reason why this step can't be trusted."""
+    has_digest = (self.directory / str(step) / "digest").exists()  # older checkpoints have none
+    items = {"state": ocp.args.StandardRestore(abstract_state), "data": ocp.args.JsonRestore()}
+    if has_digest:
+      items["digest"] = ocp.args.JsonRestore()
+    try:
+      out = self.manager.restore(step, args=ocp.args.Composite(**items))
+    except Exception as e:
+      return None, f"failed to load ({type(e).__name__}: {str(e).splitlines()[0][:200]})"
+    if has_digest:
+      saved, restored = out["digest"], state_digest(out["state"])
+      bad = [k for k in sorted(set(saved) | set(restored)) if saved.get(k) != restored.get(k)]
+      if bad:
+        return None, f"has {len(bad)} array(s) that differ from their saved digest (first: {bad[0]})"
+    return (out["state"], out["data"]), ""
 
   def restore(self, step: int, abstract_state) -> Tuple[Any, Dict[str, Any]]:
-    """Restore onto the shardings of `abstract_state` (ShapeDtypeStructs with .sharding)."""
-    try:
-      out = self.manager.restore(step, args=ocp.args.Composite(
-          state=ocp.args.StandardRestore(abstract_state), data=ocp.args.JsonRestore()))
-    except Exception as e:
-      raise BiglogitError(f"checkpoint step {step} in {self.directory} exists but failed to load "
-                          f"({type(e).__name__}: {str(e).splitlines()[0][:200]}); not restarting from "
-                          "step 0 over it: fix or move the checkpoint, or use a fresh --workdir") from e
-    return out["state"], out["data"]
+    """Restore onto the shardings of `abstract_state` (ShapeDtypeStructs with .sharding), verified
+    against the digest saved with it. A damaged step is an error that names the newest older step
+    that verifies; never a silent restart from step 0."""
+    restored, reason = self._restore_verified(step, abstract_state)
+    if restored is not None:
+      return restored
+    older = sorted((s for s in ocp.utils.checkpoint_steps(self.directory) if s < step), reverse=True)
+    good = next((s for s in older if self._restore_verified(s, abstract_state)[0] is not None), None)
+    damaged = self.directory / str(step)
+    remedy = (f"move {damaged} out of {self.directory} and rerun to resume from step {good}, the newest "
+              "older checkpoint that verifies" if good is not None else
+              "no older checkpoint verifies either; fix or move it, or use a fresh --workdir")
+    raise BiglogitError(f"checkpoint step {step} in {self.directory} exists but {reason}; not restarting "
+                        f"from step 0 over it: {remedy}")
 
   def wait(self):
     if self._manager is not None:

@@ -3,11 +3,10 @@
 Converts a PyTorch classifier checkpoint into a Flax classifier directory (variables.msgpack +
 classifier.json). Architectures: see biglogit.classifiers.ARCHITECTURES.
 """
-import sys
 
 from absl import app, flags
 
-from biglogit import BiglogitError
+from biglogit import exit_on_error
 
 flags.DEFINE_string("arch", None, "e.g. cifar_resnet20, vnn_resnet4b, resnet152, inception_v3, efficientnet_lite0")
 flags.DEFINE_string("checkpoint", None, "PyTorch checkpoint file (loaded with weights_only=True).")
@@ -22,13 +21,10 @@ FLAGS = flags.FLAGS
 def main(argv):
   del argv
   from biglogit.classifiers import convert
-  try:
-    mean = [float(v) for v in FLAGS.mean] if FLAGS.mean else None
-    std = [float(v) for v in FLAGS.std] if FLAGS.std else None
-    _, _, meta = convert.convert(FLAGS.arch, FLAGS.checkpoint, FLAGS.out, FLAGS.num_classes, mean, std)
-  except BiglogitError as e:
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(2)
+  mean = [float(v) for v in FLAGS.mean] if FLAGS.mean else None
+  std = [float(v) for v in FLAGS.std] if FLAGS.std else None
+  _, _, meta = exit_on_error(lambda: convert.convert(FLAGS.arch, FLAGS.checkpoint, FLAGS.out,
+                                                     FLAGS.num_classes, mean, std))
   print(f"wrote {FLAGS.out}: {meta['architecture']}, {meta['num_classes']} classes, "
         f"{meta['input_resolution']}px, sha256 {meta['source_sha256'][:12]}")
 

@@ -9,7 +9,7 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from biglogit import BiglogitError, host
+from biglogit import BiglogitError, exit_on_error, host
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Config file (get_config()); override with --config.x=...",
@@ -81,15 +81,13 @@ def main(argv):
   host.use_every_cpu_core(FLAGS.config.train.global_batch)  # before JAX starts its backends
   host.enable_compilation_cache(FLAGS.compile_cache)
   from biglogit import train
-  try:
+
+  def body():
     if not FLAGS.workdir.strip():
       raise BiglogitError("--workdir is empty; give the folder for checkpoints, logs and images")
     _maybe_initialize_distributed()
     train.train_and_evaluate(FLAGS.config, FLAGS.workdir, FLAGS.allow_changed_resume)
-  except BiglogitError as e:
-    logging.error("%s", e)
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(2)
+  exit_on_error(body)
 
 
 if __name__ == "__main__":

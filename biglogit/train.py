@@ -202,7 +202,8 @@ def train_and_evaluate(config, workdir: str, allow_changed_resume: bool = False)
   if latest is not None and latest > config.train.num_steps:
     raise BiglogitError(f"{workdir} already holds step {latest}, past train.num_steps="
                         f"{config.train.num_steps}; raise --config.train.num_steps or use another workdir")
-  if latest is not None and latest == config.train.num_steps:
+  final_eval_missing = config.eval.at_end and not (epath.Path(workdir) / "eval" / "metrics.json").exists()
+  if latest is not None and latest == config.train.num_steps and not final_eval_missing:
     logging.info("the run in %s is already finished (step %d = train.num_steps); raise "
                  "--config.train.num_steps to train further", workdir, latest)
     print(f"already finished: {workdir} holds step {latest} = train.num_steps; raise "
@@ -223,10 +224,6 @@ def _train(config, workdir, mesh, train_iter, spec, checkpointer, start_record):
                           if config.method == "deepsim" else "")
   _check_free_space(workdir, abstract_state(trainer, config))
   is_main = jax.process_index() == 0
-  if is_main:
-    trajectory, changes, start_step = start_record
-    resume_guard.record(workdir, trajectory, config.to_dict(), start_step, changes)
-    _write_config(workdir, config)
   latest = checkpointer.latest_step()
   if latest is None:
     state = trainer.init(jax.random.key(config.seed))
@@ -234,6 +231,10 @@ def _train(config, workdir, mesh, train_iter, spec, checkpointer, start_record):
     state, data_state = checkpointer.restore(latest, abstract_state(trainer, config))
     train_iter.set_state(data_state)
     logging.info("resumed from step %d in %s", latest, workdir)
+  if is_main:  # only once the start is sure: a refused resume leaves both files as they were
+    trajectory, changes, start_step = start_record
+    resume_guard.record(workdir, trajectory, config.to_dict(), start_step, changes)
+    _write_config(workdir, config)
   start = int(state.step)
 
   writer = metrics_lib.create_writer(workdir, is_main)

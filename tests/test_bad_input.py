@@ -187,3 +187,24 @@ def test_resume_with_another_trajectory_is_refused_unless_allowed(tiny_config, t
   assert history["starts"][1]["trajectory_changes_allowed"] == {"seed": [0, 1], "train.g_lr": [1e-4, 2e-4]}
   assert history["starts"][1]["config_changes"]["train.num_steps"] == [2, 3]
   assert json.loads((run / "config.json").read_text())["seed"] == 1
+
+
+def test_flipped_bytes_in_a_checkpoint_are_caught_and_the_older_step_offered(tiny_config, tmp_path):
+  tiny_config.train.num_steps = 4
+  tiny_config.checkpoint_every = 2
+  tiny_config.image_every = 0
+  run = tmp_path / "run"
+  train.train_and_evaluate(tiny_config, str(run))
+  # 64 bytes flipped in the middle of the largest array file of step 4, as a failing disk would.
+  files = [os.path.join(root, f) for root, _, names in os.walk(run / "checkpoints" / "4" / "state")
+           for f in names]
+  target = max(files, key=os.path.getsize)
+  data = bytearray(open(target, "rb").read())
+  middle = len(data) // 2
+  data[middle:middle + 64] = bytes(b ^ 0xFF for b in data[middle:middle + 64])
+  open(target, "wb").write(bytes(data))
+  tiny_config.train.num_steps = 6
+  _fails(tiny_config, run, r"checkpoint step 4 in .* exists but (has \d+ array\(s\) that differ from their "
+                           r"saved digest|failed to load).* rerun to resume from step 2, the newest older "
+                           r"checkpoint that verifies$")
+  assert sorted(os.listdir(run / "checkpoints")) == ["2", "4"]

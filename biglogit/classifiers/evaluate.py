@@ -4,12 +4,11 @@ Clean accuracy on every image of the split and PGD L-inf accuracy on the first -
 biglogit's own pipeline (source -> input policy -> Flax classifier). Prints one JSON line.
 """
 import json
-import sys
 
 import numpy as np
 from absl import app, flags
 
-from biglogit import BiglogitError
+from biglogit import exit_on_error
 from biglogit.classifiers import io as cio
 from biglogit.classifiers import pgd
 from biglogit.data import sources
@@ -26,14 +25,11 @@ flags.DEFINE_integer("pgd_examples", 500, "PGD on the first N examples of the sp
 
 def main(argv):
   del argv
-  try:
-    module, variables, meta = cio.load_classifier(FLAGS.classifier)
-    source = sources.open_source(FLAGS.source)
-    skips = sources.SkipLog()
-    recs = list(source.records(FLAGS.split, meta["input_resolution"], meta["resize"], skips))
-  except BiglogitError as e:
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(2)
+  module, variables, meta = exit_on_error(lambda: cio.load_classifier(FLAGS.classifier))
+  source = exit_on_error(lambda: sources.open_source(FLAGS.source))
+  skips = sources.SkipLog()
+  recs = exit_on_error(lambda: list(source.records(FLAGS.split, meta["input_resolution"], meta["resize"],
+                                                   skips)))
   images = np.stack([r.image for r in recs]).astype(np.float32) / 255.0
   labels = np.asarray([r.label for r in recs])
   step = FLAGS.pgd_step_size or 2.5 * FLAGS.pgd_eps / FLAGS.pgd_steps

@@ -8,7 +8,6 @@ format as biglogit.convert, so make_logits and the experiments take it directly.
 """
 import functools
 import os
-import sys
 from typing import Any
 
 import flax
@@ -19,7 +18,7 @@ import optax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from biglogit import BiglogitError
+from biglogit import BiglogitError, exit_on_error
 from biglogit import checkpointing
 from biglogit import classifiers
 from biglogit import metrics as metrics_lib
@@ -211,11 +210,7 @@ FLAGS = flags.FLAGS
 
 def main(argv):
   del argv
-  try:
-    _, results = train_classifier(FLAGS.config, FLAGS.workdir)
-  except BiglogitError as e:
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(2)
+  _, results = exit_on_error(lambda: train_classifier(FLAGS.config, FLAGS.workdir))
   print(results)
 
 

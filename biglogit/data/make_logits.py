@@ -7,7 +7,6 @@ the finished dataset and does nothing; an interrupted run leaves only TFDS's `in
 which never reads as a dataset. Unreadable images are counted, listed and skipped.
 """
 import os
-import sys
 from typing import Iterable, List, Optional
 
 import jax
@@ -15,7 +14,7 @@ import numpy as np
 from absl import app, flags, logging
 from tqdm import tqdm
 
-from biglogit import BiglogitError
+from biglogit import BiglogitError, exit_on_error
 from biglogit import sharding
 from biglogit.classifiers import io as cio
 from biglogit.data import dataset as dataset_lib
@@ -135,12 +134,9 @@ FLAGS = flags.FLAGS
 
 def main(argv):
   del argv
-  try:
-    path = build_logits_dataset(FLAGS.source, FLAGS.classifier, FLAGS.data_dir, FLAGS.name, FLAGS.splits,
-                                FLAGS.batch_size, FLAGS.store_resolution, FLAGS.tfds_data_dir)
-  except BiglogitError as e:
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(2)
+  path = exit_on_error(lambda: build_logits_dataset(
+      FLAGS.source, FLAGS.classifier, FLAGS.data_dir, FLAGS.name, FLAGS.splits, FLAGS.batch_size,
+      FLAGS.store_resolution, FLAGS.tfds_data_dir))
   import tensorflow_datasets as tfds
   b = tfds.builder_from_directory(os.fspath(path))
   for split in b.info.splits:

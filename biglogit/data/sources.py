@@ -151,7 +151,12 @@ class TfdsSource:
     except Exception as e:
       raise BiglogitError(f"unknown TFDS dataset {name!r} ({type(e).__name__}: {e})") from e
     if not self.builder.info.splits:
-      self.builder.download_and_prepare(file_format="array_record")
+      try:
+        self.builder.download_and_prepare(file_format="array_record")
+      except Exception as e:  # offline hosts, missing manual downloads (imagenet2012)
+        raise BiglogitError(f"TFDS could not prepare {name!r} ({type(e).__name__}: "
+                            f"{str(e).splitlines()[0][:200] if str(e) else ''}); prepare it where the network "
+                            "allows, or give a local folder / tarball as the source instead") from e
 
   @property
   def splits(self):

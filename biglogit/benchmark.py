@@ -18,12 +18,7 @@ from ml_collections import config_flags
 
 from biglogit import host, sharding, train
 
-FLAGS = flags.FLAGS
-config_flags.DEFINE_config_file("config", None, "Config file.", lock_config=True)
-flags.DEFINE_integer("steps", 10, "Timed steps after compilation and one warm-up step.")
-flags.DEFINE_integer("loop_steps", 0, "Also time N steps of the real training loop (0: off).")
-flags.DEFINE_string("compile_cache", host.default_compile_cache(),
-                    "Folder of JAX's persistent compilation cache ('' = off, for a cold compile time).")
+FLAGS = flags.FLAGS  # defined under __main__, so that profile_step can import synthetic_batch
 
 
 def synthetic_batch(config):
@@ -93,5 +88,10 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  config_flags.DEFINE_config_file("config", None, "Config file.", lock_config=True)
+  flags.DEFINE_integer("steps", 10, "Timed steps after compilation and one warm-up step.")
+  flags.DEFINE_integer("loop_steps", 0, "Also time N steps of the real training loop (0: off).")
+  flags.DEFINE_string("compile_cache", host.default_compile_cache(),
+                      "Folder of JAX's persistent compilation cache ('' = off, for a cold compile time).")
   flags.mark_flags_as_required(["config"])
   app.run(main)

@@ -133,6 +133,7 @@ def refresh_card(release_dir: str, metrics_json: str, data_dir: str = "", limita
   with open(metrics_json) as f:
     record = json.load(f)
   record["step"] = info["step"]
+  record["workdir"] = release_dir  # the release, not the path of the machine that evaluated it
   c = inverter.config
   _, builder = dataset_lib.open_split(c.data.dataset, c.data.train_split, c.data.data_dir)
   with open(os.path.join(release_dir, "metrics.json"), "w") as f:
@@ -155,6 +156,8 @@ def export(workdir: str, out: str, hardware: str, step=None, dtype: str = "float
       record = json.load(f)
     if record.get("step") != inverter.step:
       record = None  # numbers of another checkpoint do not describe this one
+    else:
+      record["workdir"] = out  # the release, not the training machine's path
   _, builder = dataset_lib.open_split(config.data.dataset, config.data.train_split, config.data.data_dir)
   tmp = out.rstrip("/") + ".tmp"
   shutil.rmtree(tmp, ignore_errors=True)

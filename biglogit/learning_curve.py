@@ -50,6 +50,7 @@ def plot(curves: Dict[str, List[Dict]], metrics: Sequence[str], path: str) -> st
     raise BiglogitError(f"none of the metrics {', '.join(metrics)} is in these runs' evaluations")
   fig, axes = plt.subplots(1, len(present), figsize=(4.2 * len(present), 3.6), squeeze=False)
   colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+  baseline_colors = plt.get_cmap("Dark2").colors  # apart from the runs' colours
   for ax, metric in zip(axes[0], present):
     baselines_drawn = set()
     for i, (name, curve) in enumerate(curves.items()):
@@ -67,7 +68,7 @@ def plot(curves: Dict[str, List[Dict]], metrics: Sequence[str], path: str) -> st
         if metric in values and key not in baselines_drawn:
           baselines_drawn.add(key)
           ax.axhline(values[metric]["mean"], linestyle="--", linewidth=1,
-                     color=colors[(len(curves) + len(baselines_drawn)) % len(colors)],
+                     color=baseline_colors[(len(baselines_drawn) - 1) % len(baseline_colors)],
                      label=f"{kind} [{last.get('dataset', '')}]")
       chance = last["metrics"][metric].get("chance")
       if chance is not None and "chance" not in baselines_drawn:

@@ -141,6 +141,10 @@ class Progress:
   def restart(self, step: int):
     self._t, self._step = time.time(), step
 
+  def exclude(self, seconds: float):
+    """Time the loop spent on something else (evaluation, image grids): not training throughput."""
+    self._t += seconds
+
   def report(self, step: int) -> Dict[str, float]:
     now = time.time()
     dt, ds = max(now - self._t, 1e-9), step - self._step

@@ -6,6 +6,7 @@ import json
 import math
 import os
 import signal
+import time
 from typing import Any, Callable
 
 import jax
@@ -84,9 +85,6 @@ def _check_ranges(config):
   for name, value in (("train.ema_decay", t.ema_decay), ("train.b1", t.b1), ("train.b2", t.b2)):
     if not (isinstance(value, (int, float)) and 0 <= value < 1):
       raise BiglogitError(f"{name}={value!r}; use a number in [0, 1) (e.g. 0.999)")
-  if not config.data.dataset:
-    raise BiglogitError("data.dataset is empty; set it to a logits dataset's name (under data.data_dir) "
-                        "or folder")
 
 
 def comparator_dir(config, dataset_metadata) -> str:
@@ -192,6 +190,9 @@ def train_and_evaluate(config, workdir: str, allow_changed_resume: bool = False)
   (resume_guard.py); the changes are logged and recorded."""
   mesh = sharding.make_mesh()
   validate_config(config, mesh)
+  if not config.data.dataset:  # here, not in validate_config: the benchmark needs no dataset
+    raise BiglogitError("data.dataset is empty; set it to a logits dataset's name (under data.data_dir) "
+                        "or folder")
   _build_dataset_if_missing(config)
   # Opening the data validates it against the model before anything is compiled or written.
   train_iter, spec = _open_data_on_every_process(config)
@@ -299,6 +300,7 @@ def _train(config, workdir, mesh, train_iter, spec, checkpointer, start_record):
           writer.write_scalars(step, {**scalars, **rate})
           logging.info(metrics_lib.Progress.line(step, config.train.num_steps, scalars, rate))
           accumulated = None
+        aside = time.time()
         if at_image:
           grid = _grid_images(trainer, state, grid_examples, config)
           metrics_lib.save_png(os.path.join(workdir, "images", f"step_{step:08d}.png"), grid, upscale=2)
@@ -306,6 +308,7 @@ def _train(config, workdir, mesh, train_iter, spec, checkpointer, start_record):
         if at_eval:
           periodic_eval = periodic_eval or _PeriodicEvaluation(config, trainer)
           writer.write_scalars(step, periodic_eval(state, step, workdir))
+        progress.exclude(time.time() - aside)  # the logged images/s are training's alone
         if at_checkpoint:
           if not bool(_all_finite(state)):  # the metrics can be finite while a parameter is not
             raise BiglogitError(f"non-finite parameters or statistics at step {step} (the logged losses "

@@ -11,33 +11,36 @@
 #   DEEPSIM     DeePSiM workdir on ResNet-4B logits [workdirs/cpu_resnet4b_deepsim]
 #   CONTROL     the robust GAN's label-only control (release top1), evaluated and exported too [none]
 #   CURVES      1: a learning-curve figure from the training workdirs' periodic evaluations [0]
+#   EXPERIMENTS 0: skip the six experiments per GAN (noise ... ood) [1]
 #   SHARED      the shared data folder              [../shared]
 #   DATA_DIR    where the logits datasets are       [data_out]
 #   JUDGES      converted judging classifiers       [workdirs/judges]
 #   N           held-out examples per evaluation    [1000]
 #   N_OPT       examples for the optimisation baseline [500]
 #   OPT_STEPS   its gradient steps                  [200]
-#   OPT_FOR     classifiers the optimisation baseline inverts [resnet4b resnet20]
+#   OPT_FOR     classifiers the optimisation baseline inverts; empty: none [resnet4b resnet20]
 #   HARDWARE    for the model cards                 [2 CPU cores]
 #   OUTROOT     evaluation and experiment outputs    [workdirs/results_cifar10]
 #   EXPORT      1: export the three runs into pretrained/cifar10 (workdirs only) [1]
 #   RESULTS     report folder                       [results/cifar10]
 #   INTRO       markdown file of findings placed under the report title [none]
-# results/cifar10/ was made with OPT_FOR=resnet4b INTRO=results/cifar10/findings.md (the ResNet-20
-# optimisation took over 8 min on 2 CPU cores and was stopped).
+# results/cifar10/ was made with OPT_FOR= EXPERIMENTS=0 CONTROL=<top1 run> CURVES=1
+# INTRO=results/cifar10/findings.md (earlier pages: OPT_FOR=resnet4b; the ResNet-20 optimisation took
+# over 8 min on 2 CPU cores and was stopped).
 set -euo pipefail
 ROBUST=${ROBUST:-workdirs/cpu_resnet4b}
 STANDARD=${STANDARD:-workdirs/cpu_resnet20}
 DEEPSIM=${DEEPSIM:-workdirs/cpu_resnet4b_deepsim}
 CONTROL=${CONTROL:-}
 CURVES=${CURVES:-0}
+EXPERIMENTS=${EXPERIMENTS:-1}
 SHARED=${SHARED:-../shared}
 DATA_DIR=${DATA_DIR:-data_out}
 JUDGES=${JUDGES:-workdirs/judges}
 N=${N:-1000}
 N_OPT=${N_OPT:-500}
 OPT_STEPS=${OPT_STEPS:-200}
-OPT_FOR=${OPT_FOR:-resnet4b resnet20}
+OPT_FOR=${OPT_FOR-resnet4b resnet20}  # empty: skip the optimisation baseline
 HARDWARE=${HARDWARE:-2 CPU cores}
 RESULTS=${RESULTS:-results/cifar10}
 OUTROOT=${OUTROOT:-workdirs/results_cifar10}
@@ -70,12 +73,13 @@ done
 for name in ${OPT_FOR}; do
   python -m biglogit.experiments.optimize --classifier="pretrained/cifar10/${name}" \
       --dataset="cifar10_${name}" --data_dir="${DATA_DIR}" --out="workdirs/optimize_${name}" \
-      --num_examples="${N_OPT}" --steps="${OPT_STEPS}" --identifier="${JUDGES}/resnet56" --robust_features="${JUDGES}/resnet2b" \
+      --num_examples="${N_OPT}" --steps="${OPT_STEPS}" --identifier="${JUDGES}/resnet56" --robust_features=pretrained/cifar10/resnet2b \
       --fid_extractor="classifier:${JUDGES}/resnet56"
 done
-python -m biglogit.experiments.grid --workdir="${ROBUST}" --workdir="${DEEPSIM}" --workdir="${STANDARD}" \
+python -m biglogit.experiments.grid --workdir="${ROBUST}" --workdir="${DEEPSIM}" ${CONTROL:+--workdir="${CONTROL}"} \
+    --workdir="${STANDARD}" \
     --out="${OUTROOT}/$(name_of "${ROBUST}")/experiments/grid"
-for run in "${ROBUST}" "${STANDARD}"; do
+for run in $([[ "${EXPERIMENTS}" == 1 ]] && echo "${ROBUST}" "${STANDARD}"); do
   for exp in noise misclassified adversarial logit_edits invariance; do
     python -m biglogit.experiments.${exp} --workdir="${run}" --out="${OUTROOT}/$(name_of "${run}")/experiments/${exp}"
   done

@@ -15,6 +15,8 @@ def exit_on_error(fn):
     return fn()
   except BiglogitError as e:
     from absl import logging
-    logging.error("%s", e)
+    stream = getattr(logging.get_absl_handler().python_handler, "stream", sys.stderr)
+    if stream not in (sys.stderr, sys.__stderr__):  # absl logs to a file (--log_dir): record it there too
+      logging.error("%s", e)
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)

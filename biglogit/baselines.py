@@ -9,10 +9,11 @@ and OUT/eval/grid.png (original | baseline reconstruction).
 import os
 
 import numpy as np
-from absl import app, flags
+from absl import flags
 
-from biglogit import exit_on_error
+from biglogit import BiglogitError, exit_on_error
 from biglogit import metrics as metrics_lib
+from biglogit import cli
 from biglogit.config_base import base_config
 from biglogit.evaluate import baselines
 from biglogit.evaluate import core
@@ -23,6 +24,10 @@ def run(kind: str, dataset: str, out: str, *, data_dir: str = "", split: str = "
         classifier: str = "", identifier: str = "", robust_features: str = "", fid_extractor: str = "",
         batch_size: int = 250, num_images: int = 8):
   baselines.parse_kinds([kind])
+  if num_examples < 1:
+    raise BiglogitError(f"--num_examples={num_examples}; use at least 1")
+  if reference_examples < 0:
+    raise BiglogitError(f"--reference_examples={reference_examples}; use 0 (all) or more")
   config = base_config()
   config.data.dataset, config.data.data_dir = dataset, data_dir
   e = config.eval
@@ -78,4 +83,4 @@ if __name__ == "__main__":
   flags.DEFINE_integer("batch_size", 250, "Batch of the judging networks.")
   flags.DEFINE_integer("num_images", 8, "Rows of OUT/eval/grid.png.")
   flags.mark_flags_as_required(["kind", "dataset", "out"])
-  app.run(main)
+  cli.run(main)

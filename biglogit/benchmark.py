@@ -17,6 +17,7 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from biglogit import host, sharding, train
+from biglogit import cli
 
 FLAGS = flags.FLAGS  # defined under __main__, so that profile_step can import synthetic_batch
 
@@ -94,4 +95,4 @@ if __name__ == "__main__":
   flags.DEFINE_string("compile_cache", host.default_compile_cache(),
                       "Folder of JAX's persistent compilation cache ('' = off, for a cold compile time).")
   flags.mark_flags_as_required(["config"])
-  app.run(main)
+  cli.run(main)

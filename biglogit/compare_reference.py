@@ -15,9 +15,10 @@ import subprocess
 import sys
 from typing import Dict, List, Optional
 
-from absl import app, flags
+from absl import flags
 
 from biglogit import BiglogitError, exit_on_error
+from biglogit import cli
 
 # The two settings of the performance issue. The conditioning MLP's hidden width follows the
 # reference's shared-embedding size at each width so that both models have the same parameters.
@@ -103,4 +104,4 @@ if __name__ == "__main__":
   flags.DEFINE_string("reference", os.path.join("..", "shared", "reference", "biggan-pytorch"),
                       "Folder of the reference's time_biggan.py.")
   flags.DEFINE_string("torch_python", sys.executable, "A Python with torch for the reference.")
-  app.run(main)
+  cli.run(main)

@@ -10,7 +10,8 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import app, flags
+from absl import flags
+from biglogit import cli
 
 flags.DEFINE_integer("batch", 128, "Images per convolution (a D step sees 2 x global batch).")
 flags.DEFINE_integer("repeats", 10, "Timed calls per measurement.")
@@ -49,4 +50,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

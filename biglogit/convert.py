@@ -4,9 +4,10 @@ Converts a PyTorch classifier checkpoint into a Flax classifier directory (varia
 classifier.json). Architectures: see biglogit.classifiers.ARCHITECTURES.
 """
 
-from absl import app, flags
+from absl import flags
 
 from biglogit import exit_on_error
+from biglogit import cli
 
 flags.DEFINE_string("arch", None, "e.g. cifar_resnet20, vnn_resnet4b, resnet152, inception_v3, efficientnet_lite0")
 flags.DEFINE_string("checkpoint", None, "PyTorch checkpoint file (loaded with weights_only=True).")
@@ -30,4 +31,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

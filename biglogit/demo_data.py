@@ -4,10 +4,11 @@ Writes a small synthetic logits dataset (DIR/logits_dataset/toy/1.0.0) so the ma
 fresh machine with no downloads: each 32x32 image is a flat colour and its 10 "logits" encode that
 colour. For real data build a logits dataset with biglogit.data.make_logits.
 """
-from absl import app, flags
+from absl import flags
 import numpy as np
 
 from biglogit.data import dataset as dataset_lib
+from biglogit import cli
 
 flags.DEFINE_string("out", "data_out", "data_dir to write into.")
 flags.DEFINE_integer("num_train", 512, "Training examples.")
@@ -34,4 +35,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

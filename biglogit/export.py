@@ -3,7 +3,8 @@
 Writes a small release of a trained inverter: the EMA generator only (an Orbax checkpoint of
 {params, batch_stats}), config.json, the evaluation numbers, and MODEL_CARD.md (classifier, data,
 steps, batch, hardware, training time measured from the run's log, metrics). Load it with
-biglogit.evaluate.inverter.Inverter.load_export(OUT) -- the demo notebook does.
+biglogit.evaluate.inverter.Inverter.load(OUT) -- the demo notebook does; the same loader takes a
+training workdir, so evaluate and the experiments accept either.
 """
 import json
 import os
@@ -13,13 +14,15 @@ import jax
 import numpy as np
 import jax.numpy as jnp
 import orbax.checkpoint as ocp
-from absl import app, flags
+from absl import flags
 
 from biglogit import BiglogitError, exit_on_error
 from biglogit import metrics as metrics_lib
+from biglogit import cli
 from biglogit.data import dataset as dataset_lib
 from biglogit.data import pipeline
 from biglogit.evaluate import core
+from biglogit.evaluate.inverter import EXPORT_DIGEST as DIGEST, generator_file_digests
 from biglogit.data import release
 
 GENERATOR = "generator"
@@ -83,7 +86,7 @@ def model_card(name: str, config, inverter, record, seconds: float, hardware: st
     lines += ["", "## Limitations", "", limitations.strip()]
   lines += ["", f"![original | reconstruction, one held-out image per class]({GRID})", "",
             "Produced by `python -m biglogit.export`; load with "
-            "`Inverter.load_export(path)` (biglogit.evaluate.inverter)."]
+            "`Inverter.load(path)` (biglogit.evaluate.inverter; the same loader takes a training workdir)."]
   return "\n".join(lines) + "\n"
 
 
@@ -166,9 +169,11 @@ def export(workdir: str, out: str, hardware: str, step=None, dtype: str = "float
   if dtype not in ("float32", "bfloat16"):
     raise BiglogitError(f"--dtype={dtype}; use float32 or bfloat16")
   params = jax.tree_util.tree_map(lambda x: jnp.asarray(x, dtype), inverter.params)
-  checkpointer.save(os.path.abspath(os.path.join(tmp, GENERATOR)),
-                    {"params": params, "batch_stats": inverter.g_stats})
+  generator = {"params": params, "batch_stats": inverter.g_stats}
+  checkpointer.save(os.path.abspath(os.path.join(tmp, GENERATOR)), generator)
   checkpointer.wait_until_finished()
+  with open(os.path.join(tmp, DIGEST), "w") as f:  # verified by Inverter.load_export
+    json.dump(generator_file_digests(tmp), f, indent=2)
   with open(os.path.join(tmp, "config.json"), "w") as f:
     json.dump(config.to_dict(), f, indent=2)
   if record:
@@ -205,10 +210,10 @@ def main(argv):
 if __name__ == "__main__":
   flags.DEFINE_string("workdir", None, "A trained biglogit.main workdir.")
   flags.DEFINE_string("out", None, "Release folder (must not exist or be empty).")
-  flags.DEFINE_string("hardware", "", "What it was trained on, for the model card (e.g. '1x H200').")
+  flags.DEFINE_string("hardware", None, "What it was trained on, for the model card (e.g. '1x H200').")
   flags.DEFINE_integer("step", None, "Checkpoint step (default: the latest).")
   flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"], "Storage dtype of the parameters.")
   flags.DEFINE_string("limitations", "", "What the model does not do, in plain words (the card's "
                       "Limitations section); e.g. which baselines it does not beat.")
   flags.mark_flags_as_required(["workdir", "out", "hardware"])
-  app.run(main)
+  cli.run(main)

@@ -12,9 +12,10 @@ import os
 import re
 from typing import Dict, List, Sequence
 
-from absl import app, flags
+from absl import flags
 
 from biglogit import BiglogitError, exit_on_error
+from biglogit import cli
 
 DEFAULT_METRICS = ("phi_top1_agreement", "identifiability_accuracy", "retrieval_top1_feature_in_class",
                    "instance_gain_db", "psnr")
@@ -103,4 +104,4 @@ def main(argv):
 if __name__ == "__main__":
   flags.DEFINE_string("out", "learning_curve.png", "Output PNG.")
   flags.DEFINE_string("metrics", ",".join(DEFAULT_METRICS), "Comma-separated metric names, a panel each.")
-  app.run(main)
+  cli.run(main)

@@ -4,12 +4,11 @@ Trains (or resumes) a logit inverter. Multi-process launches (TPU pod slices, SL
 coordinator flags) initialise jax.distributed first; everything else lives in biglogit.train.
 """
 import os
-import sys
 
-from absl import app, flags, logging
+from absl import flags, logging
 from ml_collections import config_flags
 
-from biglogit import BiglogitError, exit_on_error, host
+from biglogit import BiglogitError, cli, host
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Config file (get_config()); override with --config.x=...",
@@ -57,38 +56,18 @@ class _QuietLibraries(logging.logging.Filter):
     return record.levelno >= logging.WARNING or "orbax" not in record.pathname
 
 
-def _parse_flags(argv):
-  """Flag errors (an unknown --config.key, a bad value) as one line instead of a traceback."""
-  try:
-    return FLAGS(argv)
-  except (flags.Error, AttributeError, KeyError, TypeError, ValueError) as e:
-    msg = str(e).encode().decode("unicode_escape").replace("\n", " ").strip()
-    if isinstance(e, AttributeError):
-      key = msg.split("\n")[0].strip("\"' \\").split("'")[0]
-      hint = msg.split("Did you mean", 1)
-      hint = f" (did you mean{hint[1].rstrip(chr(39)).rstrip()})" if len(hint) > 1 else ""
-      print(f"error: unknown config key '{key}' in a --config.x=value override{hint}; use a key "
-            "that the config file defines", file=sys.stderr)
-      sys.exit(2)
-    print(f"error: bad flag ({type(e).__name__}: {msg}); check the key names in the config file "
-          "and the --config.x=value overrides", file=sys.stderr)
-    sys.exit(2)
-
-
 def main(argv):
   del argv
+  cli.check_config_file(("model", "train", "data", "eval"))
   logging.get_absl_handler().addFilter(_QuietLibraries())
   host.use_every_cpu_core(FLAGS.config.train.global_batch)  # before JAX starts its backends
   host.enable_compilation_cache(FLAGS.compile_cache)
   from biglogit import train
-
-  def body():
-    if not FLAGS.workdir.strip():
-      raise BiglogitError("--workdir is empty; give the folder for checkpoints, logs and images")
-    _maybe_initialize_distributed()
-    train.train_and_evaluate(FLAGS.config, FLAGS.workdir, FLAGS.allow_changed_resume)
-  exit_on_error(body)
+  if not FLAGS.workdir.strip():
+    raise BiglogitError("--workdir is empty; give the folder for checkpoints, logs and images")
+  _maybe_initialize_distributed()
+  train.train_and_evaluate(FLAGS.config, FLAGS.workdir, FLAGS.allow_changed_resume)
 
 
 if __name__ == "__main__":
-  app.run(main, flags_parser=_parse_flags)
+  cli.run(main)

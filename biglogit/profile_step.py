@@ -12,10 +12,11 @@ import time
 
 import jax
 import jax.numpy as jnp
-from absl import app, flags
+from absl import flags
 from ml_collections import config_flags
 
 from biglogit import host, losses, sharding, steps, train
+from biglogit import cli
 from biglogit.benchmark import synthetic_batch
 
 FLAGS = flags.FLAGS
@@ -104,4 +105,4 @@ def main(argv):
 
 if __name__ == "__main__":
   flags.mark_flags_as_required(["config"])
-  app.run(main)
+  cli.run(main)

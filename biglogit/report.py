@@ -11,9 +11,10 @@ import os
 import shutil
 from typing import Dict, List
 
-from absl import app, flags
+from absl import flags
 
 from biglogit import BiglogitError, exit_on_error, learning_curve
+from biglogit import cli
 
 HEADLINE_METRICS = ("psnr", "ssim", "phi_top1_agreement", "logit_cosine", "logit_l2",
                     "identifiability_accuracy", "robust_feature_relative_l2",
@@ -231,4 +232,4 @@ if __name__ == "__main__":
   flags.DEFINE_string("intro", "", "Markdown file whose paragraphs go under the title.")
   flags.DEFINE_list("learning_curve", [], "Training workdirs with periodic evaluations: a learning-curve "
                     "figure on the page.")
-  app.run(main)
+  cli.run(main)

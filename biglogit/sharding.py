@@ -71,3 +71,24 @@ def wait_for_every_process(name: str, timeout_s: int = 3600):
     return
   from jax._src import distributed  # the coordinator client has no public handle; Orbax uses it too
   distributed.global_state.client.wait_at_barrier(name, timeout_in_ms=timeout_s * 1000)
+
+
+def on_every_process(fn, failure: str):
+  """fn() on every process; if it raises a BiglogitError on any of them, every process raises one
+  (instead of the others hanging in the next collective). `failure` says what failed, formatted with
+  {processes}, {count} and {error} (this process's message, or a pointer to the others' logs)."""
+  error, result = "", None
+  try:
+    result = fn()
+  except BiglogitError as e:
+    error = str(e)
+  if jax.process_count() > 1:
+    from jax.experimental import multihost_utils
+    failed = np.asarray(multihost_utils.process_allgather(np.int32(bool(error))))
+    bad = [int(i) for i in np.flatnonzero(failed)]
+    if bad:
+      raise BiglogitError(failure.format(processes=bad, count=jax.process_count(),
+                                         error=error or "see those processes' logs"))
+  if error:
+    raise BiglogitError(error)
+  return result

@@ -1,5 +1,6 @@
 """train_and_evaluate(config, workdir): mesh, init (abstract, then sharded), the loop, periodic
 checkpoints / logs / image grids, resume, and clean stops (NaN, SIGTERM)."""
+import collections
 import dataclasses
 import functools
 import json
@@ -38,13 +39,25 @@ class Trainer:
   d_tx: Any
   mesh: Any
   state_sharding: Any
+  abstract_state: Any  # ShapeDtypeStructs with shardings
   init: Callable
   step: Callable  # jitted (state, batch, aux) -> (state, metrics)
   reconstruct: Callable  # jitted steps.reconstruct (params, g_stats, logits, eps) -> images
   aux: Any  # frozen arrays the step needs (the DeePSiM comparator's variables), replicated
 
+  compiled: dict = dataclasses.field(default_factory=dict)  # the AOT-compiled step, by input types
+
   def run_step(self, state, batch):
     return self.step(state, batch, self.aux)
+
+  def compiled_step(self, state, batch):
+    """The step compiled ahead of the loop for these inputs' shapes, dtypes and shardings (once per
+    trainer: a resumed or repeated run in this process reuses it)."""
+    leaves, treedef = jax.tree_util.tree_flatten((state, batch))
+    key = (treedef, tuple((x.shape, str(x.dtype), x.sharding) for x in leaves))
+    if key not in self.compiled:
+      self.compiled[key] = self.step.lower(state, batch, self.aux).compile()
+    return self.compiled[key]
 
 
 def validate_config(config, mesh):
@@ -118,8 +131,37 @@ def _comparator(directory: str, layer: str):
   return features, variables
 
 
+# Trainers built in this process, by everything their jitted functions depend on: a second training
+# of the same model in one process (a notebook cell run again, the test suite) reuses the traced and
+# compiled step instead of paying ~20 s of tracing and compiling again.
+_TRAINERS = collections.OrderedDict()
+_MAX_TRAINERS = 4
+
+
+def _trainer_key(config, mesh, comparator: str) -> str:
+  train_cfg = {k: v for k, v in config.train.to_dict().items() if k != "num_steps"}  # the loop's, not the step's
+  comparator_version = ""
+  if comparator and os.path.exists(os.path.join(comparator, classifier_io.VARIABLES)):
+    comparator_version = str(os.path.getmtime(os.path.join(comparator, classifier_io.VARIABLES)))
+  return json.dumps([config.model.to_dict(), train_cfg, config.release.to_dict(), config.method,
+                     config.deepsim.to_dict(), [d.id for d in mesh.devices.flat], mesh.axis_names,
+                     list(mesh.devices.shape), comparator, comparator_version], sort_keys=True, default=str)
+
+
 def build_trainer(config, mesh, comparator: str = "") -> Trainer:
   """comparator: classifier dir for method="deepsim" (see comparator_dir); unused otherwise."""
+  key = _trainer_key(config, mesh, comparator)
+  if key in _TRAINERS:
+    _TRAINERS.move_to_end(key)
+    return _TRAINERS[key]
+  trainer = _build_trainer(config, mesh, comparator)
+  _TRAINERS[key] = trainer
+  while len(_TRAINERS) > _MAX_TRAINERS:
+    _TRAINERS.popitem(last=False)
+  return trainer
+
+
+def _build_trainer(config, mesh, comparator: str) -> Trainer:
   generator, discriminator = state_lib.build_models(config.model, config.method, config.deepsim.hidden)
   g_tx, d_tx = state_lib.build_optimizers(config.train)
   init_fn = functools.partial(state_lib.init_state, config=config, generator=generator,
@@ -140,16 +182,16 @@ def build_trainer(config, mesh, comparator: str = "") -> Trainer:
   jit_init = jax.jit(init_fn, out_shardings=state_sharding)
   jit_reconstruct = jax.jit(functools.partial(steps.reconstruct, generator=generator,
                                               release_cfg=config.release))
-  return Trainer(generator, discriminator, g_tx, d_tx, mesh, state_sharding, jit_init, jit_step,
-                 jit_reconstruct, aux)
+  abstract_with_shardings = jax.tree_util.tree_map(
+      lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh), abstract, state_sharding)
+  return Trainer(generator, discriminator, g_tx, d_tx, mesh, state_sharding, abstract_with_shardings,
+                 jit_init, jit_step, jit_reconstruct, aux)
 
 
 def abstract_state(trainer: Trainer, config):
-  init_fn = functools.partial(state_lib.init_state, config=config, generator=trainer.generator,
-                              discriminator=trainer.discriminator, g_tx=trainer.g_tx, d_tx=trainer.d_tx)
-  shapes = jax.eval_shape(init_fn, jax.random.key(0))
-  return jax.tree_util.tree_map(lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh),
-                                shapes, trainer.state_sharding)
+  """The state's shapes, dtypes and shardings: the restore target (traced once per trainer)."""
+  del config  # the trainer was built from it
+  return trainer.abstract_state
 
 
 class _StopRequested:
@@ -215,9 +257,16 @@ def train_and_evaluate(config, workdir: str, allow_changed_resume: bool = False)
   if changes:
     logging.warning("resuming with changed trajectory settings (allowed): %s", changes)
   _check_workdir_writable(workdir)
-  # One training per workdir (process 0 holds the lock for all hosts of a multi-host run).
-  with workdir_lock.WorkdirLock(workdir, enabled=jax.process_index() == 0):
+  # One training per workdir: process 0 holds the lock for all hosts of a multi-host run, and if it
+  # cannot take it every process stops.
+  lock = workdir_lock.WorkdirLock(workdir, enabled=jax.process_index() == 0)
+  sharding.on_every_process(lock.acquire, "the workdir lock could not be taken on process(es) {processes} "
+                            "of {count} ({error}); wait for the other training, stop it, or pick another "
+                            "--workdir")
+  try:
     return _train(config, workdir, mesh, train_iter, spec, checkpointer, (trajectory, changes, latest or 0))
+  finally:
+    lock.release()
 
 
 def _train(config, workdir, mesh, train_iter, spec, checkpointer, start_record):
@@ -230,7 +279,12 @@ def _train(config, workdir, mesh, train_iter, spec, checkpointer, start_record):
     state = trainer.init(jax.random.key(config.seed))
   else:
     state, data_state = checkpointer.restore(latest, abstract_state(trainer, config))
-    train_iter.set_state(data_state)
+    try:
+      train_iter.set_state(data_state)
+    except (IndexError, KeyError, TypeError, ValueError) as e:  # grain's checks of an edited/foreign state
+      raise BiglogitError(f"checkpoint step {latest} in {workdir} has a data-iterator state that does not fit "
+                          f"this dataset ({type(e).__name__}: {e}); resume from an older step or use a "
+                          "fresh --workdir") from e
     logging.info("resumed from step %d in %s", latest, workdir)
   if is_main:  # only once the start is sure: a refused resume leaves both files as they were
     trajectory, changes, start_step = start_record
@@ -250,7 +304,7 @@ def _train(config, workdir, mesh, train_iter, spec, checkpointer, start_record):
   # compilation cache must not enter the step's first collective while another is still compiling.
   if start < config.train.num_steps:
     first_batch = _next_batch(train_iter, mesh, start + 1, config)
-    compiled_step = trainer.step.lower(state, first_batch, trainer.aux).compile()
+    compiled_step = trainer.compiled_step(state, first_batch)
     sharding.wait_for_every_process(f"biglogit/step_compiled/{start}")
 
   progress = metrics_lib.Progress(config.train.num_steps,
@@ -402,23 +456,11 @@ def _build_dataset_if_missing(config):
 
 def _open_data_on_every_process(config):
   """Every process opens its shard; if any cannot (e.g. the dataset is missing on some hosts), all
-  stop with one error naming them, instead of the others hanging in the first collective."""
-  error = ""
-  try:
-    result = pipeline.make_train_iterator(config)
-  except BiglogitError as e:
-    error, result = str(e), None
-  if jax.process_count() > 1:
-    from jax.experimental import multihost_utils
-    failed = np.asarray(multihost_utils.process_allgather(np.int32(bool(error))))
-    bad = [int(i) for i in np.flatnonzero(failed)]
-    if bad:
-      raise BiglogitError(f"the data could not be opened on process(es) {bad} of {jax.process_count()}"
-                          f" ({error or 'see those processes logs'}); put the dataset on every host or "
-                          "on storage all hosts share (--config.data.data_dir)")
-  if error:
-    raise BiglogitError(error)
-  return result
+  stop with one error naming them."""
+  return sharding.on_every_process(
+      lambda: pipeline.make_train_iterator(config),
+      "the data could not be opened on process(es) {processes} of {count} ({error}); put the dataset on "
+      "every host or on storage all hosts share (--config.data.data_dir)")
 
 
 def _check_free_space(workdir: str, abstract):

@@ -172,3 +172,6 @@ def test_export_card_and_evaluating_an_export(inverter_runs, tmp_path):
   assert Inverter.load(str(out)).step == 4  # from release.json
   record = run(str(out), out=str(tmp_path / "eval"))
   assert "retrieval_top1_pixel" in record["metrics"]
+  from biglogit.experiments import noise
+  noise.run(str(out), str(tmp_path / "noise"), num_images=2, num_samples=2, num_examples=4)
+  assert (tmp_path / "noise" / "noise.json").exists()

@@ -60,6 +60,10 @@ def load_torch_state(path: str) -> Tuple[Dict[str, np.ndarray], Dict[str, Any]]:
     state = {k[len("module.model."):]: v for k, v in state.items() if k.startswith("module.model.")}
   elif state and all(k.startswith("module.") for k in state):  # DataParallel
     state = {k[len("module."):]: v for k, v in state.items()}
+  bad = [k for k, v in state.items() if np.issubdtype(v.dtype, np.floating) and not np.isfinite(v).all()]
+  if bad:
+    raise BiglogitError(f"{path} has non-finite (NaN/inf) values in {len(bad)} tensor(s), first {bad[0]!r}; "
+                        "a classifier with them gives NaN logits: use an undamaged checkpoint")
   return state, extras
 
 
@@ -101,6 +105,12 @@ def convert(arch: str, checkpoint: str, out_dir: str = None, num_classes: int = 
             mean=None, std=None):
   """Convert `checkpoint`; returns (module, variables, metadata) and writes them if out_dir is set."""
   spec = classifiers.arch_spec(arch)
+  if out_dir and os.path.exists(out_dir) and not os.path.isdir(out_dir):
+    raise BiglogitError(f"--out={out_dir} is an existing file; give a folder for the converted classifier")
+  if out_dir and os.path.isdir(out_dir) and os.listdir(out_dir) and \
+      not os.path.exists(os.path.join(out_dir, cio.METADATA)):
+    raise BiglogitError(f"--out={out_dir} is a folder that holds other files; give an empty or new folder "
+                        "(or one holding a classifier to replace)")
   state, extras = load_torch_state(checkpoint)
   if num_classes is None:  # read it off the final layer so e.g. a 10-class ResNet-50 converts too
     fc = [k for k in ("fc.weight", "linear.weight", "linear2.weight", "_fc.weight") if k in state]

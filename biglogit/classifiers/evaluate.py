@@ -6,9 +6,10 @@ biglogit's own pipeline (source -> input policy -> Flax classifier). Prints one 
 import json
 
 import numpy as np
-from absl import app, flags
+from absl import flags
 
 from biglogit import exit_on_error
+from biglogit import cli
 from biglogit.classifiers import io as cio
 from biglogit.classifiers import pgd
 from biglogit.data import sources
@@ -43,4 +44,4 @@ def main(argv):
 
 if __name__ == "__main__":
   flags.mark_flags_as_required(["classifier", "source"])
-  app.run(main)
+  cli.run(main)

@@ -55,9 +55,29 @@ def load_classifier(directory: str) -> Tuple[Any, Any, Dict[str, Any]]:
   if not os.path.exists(meta_path):
     raise BiglogitError(f"{directory} is not a classifier directory (no {METADATA}); convert one with "
                         "python -m biglogit.convert or train one with biglogit.classifiers.train")
-  with open(meta_path) as f:
-    meta = json.load(f)
-  with open(os.path.join(directory, VARIABLES), "rb") as f:
-    variables = flax.serialization.msgpack_restore(f.read())
+  try:
+    with open(meta_path) as f:
+      meta = json.load(f)
+  except ValueError as e:
+    raise BiglogitError(f"{meta_path} is not valid JSON ({e}); convert the classifier again") from e
+  variables_path = os.path.join(directory, VARIABLES)
+  if not os.path.exists(variables_path):
+    raise BiglogitError(f"{directory} has {METADATA} but no {VARIABLES}; convert or train the "
+                        "classifier again into this folder")
+  with open(variables_path, "rb") as f:
+    data = f.read()
+  # The digest catches damage that still parses (flipped bytes inside a weight array).
+  expected = meta.get("variables_sha256")
+  if expected and hashlib.sha256(data).hexdigest() != expected:
+    raise BiglogitError(f"{variables_path} does not match the variables_sha256 in {METADATA} (damaged or "
+                        "replaced); convert or train the classifier again")
+  try:
+    variables = flax.serialization.msgpack_restore(data)
+  except Exception as e:  # msgpack raises its own exception types for garbled or truncated data
+    raise BiglogitError(f"{variables_path} is not a readable msgpack file ({type(e).__name__}); convert or "
+                        "train the classifier again") from e
+  if not isinstance(variables, dict):
+    raise BiglogitError(f"{variables_path} holds a {type(variables).__name__}, not a variables dict; "
+                        "convert or train the classifier again")
   variables = jax.tree_util.tree_map(jnp.asarray, variables)
   return module_from_metadata(meta), variables, meta

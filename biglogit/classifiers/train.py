@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from absl import app, flags, logging
+from absl import flags, logging
 from ml_collections import config_flags
 
 from biglogit import BiglogitError, exit_on_error
@@ -23,6 +23,7 @@ from biglogit import checkpointing
 from biglogit import classifiers
 from biglogit import metrics as metrics_lib
 from biglogit import sharding
+from biglogit import cli
 from biglogit.classifiers import io as cio
 from biglogit.classifiers import pgd
 from biglogit.data import sources
@@ -210,6 +211,7 @@ FLAGS = flags.FLAGS
 
 def main(argv):
   del argv
+  cli.check_config_file(("model", "train", "data"), example="configs/classifier_tiny.py")
   _, results = exit_on_error(lambda: train_classifier(FLAGS.config, FLAGS.workdir))
   print(results)
 
@@ -218,4 +220,4 @@ if __name__ == "__main__":
   config_flags.DEFINE_config_file("config", None, "Classifier config file.", lock_config=True)
   flags.DEFINE_string("workdir", None, "Checkpoints, logs and the trained classifier go here.")
   flags.mark_flags_as_required(["config", "workdir"])
-  app.run(main)
+  cli.run(main)

@@ -11,11 +11,12 @@ from typing import Iterable, List, Optional
 
 import jax
 import numpy as np
-from absl import app, flags, logging
+from absl import flags, logging
 from tqdm import tqdm
 
 from biglogit import BiglogitError, exit_on_error
 from biglogit import sharding
+from biglogit import cli
 from biglogit.classifiers import io as cio
 from biglogit.data import dataset as dataset_lib
 from biglogit.data import sources
@@ -156,4 +157,4 @@ if __name__ == "__main__":
   flags.DEFINE_integer("store_resolution", None, "Resolution of the stored images (default: the classifier's).")
   flags.DEFINE_string("tfds_data_dir", None, "data_dir of a tfds: source.")
   flags.mark_flags_as_required(["source", "classifier", "data_dir"])
-  app.run(main)
+  cli.run(main)

@@ -7,6 +7,7 @@ import dataclasses
 import io
 import os
 import tarfile
+import zlib
 from typing import Iterator, List, Optional, Tuple
 
 import numpy as np
@@ -34,9 +35,19 @@ class SkipLog:
     self.skipped.append((name, reason))
 
 
+def to_8bit_rgb(img: Image.Image) -> Image.Image:
+  """RGB at 8 bits. Pillow's convert("RGB") clips 16-bit greyscale (mode I;16*, or I from a 16-bit
+  PNG) at 255, which turns most of such an image white; scale it to 8 bits instead."""
+  if img.mode.startswith("I;16") or (img.mode == "I" and np.asarray(img).max() > 255):
+    wide = np.asarray(img, np.float64)
+    top = 65535.0 if wide.max() <= 65535 else float(wide.max())
+    img = Image.fromarray(np.round(np.clip(wide, 0, None) * 255.0 / top).astype(np.uint8), "L")
+  return img.convert("RGB")
+
+
 def apply_policy(img: Image.Image, resolution: int, resize: int) -> np.ndarray:
   """Resize the shorter side to `resize` (bicubic), then centre-crop resolution x resolution."""
-  img = img.convert("RGB")
+  img = to_8bit_rgb(img)
   w, h = img.size
   if (w, h) != (resolution, resolution):
     scale = resize / min(w, h)
@@ -77,8 +88,9 @@ class FolderSource:
       try:
         with tarfile.open(self.path) as tar:
           return [m.name for m in tar.getmembers() if m.isfile()]
-      except tarfile.TarError as e:
-        raise BiglogitError(f"{self.path} is not a readable tar archive ({e})") from e
+      except (tarfile.TarError, EOFError, zlib.error, OSError) as e:  # not a tar, or truncated
+        raise BiglogitError(f"{self.path} is not a readable tar archive ({type(e).__name__}: {e}); download "
+                            "or pack it again") from e
     out = []
     for root, _, files in os.walk(self.path):
       out += [os.path.relpath(os.path.join(root, f), self.path) for f in files]
@@ -116,10 +128,18 @@ class FolderSource:
       return
     wanted = {name for _, name in entries}
     data = {}
-    with tarfile.open(self.path) as tar:
-      for member in tar:
-        if member.name in wanted:
-          data[member.name] = tar.extractfile(member).read()
+    try:
+      with tarfile.open(self.path) as tar:
+        for member in tar:
+          if member.name in wanted:
+            data[member.name] = tar.extractfile(member).read()
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as e:  # truncated or damaged archive
+      raise BiglogitError(f"{self.path} is truncated or damaged ({type(e).__name__}: {e}); download or "
+                          "pack it again") from e
+    missing = wanted - set(data)
+    if missing:
+      raise BiglogitError(f"{self.path} ended before {len(missing)} of its listed files (e.g. "
+                          f"{sorted(missing)[0]}); the archive is truncated: download or pack it again")
     for _, name in entries:
       yield name, data.pop(name)
 

@@ -5,9 +5,10 @@ written as both its `train` and `test` split, with the source's metadata (classi
 note of where it came from. The learning check trains on it and evaluates on the same images: can
 the inverter, given full logits, point back at the very images it was trained on?
 """
-from absl import app, flags
+from absl import flags
 
 from biglogit import BiglogitError, exit_on_error
+from biglogit import cli
 from biglogit.data import dataset as dataset_lib
 from biglogit.data import pipeline
 
@@ -46,4 +47,4 @@ if __name__ == "__main__":
   flags.DEFINE_string("name", None, "Name of the new dataset (its train and test splits are the subset).")
   flags.DEFINE_string("out_data_dir", "", "Where to write it (default: --data_dir).")
   flags.mark_flags_as_required(["dataset", "name"])
-  app.run(main)
+  cli.run(main)

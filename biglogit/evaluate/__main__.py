@@ -7,9 +7,10 @@ RUN/eval/metrics.json and RUN/eval/metrics.md. The judging networks default to t
 """
 import os
 
-from absl import app, flags
+from absl import flags
 
 from biglogit import BiglogitError, exit_on_error
+from biglogit import cli
 
 OVERRIDABLE = ("split", "num_examples", "classifier", "identifier", "robust_features", "fid_extractor",
                "baselines")
@@ -34,6 +35,9 @@ def run(workdir: str, step=None, out=None, overrides=None):
   from biglogit.evaluate import baselines, core
   from biglogit.evaluate.inverter import Inverter, load_config
   config = apply_overrides(load_config(workdir), overrides)
+  if config.eval.num_examples is not None and int(config.eval.num_examples) < 1:
+    raise BiglogitError(f"--num_examples={config.eval.num_examples}; use at least 1 (or leave it unset for "
+                        "the run's eval.num_examples)")
   # Data and judging networks first: a bad path fails before the checkpoint is restored.
   examples, metadata = core.held_out(config, config.eval.split, config.eval.num_examples)
   evaluator = core.Evaluator(config, metadata)
@@ -68,4 +72,4 @@ if __name__ == "__main__":
   flags.DEFINE_string("data_dir", None, "Where the run's logits dataset lives, if it moved.")
   flags.DEFINE_string("out", None, "Output folder (default: RUN/eval).")
   flags.mark_flags_as_required(["workdir"])
-  app.run(main)
+  cli.run(main)

@@ -16,14 +16,46 @@ from biglogit import steps
 from biglogit.evaluate import nets
 
 CONFIG_FILE = "config.json"
+EXPORT_DIGEST = "generator_sha256.json"  # {file under generator/: sha256}, written by export
+
+
+def generator_file_digests(directory: str) -> dict:
+  """sha256 of every file of an export's generator/ checkpoint, by path relative to `directory`."""
+  import hashlib
+  out = {}
+  for root, _, names in os.walk(os.path.join(directory, "generator")):
+    for name in names:
+      path = os.path.join(root, name)
+      with open(path, "rb") as f:
+        out[os.path.relpath(path, directory)] = hashlib.sha256(f.read()).hexdigest()
+  return dict(sorted(out.items()))
+
+
+def verify_export(directory: str):
+  """Checked before Orbax reads anything: a damaged file is one line naming it (a read of damaged
+  data would fail inside tensorstore, or worse, succeed with wrong weights)."""
+  path = os.path.join(directory, EXPORT_DIGEST)
+  if not os.path.exists(path):  # releases exported before this check have none
+    return
+  with open(path) as f:
+    saved = json.load(f)
+  found = generator_file_digests(directory)
+  bad = sorted(k for k in set(saved) | set(found) if saved.get(k) != found.get(k))
+  if bad:
+    raise BiglogitError(f"{directory} is damaged: {len(bad)} file(s) of generator/ differ from "
+                        f"{EXPORT_DIGEST} (first: {bad[0]}); export it again with python -m biglogit.export")
 
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:
   path = os.path.join(workdir, CONFIG_FILE)
   if not os.path.exists(path):
     raise BiglogitError(f"{workdir} has no {CONFIG_FILE}; pass the --workdir of a biglogit.main run")
-  with open(path) as f:
-    return ml_collections.ConfigDict(json.load(f))
+  try:
+    with open(path) as f:
+      return ml_collections.ConfigDict(json.load(f))
+  except ValueError as e:
+    raise BiglogitError(f"{path} is not valid JSON ({e}); restore it from the run's first start "
+                        "(run_history.json records every setting)") from e
 
 
 @functools.partial(jax.jit, static_argnums=2)
@@ -77,7 +109,14 @@ class Inverter:
     path = os.path.abspath(os.path.join(directory, "generator"))
     if not os.path.isdir(path):
       raise BiglogitError(f"{directory} has no generator/ checkpoint; point at a biglogit.export release")
-    restored = ocp.StandardCheckpointer().restore(path)
+    verify_export(directory)
+    try:
+      restored = ocp.StandardCheckpointer().restore(path)
+      restored["params"], restored["batch_stats"]
+    except Exception as e:  # orbax/tensorstore raise many types for missing or damaged files
+      raise BiglogitError(f"{path} is damaged or incomplete ({type(e).__name__}: "
+                          f"{str(e).splitlines()[0][:120] if str(e) else ''}); export it again with "
+                          "python -m biglogit.export") from e
     params = jax.tree_util.tree_map(lambda x: np.asarray(x, np.float32), restored["params"])
     step = -1  # releases exported before release.json recorded their step
     info = os.path.join(directory, "release.json")

@@ -19,6 +19,7 @@ from biglogit.classifiers import pgd
 from biglogit.evaluate import metrics as M
 from biglogit.evaluate import nets
 from biglogit.experiments import common
+from biglogit import cli
 
 NAME = "adversarial"
 
@@ -79,11 +80,11 @@ def run(workdir, out=None, eps_255=(0, 1, 2, 4, 8), steps: int = 10, num_images:
 
 
 if __name__ == "__main__":
-  from absl import app, flags
+  from absl import flags
   common.define_common_flags(500)
   flags.DEFINE_list("eps", ["0", "1", "2", "4", "8"], "L-inf radii in units of 1/255.")
   flags.DEFINE_integer("steps", 10, "PGD steps.")
   flags.DEFINE_integer("num_images", 6, "Rows of the figure.")
   F = flags.FLAGS
-  app.run(lambda _: common.main_guard(lambda: run(F.workdir, F.out, [float(e) for e in F.eps], F.steps,
+  cli.run(lambda _: common.main_guard(lambda: run(F.workdir, F.out, [float(e) for e in F.eps], F.steps,
                                                   F.num_images, F.num_examples, F.seed, F.split)))

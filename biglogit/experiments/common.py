@@ -9,6 +9,7 @@ import numpy as np
 
 from biglogit import BiglogitError
 from biglogit import metrics as metrics_lib
+from biglogit import cli
 from biglogit.evaluate import core
 from biglogit.evaluate.inverter import Inverter, load_config
 
@@ -98,11 +99,11 @@ def define_common_flags(num_examples: int, multi_workdir: bool = False):
 def simple_main(run, num_examples: int, num_images: int, multi_workdir: bool = False):
   """The command line of an experiment whose run() takes only the common flags and --num_images:
   run(workdir, out, num_images, num_examples, seed, split)."""
-  from absl import app, flags
+  from absl import flags
   define_common_flags(num_examples, multi_workdir)
   flags.DEFINE_integer("num_images", num_images, "Rows of each figure.")
   F = flags.FLAGS
-  app.run(lambda _: main_guard(lambda: run(F.workdir, F.out, F.num_images, F.num_examples, F.seed,
+  cli.run(lambda _: main_guard(lambda: run(F.workdir, F.out, F.num_images, F.num_examples, F.seed,
                                            F.split)))
 
 

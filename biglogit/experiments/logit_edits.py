@@ -16,6 +16,7 @@ import numpy as np
 
 from biglogit.evaluate import metrics as M
 from biglogit.experiments import common
+from biglogit import cli
 
 NAME = "logit_edits"
 DEFAULT_EDITS = {
@@ -82,12 +83,12 @@ def run(workdir, out=None, edits=None, num_images: int = 6, num_examples: int = 
 
 
 if __name__ == "__main__":
-  from absl import app, flags
+  from absl import flags
   common.define_common_flags(500)
   for name, default in DEFAULT_EDITS.items():
     flags.DEFINE_list(name, [str(v) for v in default], f"{name} values")
   flags.DEFINE_integer("num_images", 6, "Rows of each figure.")
   F = flags.FLAGS
-  app.run(lambda _: common.main_guard(lambda: run(
+  cli.run(lambda _: common.main_guard(lambda: run(
       F.workdir, F.out, {k: [float(v) for v in getattr(F, k)] for k in DEFAULT_EDITS}, F.num_images,
       F.num_examples, F.seed, F.split)))

@@ -9,6 +9,7 @@ per-pixel std over the K samples) with a bootstrap 95% interval over num_example
 import os
 
 from biglogit import BiglogitError
+from biglogit import cli
 from biglogit.evaluate import metrics as M
 from biglogit.experiments import common
 
@@ -38,10 +39,10 @@ def run(workdir, out=None, num_images: int = 8, num_samples: int = 8, num_exampl
 
 
 if __name__ == "__main__":
-  from absl import app, flags
+  from absl import flags
   common.define_common_flags(200)
   flags.DEFINE_integer("num_images", 8, "Rows of the figure.")
   flags.DEFINE_integer("num_samples", 8, "K: eps samples per z.")
   F = flags.FLAGS
-  app.run(lambda _: common.main_guard(lambda: run(F.workdir, F.out, F.num_images, F.num_samples,
+  cli.run(lambda _: common.main_guard(lambda: run(F.workdir, F.out, F.num_images, F.num_samples,
                                                   F.num_examples, F.seed, F.split)))

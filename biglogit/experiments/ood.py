@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image
 
 from biglogit import BiglogitError
+from biglogit import cli
 from biglogit.data import sources
 from biglogit.experiments import common
 
@@ -88,11 +89,11 @@ def run(workdir, out=None, source_specs=("skimage",), limit: int = 500, num_imag
 
 
 if __name__ == "__main__":
-  from absl import app, flags
+  from absl import flags
   common.define_common_flags(500)
   flags.DEFINE_multi_string("source", ["skimage"], "Image folder/tarball, or 'skimage'; repeatable.")
   flags.DEFINE_integer("limit", 500, "Images per source at most.")
   flags.DEFINE_integer("num_images", 6, "Rows per source in the figure.")
   F = flags.FLAGS
-  app.run(lambda _: common.main_guard(lambda: run(F.workdir, F.out, F.source, F.limit, F.num_images,
+  cli.run(lambda _: common.main_guard(lambda: run(F.workdir, F.out, F.source, F.limit, F.num_images,
                                                   F.num_examples, F.seed, F.split)))

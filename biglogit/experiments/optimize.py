@@ -22,6 +22,7 @@ import numpy as np
 import optax
 
 from biglogit import BiglogitError
+from biglogit import cli
 from biglogit.config_base import base_config
 from biglogit.evaluate import core
 from biglogit.experiments import common
@@ -121,7 +122,7 @@ def run(classifier: str, dataset: str, out: str, *, data_dir: str = "", split: s
 
 
 if __name__ == "__main__":
-  from absl import app, flags
+  from absl import flags
   flags.DEFINE_string("classifier", None, "phi: the classifier whose logits are inverted.")
   flags.DEFINE_string("dataset", None, "Logits dataset (folder, or name under --data_dir).")
   flags.DEFINE_string("data_dir", "", "Where named logits datasets live.")
@@ -141,7 +142,7 @@ if __name__ == "__main__":
   flags.DEFINE_string("fid_extractor", "", "inception:DIR or classifier:DIR (stand-in).")
   flags.mark_flags_as_required(["classifier", "dataset", "out"])
   F = flags.FLAGS
-  app.run(lambda _: common.main_guard(lambda: run(
+  cli.run(lambda _: common.main_guard(lambda: run(
       F.classifier, F.dataset, F.out, data_dir=F.data_dir, split=F.split, num_examples=F.num_examples,
       steps=F.steps, lr=F.lr, tv_weight=F.tv_weight, l2_weight=F.l2_weight, optimizer=F.optimizer,
       start=F.start, batch_size=F.batch_size, seed=F.seed,

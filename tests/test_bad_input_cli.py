@@ -1,0 +1,254 @@
+"""Bad input through every command line: one line `error: ...`, exit status 2, and nothing that
+existed before modified or added (every file under the watched folders is hashed before and after).
+
+The commands run through tests/cli_runner.py (one import of the heavy libraries, a fork per
+command), so the table costs seconds, not a fresh interpreter per row.
+"""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+
+import numpy as np
+import pytest
+
+from tests.conftest import REPO, save_tiny_classifier
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory, inverter_runs):
+  """Every broken thing a user could point a command at, each in its own folder."""
+  from PIL import Image
+  root = tmp_path_factory.mktemp("bad_inputs")
+  p = {"root": str(root), "run": inverter_runs["gan"], "dataset": inverter_runs["dataset"],
+       "phi": inverter_runs["phi"]}
+  rng = np.random.default_rng(0)
+  for cls in ("cat", "dog"):
+    os.makedirs(root / "images" / "train" / cls)
+    for i in range(40):
+      Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(
+          root / "images" / "train" / cls / f"{i}.png")
+  with tarfile.open(root / "images.tar.gz", "w:gz") as tar:
+    tar.add(root / "images", arcname="images")
+  data = (root / "images.tar.gz").read_bytes()
+  (root / "truncated.tar.gz").write_bytes(data[:len(data) // 2])
+  p["images"], p["truncated_tar"] = str(root / "images"), str(root / "truncated.tar.gz")
+
+  good = save_tiny_classifier(str(root / "classifier"), 0)
+  for name in ("no_variables", "garbled", "garbled_no_digest"):
+    os.makedirs(root / name)
+    shutil.copy(os.path.join(good, "classifier.json"), root / name)
+    p[name] = str(root / name)
+  (root / "garbled" / "variables.msgpack").write_bytes(b"\xc1\xc1 not msgpack")
+  (root / "garbled_no_digest" / "variables.msgpack").write_bytes(b"\xc1\xc1 not msgpack")
+  meta = json.loads((root / "garbled_no_digest" / "classifier.json").read_text())
+  del meta["variables_sha256"]
+  (root / "garbled_no_digest" / "classifier.json").write_text(json.dumps(meta))
+
+  (root / "not_a_checkpoint.pth").write_bytes(b"this is no pickle")
+  (root / "existing_file").write_text("keep me")
+  (root / "folder_of_other_files").mkdir()
+  (root / "folder_of_other_files" / "notes.txt").write_text("keep me")
+  p["not_a_checkpoint"] = str(root / "not_a_checkpoint.pth")
+  p["existing_file"], p["other_files"] = str(root / "existing_file"), str(root / "folder_of_other_files")
+  p["nan_checkpoint"] = str(root / "nan.pth")
+  try:
+    import torch
+    torch.save({"conv1.weight": torch.full((16, 3, 3, 3), float("nan"))}, p["nan_checkpoint"])
+  except ImportError:
+    pass  # that row is skipped without the convert extra
+
+  (root / "config_only").mkdir()  # a run that wrote its config and died before a checkpoint
+  shutil.copy(os.path.join(p["run"], "config.json"), root / "config_only")
+  p["config_only"] = str(root / "config_only")
+  (root / "raises.py").write_text("def get_config():\n  raise ValueError('unfinished config')\n")
+  (root / "no_sections.py").write_text("import ml_collections\n\ndef get_config():\n"
+                                       "  return ml_collections.ConfigDict({'seed': 0})\n")
+  p["raises_config"], p["no_sections_config"] = str(root / "raises.py"), str(root / "no_sections.py")
+
+  from biglogit import export
+  p["export"] = export.export(p["run"], str(root / "export"), hardware="2 CPU cores")
+  p["damaged_export"] = str(root / "damaged_export")
+  shutil.copytree(p["export"], p["damaged_export"])
+  _flip_bytes_in_array_files(os.path.join(p["damaged_export"], "generator"))
+  return p
+
+
+def _flip_bytes_in_array_files(folder):
+  """64 bytes flipped in every array-data file (OCDBT's d/ folders), as a failing disk would."""
+  for root, _, names in os.walk(folder):
+    for name in names if os.path.basename(root) == "d" else ():
+      path = os.path.join(root, name)
+      data = bytearray(open(path, "rb").read())
+      middle = len(data) // 2
+      data[middle:middle + 64] = bytes(b ^ 0xFF for b in data[middle:middle + 64])
+      open(path, "wb").write(bytes(data))
+
+
+# (id, module, arguments, the exact error line). {name} is a path from the `files` fixture; {new} a
+# path that does not exist yet (and must still not exist afterwards).
+CASES = [
+    ("main: missing config file", "biglogit.main", ["--config={root}/nothere.py", "--workdir={new}"],
+     "--config={root}/nothere.py cannot be loaded ([Errno 2] No such file or directory: "
+     "'{root}/nothere.py'); pass a config file such as configs/tiny.py"),
+    ("main: config that raises", "biglogit.main", ["--config={raises_config}", "--workdir={new}"],
+     "the config file's get_config() failed (ValueError: unfinished config); fix the file given to --config"),
+    ("main: config without sections", "biglogit.main", ["--config={no_sections_config}", "--workdir={new}"],
+     "--config={no_sections_config} has no 'model' section; start from a config such as configs/tiny.py"),
+    ("main: empty workdir", "biglogit.main", ["--config=configs/tiny.py", "--workdir="],
+     "--workdir is empty; give the folder for checkpoints, logs and images"),
+    ("main: no workdir flag", "biglogit.main", ["--config=configs/tiny.py"],
+     "flag --workdir=None: Flag --workdir must have a value other than None.; see --helpfull for the flags"),
+    ("main: unknown config key", "biglogit.main", ["--config=configs/tiny.py", "--workdir={new}",
+                                                   "--config.model.chg=3"],
+     "unknown config key 'chg' in a --config.x=value override (did you mean \"ch_g\" instead of \"chg\"?); use a key that "
+     "the config file defines"),
+    ("main: zero steps", "biglogit.main", ["--config=configs/tiny.py", "--workdir={new}",
+                                           "--config.data.dataset={dataset}", "--config.train.num_steps=0"],
+     "train.num_steps=0; use an integer of at least 1"),
+    ("main: NaN learning rate", "biglogit.main", ["--config=configs/tiny.py", "--workdir={new}",
+                                                  "--config.data.dataset={dataset}", "--config.train.g_lr=nan"],
+     "train.g_lr=nan; use a finite number above 0 (e.g. 1e-4)"),
+    ("main: resume past num_steps", "biglogit.main",
+     ["--config=configs/tiny.py", "--workdir={run}", "--config.data.dataset={dataset}",
+      "--config.train.num_steps=2"],
+     "{run} already holds step 4, past train.num_steps=2; raise --config.train.num_steps "
+     "or use another workdir"),
+    ("convert: missing checkpoint", "biglogit.convert",
+     ["--arch=cifar_resnet20", "--checkpoint={root}/missing.th", "--out={new}"],
+     "checkpoint {root}/missing.th does not exist"),
+    ("convert: out is a file", "biglogit.convert",
+     ["--arch=cifar_resnet20", "--checkpoint={not_a_checkpoint}", "--out={existing_file}"],
+     "--out={existing_file} is an existing file; give a folder for the converted classifier"),
+    ("convert: out holds other files", "biglogit.convert",
+     ["--arch=cifar_resnet20", "--checkpoint={not_a_checkpoint}", "--out={other_files}"],
+     "--out={other_files} is a folder that holds other files; give an empty or new folder (or one "
+     "holding a classifier to replace)"),
+    ("convert: not a checkpoint", "biglogit.convert",
+     ["--arch=cifar_resnet20", "--checkpoint={not_a_checkpoint}", "--out={new}"],
+     None),
+    ("convert: NaN weights", "biglogit.convert",
+     ["--arch=cifar_resnet20", "--checkpoint={nan_checkpoint}", "--out={new}"],
+     "{nan_checkpoint} has non-finite (NaN/inf) values in 1 tensor(s), first 'conv1.weight'; a classifier "
+     "with them gives NaN logits: use an undamaged checkpoint"),
+    ("convert: unknown architecture", "biglogit.convert",
+     ["--arch=resnet7", "--checkpoint={not_a_checkpoint}", "--out={new}"], None),
+    ("make_logits: no variables.msgpack", "biglogit.data.make_logits",
+     ["--source={images}", "--classifier={no_variables}", "--data_dir={new}"],
+     "{no_variables} has classifier.json but no variables.msgpack; convert or train the classifier again "
+     "into this folder"),
+    ("make_logits: garbled msgpack", "biglogit.data.make_logits",
+     ["--source={images}", "--classifier={garbled}", "--data_dir={new}"],
+     "{garbled}/variables.msgpack does not match the variables_sha256 in classifier.json (damaged or "
+     "replaced); convert or train the classifier again"),
+    ("make_logits: garbled msgpack, no digest", "biglogit.data.make_logits",
+     ["--source={images}", "--classifier={garbled_no_digest}", "--data_dir={new}"], None),
+    ("make_logits: truncated tar.gz", "biglogit.data.make_logits",
+     ["--source={truncated_tar}", "--classifier={phi}", "--data_dir={new}"], None),
+    ("make_logits: missing source", "biglogit.data.make_logits",
+     ["--source={root}/missing_images", "--classifier={phi}", "--data_dir={new}"],
+     "image source {root}/missing_images does not exist"),
+    ("make_logits: not a classifier", "biglogit.data.make_logits",
+     ["--source={images}", "--classifier={images}", "--data_dir={new}"],
+     "{images} is not a classifier directory (no classifier.json); convert one with python -m "
+     "biglogit.convert or train one with biglogit.classifiers.train"),
+    ("evaluate: zero examples", "biglogit.evaluate", ["--workdir={run}", "--num_examples=0", "--out={new}"],
+     "--num_examples=0; use at least 1 (or leave it unset for the run's eval.num_examples)"),
+    ("evaluate: not a run", "biglogit.evaluate", ["--workdir={images}", "--out={new}"],
+     "{images} has no config.json; pass the --workdir of a biglogit.main run"),
+    ("evaluate: run without checkpoint", "biglogit.evaluate", ["--workdir={config_only}", "--out={new}"],
+     "{config_only} has no checkpoint yet; train first or pass another --workdir"),
+    ("evaluate: export with --step", "biglogit.evaluate", ["--workdir={export}", "--step=2", "--out={new}"],
+     "{export} is an export (one generator, no checkpoints); drop --step"),
+    ("evaluate: damaged export", "biglogit.evaluate", ["--workdir={damaged_export}", "--out={new}"], None),
+    ("export: out not empty", "biglogit.export", ["--workdir={run}", "--out={other_files}", "--hardware=cpu"],
+     "{other_files} exists and is not empty; export into a fresh folder"),
+    ("export: run without checkpoint", "biglogit.export",
+     ["--workdir={config_only}", "--out={new}", "--hardware=cpu"],
+     "{config_only} has no checkpoint yet; train first or pass another --workdir"),
+    ("baselines: unknown kind", "biglogit.baselines", ["--kind=median", "--dataset={dataset}", "--out={new}"],
+     "flag --kind=median: value should be one of <constant|mean|class_mean|nearest_logits>; see --helpfull "
+     "for the flags"),
+    ("baselines: zero examples", "biglogit.baselines",
+     ["--kind=mean", "--dataset={dataset}", "--out={new}", "--num_examples=0"],
+     "--num_examples=0; use at least 1"),
+    ("report: no runs", "biglogit.report", ["--out={new}"],
+     "give at least one run folder: python -m biglogit.report RUN [RUN ...] --out=DIR"),
+    ("report: missing run", "biglogit.report", ["{root}/missing_run", "--out={new}"],
+     "run folder {root}/missing_run does not exist"),
+    ("learning_curve: no runs", "biglogit.learning_curve", ["--out={new}/curve.png"],
+     "give at least one training workdir: python -m biglogit.learning_curve RUN [RUN ...] --out=FIGURE.png"),
+    ("experiment: not a run", "biglogit.experiments.noise", ["--workdir={images}", "--out={new}"],
+     "{images} has no config.json; pass the --workdir of a biglogit.main run"),
+    ("classifier training: missing config", "biglogit.classifiers.train",
+     ["--config={root}/nothere.py", "--workdir={new}"], None),
+    ("subset: zero count", "biglogit.data.subset",
+     ["--dataset={dataset}", "--count=0", "--name=empty", "--out_data_dir={new}"],
+     "--count=0; give a positive number of examples"),
+]
+
+
+@pytest.fixture(scope="module")
+def outcomes(files):
+  """{case id: (rc, stderr, files changed under the watched folders)}, all cases in one runner."""
+  runs = []
+  for i, (_, module, args, _) in enumerate(CASES):
+    names = {**files, "new": os.path.join(files["root"], f"new_{i}")}
+    runs.append({"argv": [module] + [a.format(**names) for a in args], "cwd": REPO,
+                 "watch": [files["root"], os.path.dirname(files["run"])]})
+  out = subprocess.run([sys.executable, os.path.join(REPO, "tests", "cli_runner.py")], input=json.dumps(runs),
+                       capture_output=True, text=True, cwd=REPO, timeout=600)
+  assert out.returncode == 0, out.stderr[-3000:]
+  return {case[0]: result for case, result in zip(CASES, json.loads(out.stdout))}
+
+
+def test_the_table_covers_every_command():
+  assert len(CASES) >= 35
+  modules = {c[1] for c in CASES}
+  for command in ("biglogit.main", "biglogit.convert", "biglogit.data.make_logits", "biglogit.evaluate",
+                  "biglogit.export", "biglogit.report", "biglogit.baselines", "biglogit.classifiers.train",
+                  "biglogit.experiments.noise", "biglogit.learning_curve", "biglogit.data.subset"):
+    assert command in modules, command
+
+
+ABSL_LOG_LINE = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ \S+:\d+\] ")
+
+# Rows whose message depends on another library's wording are checked by their stable start.
+STARTS = {
+    "convert: not a checkpoint": "{not_a_checkpoint} is not a tensors-only PyTorch checkpoint (",
+    "convert: unknown architecture": "unknown classifier architecture 'resnet7'; use one of [",
+    "make_logits: garbled msgpack, no digest": "{garbled_no_digest}/variables.msgpack is not a readable "
+                                               "msgpack file (",
+    "make_logits: truncated tar.gz": "{truncated_tar} is not a readable tar archive (EOFError: ",
+    "evaluate: damaged export": "{damaged_export} is damaged: ",
+    "classifier training: missing config": "--config={root}/nothere.py cannot be loaded (",
+}
+
+
+ENDS = {"evaluate: damaged export": "export it again with python -m biglogit.export",
+        "make_logits: truncated tar.gz": "download or pack it again",
+        "classifier training: missing config": "pass a config file such as configs/classifier_tiny.py"}
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_is_one_line_exit_2_and_changes_nothing(case, files, outcomes):
+  name, module, _, message = case
+  if name == "convert: NaN weights" and not os.path.exists(files["nan_checkpoint"]):
+    pytest.skip("needs torch (the convert extra)")
+  result = outcomes[name]
+  # What stays on stderr besides the error: absl's log lines of the work done before it, and library
+  # warnings (not ours to silence); a traceback would leave its "Traceback ..." line.
+  lines = [l for l in result["stderr"].splitlines() if l.strip() and not ABSL_LOG_LINE.match(l)
+           and "Warning: " not in l and not l.startswith("  ")]
+  assert result["rc"] == 2, result["stderr"][-2000:]
+  assert len(lines) == 1 and lines[0].startswith("error: "), result["stderr"][-2000:]
+  names = {**files, "new": os.path.join(files["root"], f"new_{CASES.index(case)}")}
+  if message is not None:
+    assert lines[0] == "error: " + message.format(**names)
+  else:
+    assert lines[0].startswith("error: " + STARTS[name].format(**names)), lines[0]
+    assert lines[0].endswith(ENDS.get(name, "")), lines[0]
+  assert result["changed"] == [], f"{module} modified {result['changed']}"

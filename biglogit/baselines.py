@@ -12,7 +12,7 @@ import numpy as np
 from absl import flags
 
 from biglogit import BiglogitError, exit_on_error
-from biglogit import metrics as metrics_lib
+from biglogit import images as image_lib
 from biglogit import cli
 from biglogit.config_base import base_config
 from biglogit.evaluate import baselines
@@ -49,9 +49,9 @@ def run(kind: str, dataset: str, out: str, *, data_dir: str = "", split: str = "
             "networks": evaluator.describe(), "notes": evaluator.notes, "metrics": summary}
   core.write_record(os.path.join(out, "eval"), record)
   shown = np.linspace(0, len(x_hat) - 1, min(num_images, len(x_hat))).astype(int)
-  metrics_lib.save_png(os.path.join(out, "eval", "grid.png"),
-                       metrics_lib.image_grid([examples["image"][shown],
-                                               metrics_lib.unit_to_uint8(x_hat[shown])]),
+  image_lib.save_png(os.path.join(out, "eval", "grid.png"),
+                       image_lib.image_grid([examples["image"][shown],
+                                               image_lib.unit_to_uint8(x_hat[shown])]),
                        upscale=3)
   print(core.markdown_table(record))
   return record

@@ -6,9 +6,12 @@ an unknown --config.key), and a --config file that is missing or whose get_confi
 unexpected exception keeps its traceback. `run(main)` replaces absl's `app.run(main)`, whose flag
 errors are two lines and exit 1.
 """
+import os
 import sys
 
-from absl import app, flags
+from absl import app, flags, logging
+
+from biglogit import exit_on_error
 
 
 def fail(message: str):
@@ -53,7 +56,20 @@ def check_config_file(sections, flag: str = "config", example: str = "configs/ti
     fail(f"--{flag}={path} has no {missing[0]!r} section; start from a config such as {example}")
 
 
+class QuietLibraries(logging.logging.Filter):
+  """INFO lines are biglogit's own (progress, where things are written); the libraries' INFO chatter
+  (Orbax logs every file it renames, JAX every backend it probes) is dropped, their warnings kept."""
+  _OWN = os.path.dirname(os.path.abspath(__file__))
+
+  def filter(self, record):
+    # (absl.logging.WARNING is an absl verbosity, -1; records carry the standard library levels)
+    return record.levelno >= logging.logging.WARNING or record.pathname.startswith(self._OWN)
+
+
 def run(main):
-  """app.run with one-line flag errors; main's body goes through biglogit.exit_on_error."""
-  from biglogit import exit_on_error
-  app.run(lambda argv: exit_on_error(lambda: main(argv)), flags_parser=parse_flags)
+  """app.run with one-line flag errors and quiet libraries; main's body goes through
+  biglogit.exit_on_error."""
+  def quiet_main(argv):
+    logging.get_absl_handler().addFilter(QuietLibraries())
+    return exit_on_error(lambda: main(argv))
+  app.run(quiet_main, flags_parser=parse_flags)

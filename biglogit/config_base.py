@@ -3,7 +3,21 @@
 Defaults where the paper is silent are BigGAN's (method.md): Adam(b1=0, b2=0.999, eps=1e-6),
 G lr 1e-4, D lr 4e-4, 2 D steps per G step, EMA of G.
 """
+import importlib.util
+import os
+
 import ml_collections
+
+
+def sibling(config_file: str, name: str):
+  """The config module `name` from the folder of `config_file`, loaded by path: a config that builds
+  on another (`cifar10_cpu` on `cifar10_resnet20`) then loads from any working directory, without
+  configs/ being importable as a package."""
+  path = os.path.join(os.path.dirname(os.path.abspath(config_file)), name + ".py")
+  spec = importlib.util.spec_from_file_location(f"biglogit_config_{name}", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
 
 
 def base_config() -> ml_collections.ConfigDict:

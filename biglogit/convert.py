@@ -8,6 +8,7 @@ from absl import flags
 
 from biglogit import exit_on_error
 from biglogit import cli
+from biglogit.classifiers import from_torch
 
 flags.DEFINE_string("arch", None, "e.g. cifar_resnet20, vnn_resnet4b, resnet152, inception_v3, efficientnet_lite0")
 flags.DEFINE_string("checkpoint", None, "PyTorch checkpoint file (loaded with weights_only=True).")
@@ -21,10 +22,9 @@ FLAGS = flags.FLAGS
 
 def main(argv):
   del argv
-  from biglogit.classifiers import convert
   mean = [float(v) for v in FLAGS.mean] if FLAGS.mean else None
   std = [float(v) for v in FLAGS.std] if FLAGS.std else None
-  _, _, meta = exit_on_error(lambda: convert.convert(FLAGS.arch, FLAGS.checkpoint, FLAGS.out,
+  _, _, meta = exit_on_error(lambda: from_torch.convert(FLAGS.arch, FLAGS.checkpoint, FLAGS.out,
                                                      FLAGS.num_classes, mean, std))
   print(f"wrote {FLAGS.out}: {meta['architecture']}, {meta['num_classes']} classes, "
         f"{meta['input_resolution']}px, sha256 {meta['source_sha256'][:12]}")

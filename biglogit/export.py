@@ -3,7 +3,7 @@
 Writes a small release of a trained inverter: the EMA generator only (an Orbax checkpoint of
 {params, batch_stats}), config.json, the evaluation numbers, and MODEL_CARD.md (classifier, data,
 steps, batch, hardware, training time measured from the run's log, metrics). Load it with
-biglogit.evaluate.inverter.Inverter.load(OUT) -- the demo notebook does; the same loader takes a
+biglogit.inverter.Inverter.load(OUT) -- the demo notebook does; the same loader takes a
 training workdir, so evaluate and the experiments accept either.
 """
 import json
@@ -17,12 +17,13 @@ import orbax.checkpoint as ocp
 from absl import flags
 
 from biglogit import BiglogitError, exit_on_error
+from biglogit import images as image_lib
 from biglogit import metrics as metrics_lib
 from biglogit import cli
 from biglogit.data import dataset as dataset_lib
 from biglogit.data import pipeline
 from biglogit.evaluate import core
-from biglogit.evaluate.inverter import EXPORT_DIGEST as DIGEST, generator_file_digests
+from biglogit.inverter import EXPORT_DIGEST as DIGEST, Inverter, generator_file_digests
 from biglogit.data import release
 
 GENERATOR = "generator"
@@ -86,7 +87,7 @@ def model_card(name: str, config, inverter, record, seconds: float, hardware: st
     lines += ["", "## Limitations", "", limitations.strip()]
   lines += ["", f"![original | reconstruction, one held-out image per class]({GRID})", "",
             "Produced by `python -m biglogit.export`; load with "
-            "`Inverter.load(path)` (biglogit.evaluate.inverter; the same loader takes a training workdir)."]
+            "`Inverter.load(path)` (biglogit.inverter; the same loader takes a training workdir)."]
   return "\n".join(lines) + "\n"
 
 
@@ -102,7 +103,7 @@ def save_class_grid(path: str, inverter, per_class: int = 1, max_rows: int = 10,
       rows.append(i)
   rows = np.asarray(rows)
   x_hat = inverter.reconstruct(ex["logits"][rows], seed=0, indices=ex["index"][rows])
-  metrics_lib.save_png(path, metrics_lib.image_grid([ex["image"][rows], metrics_lib.unit_to_uint8(x_hat)]),
+  image_lib.save_png(path, image_lib.image_grid([ex["image"][rows], image_lib.unit_to_uint8(x_hat)]),
                        upscale=3)
   return path
 
@@ -123,7 +124,6 @@ def write_card(release_dir: str, inverter, record, info, dataset_meta, name: str
 def refresh_card(release_dir: str, metrics_json: str, data_dir: str = "", limitations: str = None):
   """Rewrite a release's card, grid and metrics.json from a newer evaluation of it (e.g.
   `python -m biglogit.evaluate --workdir=RELEASE --out=...`), keeping its release.json facts."""
-  from biglogit.evaluate.inverter import Inverter
   inverter = Inverter.load_export(release_dir)
   if data_dir:
     inverter.config.data.data_dir = data_dir
@@ -147,7 +147,6 @@ def refresh_card(release_dir: str, metrics_json: str, data_dir: str = "", limita
 def export(workdir: str, out: str, hardware: str, step=None, dtype: str = "float32",
            limitations: str = "") -> str:
   """dtype="bfloat16" halves the release (the loader casts back to float32)."""
-  from biglogit.evaluate.inverter import Inverter
   if os.path.exists(out) and os.listdir(out):
     raise BiglogitError(f"{out} exists and is not empty; export into a fresh folder")
   inverter = Inverter.load(workdir, step)

@@ -49,20 +49,12 @@ def _maybe_initialize_distributed():
                jax.process_count(), jax.local_device_count(), jax.device_count())
 
 
-class _QuietLibraries(logging.logging.Filter):
-  """Orbax logs every file it renames at INFO; keep its warnings, drop the chatter."""
-
-  def filter(self, record):
-    return record.levelno >= logging.WARNING or "orbax" not in record.pathname
-
-
 def main(argv):
   del argv
   cli.check_config_file(("model", "train", "data", "eval"))
-  logging.get_absl_handler().addFilter(_QuietLibraries())
   host.use_every_cpu_core(FLAGS.config.train.global_batch)  # before JAX starts its backends
   host.enable_compilation_cache(FLAGS.compile_cache)
-  from biglogit import train
+  from biglogit import train  # here, not at the top: the XLA_FLAGS above must be set before jax starts
   if not FLAGS.workdir.strip():
     raise BiglogitError("--workdir is empty; give the folder for checkpoints, logs and images")
   _maybe_initialize_distributed()

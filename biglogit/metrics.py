@@ -1,5 +1,4 @@
-"""Metric accumulation (clu.metrics), writers (TensorBoard + JSONL), progress lines, image grids."""
-import io
+"""Metric accumulation (clu.metrics), writers (TensorBoard + JSONL), progress lines."""
 import json
 import os
 import time
@@ -8,7 +7,6 @@ from typing import Dict, Mapping
 import numpy as np
 from clu import metrics as clu_metrics
 from etils import epath
-from PIL import Image
 
 def average_metrics(names):
   """A clu collection averaging each named scalar between log points (names: what the step returns,
@@ -160,36 +158,3 @@ class Progress:
     eta_str = f"{eta / 60:.1f}min" if np.isfinite(eta) else "?"
     return (f"step {step}/{total} {losses} | {rate['steps_per_s']:.2f} steps/s "
             f"{rate['images_per_s']:.1f} images/s ETA {eta_str}")
-
-
-def to_uint8(images) -> np.ndarray:
-  """[-1, 1] floats (G's range) -> uint8."""
-  return np.clip(np.round((np.asarray(images, np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
-
-
-def unit_to_uint8(images01) -> np.ndarray:
-  """[0, 1] floats (reconstructions as evaluation sees them) -> uint8."""
-  return np.clip(np.round(np.asarray(images01, np.float32) * 255.0), 0, 255).astype(np.uint8)
-
-
-def image_grid(columns, pad: int = 2) -> np.ndarray:
-  """columns: list of uint8 [N, H, W, 3] arrays -> one uint8 image, a row per example."""
-  n, h, w, _ = columns[0].shape
-  k = len(columns)
-  grid = np.full((n * (h + pad) + pad, k * (w + pad) + pad, 3), 255, np.uint8)
-  for j, col in enumerate(columns):
-    for i in range(n):
-      y, x = pad + i * (h + pad), pad + j * (w + pad)
-      grid[y:y + h, x:x + w] = col[i]
-  return grid
-
-
-def save_png(path: str, image: np.ndarray, upscale: int = 1):
-  img = Image.fromarray(image)
-  if upscale > 1:
-    img = img.resize((img.width * upscale, img.height * upscale), Image.NEAREST)
-  buffer = io.BytesIO()
-  img.save(buffer, format="PNG")
-  target = epath.Path(path)
-  target.parent.mkdir(parents=True, exist_ok=True)
-  target.write_bytes(buffer.getvalue())

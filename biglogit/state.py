@@ -1,4 +1,5 @@
 """The one training-state pytree and its initialisation (abstract via eval_shape, then sharded)."""
+import functools
 from typing import Any
 
 import flax
@@ -8,6 +9,7 @@ import jax.numpy as jnp
 import optax
 
 from biglogit import BiglogitError
+from biglogit import sharding
 from biglogit.models.decoder import Decoder
 from biglogit.models.discriminator import Discriminator
 from biglogit.models.generator import Generator
@@ -66,6 +68,19 @@ def init_state(rng, config, generator: nn.Module, discriminator: nn.Module, g_tx
       d_params=d_vars["params"], d_stats=d_vars["batch_stats"],
       g_opt=g_tx.init(g_vars["params"]), d_opt=d_tx.init(d_vars["params"]),
       ema_params=g_vars["params"], rng=jax.random.key_data(rng))
+
+
+def abstract_state(config, mesh):
+  """The state's shapes, dtypes and shardings on `mesh`: the restore target of a checkpoint, traced
+  (jax.eval_shape), never initialised. Training and the inverter loader both restore onto it."""
+  generator, discriminator = build_models(config.model, config.method, config.deepsim.hidden)
+  g_tx, d_tx = build_optimizers(config.train)
+  shapes = jax.eval_shape(functools.partial(init_state, config=config, generator=generator,
+                                            discriminator=discriminator, g_tx=g_tx, d_tx=d_tx),
+                          jax.random.key(0))
+  shardings = sharding.state_shardings(shapes, mesh)
+  return jax.tree_util.tree_map(lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh),
+                                shapes, shardings)
 
 
 def count_params(tree) -> int:

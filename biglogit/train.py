@@ -17,6 +17,7 @@ from absl import logging
 from etils import epath
 
 from biglogit import BiglogitError
+from biglogit import images as image_lib
 from biglogit import checkpointing
 from biglogit import metrics as metrics_lib
 from biglogit import resume_guard
@@ -25,8 +26,11 @@ from biglogit import state as state_lib
 from biglogit import steps
 from biglogit import workdir_lock
 from biglogit.classifiers import io as classifier_io
+from biglogit.data import dataset as dataset_lib
+from biglogit.data import make_logits
 from biglogit.data import pipeline
 from biglogit.data import release
+from biglogit.evaluate import periodic
 from biglogit.models import arch as arch_lib
 
 
@@ -112,12 +116,11 @@ def comparator_dir(config, dataset_metadata) -> str:
 def _comparator(directory: str, layer: str):
   """(fn(variables, images in [0, 1]) -> features, variables): a classifier's penultimate features, or
   the output of the module at Flax path `layer` (e.g. 'layer2')."""
-  from biglogit.evaluate.nets import resize_to
   module, variables, meta = classifier_io.load_classifier(directory)
   resolution = int(meta["input_resolution"])
 
   def features(variables, x):
-    x = resize_to(x, resolution)
+    x = image_lib.resize_to(x, resolution)
     if not layer:
       return module.apply(variables, x, train=False, features=True)
     _, captured = module.apply(variables, x, train=False, mutable=["intermediates"],
@@ -166,8 +169,8 @@ def _build_trainer(config, mesh, comparator: str) -> Trainer:
   g_tx, d_tx = state_lib.build_optimizers(config.train)
   init_fn = functools.partial(state_lib.init_state, config=config, generator=generator,
                               discriminator=discriminator, g_tx=g_tx, d_tx=d_tx)
-  abstract = jax.eval_shape(init_fn, jax.random.key(0))
-  state_sharding = sharding.state_shardings(abstract, mesh)
+  abstract = state_lib.abstract_state(config, mesh)  # with the shardings the state lives in
+  state_sharding = jax.tree_util.tree_map(lambda s: s.sharding, abstract)
   features_fn, aux = None, {}
   if config.method == "deepsim" and comparator:
     features_fn, variables = _comparator(comparator, config.deepsim.comparator_layer)
@@ -182,9 +185,7 @@ def _build_trainer(config, mesh, comparator: str) -> Trainer:
   jit_init = jax.jit(init_fn, out_shardings=state_sharding)
   jit_reconstruct = jax.jit(functools.partial(steps.reconstruct, generator=generator,
                                               release_cfg=config.release))
-  abstract_with_shardings = jax.tree_util.tree_map(
-      lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh), abstract, state_sharding)
-  return Trainer(generator, discriminator, g_tx, d_tx, mesh, state_sharding, abstract_with_shardings,
+  return Trainer(generator, discriminator, g_tx, d_tx, mesh, state_sharding, abstract,
                  jit_init, jit_step, jit_reconstruct, aux)
 
 
@@ -221,10 +222,10 @@ def _grid_images(trainer, state, examples, config):
   """Columns: original | G(z, eps1) | G(z, eps2), with the EMA generator."""
   logits = jnp.asarray(examples["logits"])
   rng1, rng2 = jax.random.split(jax.random.key(config.seed + 1))
-  outs = [metrics_lib.to_uint8(trainer.reconstruct(state.ema_params, state.g_stats, logits,
+  outs = [image_lib.to_uint8(trainer.reconstruct(state.ema_params, state.g_stats, logits,
                                                    steps.sample_eps(r, logits.shape[0], config.model.dim_z)))
           for r in (rng1, rng2)]
-  return metrics_lib.image_grid([examples["image"]] + outs)
+  return image_lib.image_grid([examples["image"]] + outs)
 
 
 def train_and_evaluate(config, workdir: str, allow_changed_resume: bool = False):
@@ -357,10 +358,10 @@ def _train(config, workdir, mesh, train_iter, spec, checkpointer, start_record):
         aside = time.time()
         if at_image:
           grid = _grid_images(trainer, state, grid_examples, config)
-          metrics_lib.save_png(os.path.join(workdir, "images", f"step_{step:08d}.png"), grid, upscale=2)
+          image_lib.save_png(os.path.join(workdir, "images", f"step_{step:08d}.png"), grid, upscale=2)
           writer.write_images(step, {"original|recon_eps1|recon_eps2": grid})
         if at_eval:
-          periodic_eval = periodic_eval or _PeriodicEvaluation(config, trainer)
+          periodic_eval = periodic_eval or periodic.PeriodicEvaluation(config)
           writer.write_scalars(step, periodic_eval(state, step, workdir))
         progress.exclude(time.time() - aside)  # the logged images/s are training's alone
         if at_checkpoint:
@@ -375,36 +376,43 @@ def _train(config, workdir, mesh, train_iter, spec, checkpointer, start_record):
       checkpointer.close()  # lets an in-flight checkpoint finish; nothing later is written
       raise
   if is_main and config.eval.at_end and step == config.train.num_steps:
-    periodic_eval = periodic_eval or _PeriodicEvaluation(config, trainer)
+    periodic_eval = periodic_eval or periodic.PeriodicEvaluation(config)
     writer.write_scalars(step, periodic_eval(state, step, workdir, stem="metrics"))
   checkpointer.close()
   writer.flush()
   writer.close()
+  if is_main:
+    print(run_summary(workdir, step, config.train.num_steps), flush=True)
   return state
 
 
-class _PeriodicEvaluation:
-  """eval.every > 0: the evaluation of `python -m biglogit.evaluate`, on the EMA generator of the
-  current state, written to eval/metrics_step_N.json and the training TensorBoard (process 0 only)."""
+SUMMARY_METRICS = ("psnr", "phi_top1_agreement", "identifiability_accuracy", "retrieval_top1_feature_in_class",
+                   "instance_gain_db")
 
-  def __init__(self, config, trainer):
-    from biglogit.evaluate import baselines, core
-    self.core, self.config, self.trainer = core, config, trainer
-    self.examples, metadata = core.held_out(config, config.eval.split, config.eval.num_examples)
-    self.evaluator = core.Evaluator(config, metadata)
-    # The baselines do not change while G trains: scored once, attached to every record.
-    self.baselines = baselines.for_config(config, self.evaluator, self.examples)
 
-  def __call__(self, state, step, workdir, stem=None):
-    from biglogit.evaluate.inverter import Inverter
-    params, g_stats = jax.device_get((state.ema_params, state.g_stats))
-    inverter = Inverter(self.config, self.trainer.generator, params, g_stats,
-                        name=os.path.basename(os.path.normpath(workdir)), step=step, workdir=workdir)
-    record = self.core.evaluate_inverter(inverter, self.evaluator, self.examples)
-    record["split"] = self.config.eval.split
-    record["baselines"] = self.baselines
-    self.core.write_record(os.path.join(workdir, "eval"), record, stem=stem or f"metrics_step_{step:08d}")
-    return self.core.scalars(record)
+def run_summary(workdir: str, step: int, num_steps: int) -> str:
+  """What the user looks at next: where the outputs are and the headline numbers (mean [95% CI],
+  beside the class-mean baseline) of the final evaluation, else of the newest periodic one."""
+  root = epath.Path(workdir)
+  done = f"finished step {step}" if step == num_steps else f"stopped at step {step} of {num_steps} (rerun to resume)"
+  lines = [f"{done} in {workdir}", f"  checkpoints: {root / 'checkpoints'}"]
+  images = sorted((root / "images").glob("step_*.png")) if (root / "images").exists() else []
+  if images:
+    lines.append(f"  image grids: {root / 'images'} (newest {images[-1].name})")
+  evaluations = [root / "eval" / "metrics.json"] if (root / "eval" / "metrics.json").exists() else \
+      sorted((root / "eval").glob("metrics_step_*.json")) if (root / "eval").exists() else []
+  if evaluations:
+    record = json.loads(evaluations[-1].read_text())
+    lines.append(f"  evaluation: {evaluations[-1].with_suffix('.md')} (step {record.get('step')}, "
+                 f"{record.get('num_examples')} held-out examples)")
+    baseline = (record.get("baselines") or {}).get("class_mean") or {}
+    for name in SUMMARY_METRICS:
+      m = record["metrics"].get(name)
+      if m and m.get("mean") is not None:
+        b = baseline.get(name)
+        beside = f"   class-mean baseline {b['mean']:.3f}" if b and b.get("mean") is not None else ""
+        lines.append(f"    {name} {m['mean']:.3f} [{m['ci_low']:.3f}, {m['ci_high']:.3f}]{beside}")
+  return "\n".join(lines)
 
 
 def _next_batch(train_iter, mesh, step: int, config):
@@ -436,8 +444,6 @@ def _write_config(workdir: str, config):
 def _build_dataset_if_missing(config):
   """data.source + data.classifier: build the logits dataset first when it is not there yet (every
   process builds its own copy unless data_dir is storage they share and it already exists)."""
-  from biglogit.data import dataset as dataset_lib
-  from biglogit.data import make_logits
   d = config.data
   if not (d.source and d.classifier):
     return

@@ -9,7 +9,9 @@ Commands (2 CPU cores; see the model cards for the measured steps and time):
 Model: BigGAN-32 with ch 16 in G and D, global batch 64, 2 D steps per G step; EMA from step 200.
 Reproduces the robust-vs-standard comparison qualitatively only: far fewer images seen than on a GPU.
 """
-from configs import cifar10_resnet20
+from biglogit.config_base import sibling
+
+cifar10_resnet20 = sibling(__file__, "cifar10_resnet20")
 
 
 def get_config():

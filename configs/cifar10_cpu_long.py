@@ -19,7 +19,9 @@ Why these settings (configs/learning_check.py's measurements, 256-image subset, 
 - ch 8 / batch 32 runs 86 images/s on 2 cores (python -m biglogit.benchmark), ch 16 / batch 64 with 2
   D steps 14 images/s: 6x the images per CPU-minute.
 """
-from configs import cifar10_cpu
+from biglogit.config_base import sibling
+
+cifar10_cpu = sibling(__file__, "cifar10_cpu")
 
 
 def get_config():

@@ -15,7 +15,9 @@ of training (8.3 s per step on 2 XLA devices), 2.4 min of evaluation with the ba
 Reproduces nothing at this length: after 60 steps the reconstructions are coloured noise, at chance
 on every leakage metric. It shows the pipeline working end to end.
 """
-from configs import cifar10_cpu
+from biglogit.config_base import sibling
+
+cifar10_cpu = sibling(__file__, "cifar10_cpu")
 
 
 def get_config():

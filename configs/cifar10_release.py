@@ -9,7 +9,9 @@ then evaluate each run and compare:
 What it measures: how much image detail survives when an API releases probabilities, the top-5
 logits, only the label, or probabilities rounded to 2 decimals instead of the full logit vector.
 """
-from configs import cifar10_resnet4b
+from biglogit.config_base import sibling
+
+cifar10_resnet4b = sibling(__file__, "cifar10_resnet4b")
 
 
 def get_config():

@@ -8,7 +8,9 @@ Same GAN as configs/cifar10_resnet20.py: the robust-logit column of the paper's 
 (ResNet-4B and ResNet-20 also differ in architecture; configs/classifier_cifar10_*.py train a
 same-architecture standard/robust pair for a confound-free comparison.)
 """
-from configs import cifar10_resnet20
+from biglogit.config_base import sibling
+
+cifar10_resnet20 = sibling(__file__, "cifar10_resnet20")
 
 
 def get_config():

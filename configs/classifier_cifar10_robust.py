@@ -6,7 +6,9 @@ forward/backward per PGD step):
       --workdir=workdirs/classifier_cifar10_robust
 Madry et al. 2018 with L-inf eps = 2/255 (the VNN-COMP models' radius), 7 steps of 0.5/255, random start.
 """
-from configs import classifier_cifar10_standard
+from biglogit.config_base import sibling
+
+classifier_cifar10_standard = sibling(__file__, "classifier_cifar10_standard")
 
 
 def get_config():

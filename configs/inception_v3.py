@@ -9,7 +9,9 @@ Commands (hardware and time as configs/robust_r152.py; the torchvision checkpoin
 The logits dataset is built at the classifier's 299x299 input and stored at 128x128 for the GAN.
 Reproduces: ResNet logits keep more geometric detail than Inception logits (paper Sec. 4).
 """
-from configs import robust_r152
+from biglogit.config_base import sibling
+
+robust_r152 = sibling(__file__, "robust_r152")
 
 
 def get_config():

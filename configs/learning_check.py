@@ -26,7 +26,9 @@ Why these settings (measured on the subset, EMA generator, 2 CPU devices, two ru
   [0, 0.020] (chance 0.004), PSNR 11.19 vs 9.65.
 - An EMA of 0.999 averages over ~1000 steps: on runs of a few hundred steps it reports an early G.
 """
-from configs import cifar10_cpu_long
+from biglogit.config_base import sibling
+
+cifar10_cpu_long = sibling(__file__, "cifar10_cpu_long")
 
 
 def get_config():

@@ -10,7 +10,9 @@ Same GAN as configs/robust_r152.py; only the classifier's logits differ, so the 
 effect of robust training. Reproduces: blurrier, less faithful reconstructions and larger variation
 under eps resampling than for robust logits (paper Fig. 1, 3).
 """
-from configs import robust_r152
+from biglogit.config_base import sibling
+
+robust_r152 = sibling(__file__, "robust_r152")
 
 
 def get_config():

@@ -217,7 +217,7 @@ def test_edited_data_iterator_state_is_one_line_and_keeps_the_checkpoint(tiny_co
 
 def test_damaged_export_is_refused_by_the_loader_the_notebook_uses(inverter_runs, tmp_path):
   from biglogit import export
-  from biglogit.evaluate.inverter import Inverter
+  from biglogit.inverter import Inverter
   out = export.export(inverter_runs["gan"], str(tmp_path / "release"), hardware="2 CPU cores")
   assert Inverter.load(out).step == Inverter.load_export(out).step  # one loader for both kinds
   data_files = [p for p in (tmp_path / "release" / "generator").rglob("*") if p.is_file() and p.parent.name == "d"]

@@ -98,6 +98,10 @@ CASES = [
      "the config file's get_config() failed (ValueError: unfinished config); fix the file given to --config"),
     ("main: config without sections", "biglogit.main", ["--config={no_sections_config}", "--workdir={new}"],
      "--config={no_sections_config} has no 'model' section; start from a config such as configs/tiny.py"),
+    ("main: config chain loaded from another folder", "biglogit.main",
+     ["--config=" + os.path.join(REPO, "configs", "cifar10_quickstart.py"), "--workdir={new}",
+      "--config.train.num_steps=0"],
+     "train.num_steps=0; use an integer of at least 1"),
     ("main: empty workdir", "biglogit.main", ["--config=configs/tiny.py", "--workdir="],
      "--workdir is empty; give the folder for checkpoints, logs and images"),
     ("main: no workdir flag", "biglogit.main", ["--config=configs/tiny.py"],
@@ -197,7 +201,8 @@ def outcomes(files):
   runs = []
   for i, (_, module, args, _) in enumerate(CASES):
     names = {**files, "new": os.path.join(files["root"], f"new_{i}")}
-    runs.append({"argv": [module] + [a.format(**names) for a in args], "cwd": REPO,
+    cwd = files["root"] if "another folder" in CASES[i][0] else REPO
+    runs.append({"argv": [module] + [a.format(**names) for a in args], "cwd": cwd,
                  "watch": [files["root"], os.path.dirname(files["run"])]})
   out = subprocess.run([sys.executable, os.path.join(REPO, "tests", "cli_runner.py")], input=json.dumps(runs),
                        capture_output=True, text=True, cwd=REPO, timeout=600)

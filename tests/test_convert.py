@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from biglogit import BiglogitError
-from biglogit.classifiers import convert as convert_lib
+from biglogit.classifiers import from_torch as convert_lib
 from biglogit.classifiers import io as cio
 from tests.conftest import shared_path
 

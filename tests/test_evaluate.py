@@ -131,7 +131,7 @@ def test_periodic_evaluation_goes_to_the_training_logs(inverter_runs):
 
 def test_identifier_must_differ_from_phi(inverter_runs):
   from biglogit.evaluate import core
-  from biglogit.evaluate.inverter import load_config
+  from biglogit.inverter import load_config
   config = load_config(inverter_runs["gan"])
   config.eval.identifier = inverter_runs["phi"]
   with pytest.raises(BiglogitError, match="is phi itself"):
@@ -143,7 +143,7 @@ def test_deepsim_baseline_trains_with_the_same_trainer(inverter_runs):
   rows = read_jsonl(os.path.join(run, "metrics.jsonl"))
   assert {"pixel_loss", "feature_loss", "adversarial_loss", "d_loss"} <= set(rows[-1])
   assert all(np.isfinite(v) for v in rows[-1].values())
-  from biglogit.evaluate.inverter import Inverter
+  from biglogit.inverter import Inverter
   inv = Inverter.load(run)
   assert not inv.stochastic and inv.step == 4
   z = np.random.default_rng(0).normal(size=(2, 10)).astype(np.float32)

@@ -103,7 +103,7 @@ def test_nearest_logits_on_its_own_training_set_is_a_perfect_inverter():
 
 
 def test_robust_feature_network_must_differ_from_phi(inverter_runs):
-  from biglogit.evaluate.inverter import load_config
+  from biglogit.inverter import load_config
   config = load_config(inverter_runs["gan"])
   config.eval.robust_features = inverter_runs["phi"]
   with pytest.raises(BiglogitError, match="robust_features.*is phi itself"):
@@ -111,7 +111,7 @@ def test_robust_feature_network_must_differ_from_phi(inverter_runs):
 
 
 def test_reconstruction_of_an_image_does_not_depend_on_its_batch(inverter_runs):
-  from biglogit.evaluate.inverter import Inverter
+  from biglogit.inverter import Inverter
   inv = Inverter.load(inverter_runs["gan"])
   rng = np.random.default_rng(0)
   logits = rng.normal(size=(200, 10)).astype(np.float32)
@@ -159,7 +159,7 @@ def test_evaluate_and_baselines_cli_carry_baselines_and_chance(inverter_runs, tm
 def test_export_card_and_evaluating_an_export(inverter_runs, tmp_path):
   from biglogit import export
   from biglogit.evaluate.__main__ import run
-  from biglogit.evaluate.inverter import Inverter
+  from biglogit.inverter import Inverter
   out = tmp_path / "toy_gan"
   export.export(inverter_runs["gan"], str(out), hardware="2 CPU cores")
   card = (out / "MODEL_CARD.md").read_text()

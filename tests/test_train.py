@@ -109,3 +109,16 @@ def test_nan_stops_with_step_and_keeps_last_good_checkpoint(tiny_config, tmp_pat
   ckpt.close()
   assert int(state.step) == bad_step - 1
   assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree_util.tree_leaves(state.g_params))
+
+
+def test_a_finished_run_ends_with_a_summary_of_where_things_are(inverter_runs, capsys):
+  from biglogit import train
+  summary = train.run_summary(inverter_runs["gan"], 4, 4)
+  lines = summary.splitlines()
+  assert lines[0] == f"finished step 4 in {inverter_runs['gan']}"
+  assert lines[1] == f"  checkpoints: {inverter_runs['gan']}/checkpoints"
+  assert f"  evaluation: {inverter_runs['gan']}/eval/metrics_step_00000004.md (step 4, 16 held-out examples)" \
+      in lines  # its periodic evaluation at the last step (eval.every=4)
+  psnr = [l for l in lines if l.strip().startswith("psnr ")]
+  assert len(psnr) == 1 and "class-mean baseline" in psnr[0]
+  assert train.run_summary(inverter_runs["gan"], 2, 4).startswith("stopped at step 2 of 4 (rerun to resume)")

@@ -11,6 +11,8 @@ from absl import flags
 
 from biglogit import BiglogitError, exit_on_error
 from biglogit import cli
+from biglogit.evaluate import baselines, core
+from biglogit.inverter import Inverter, load_config
 
 OVERRIDABLE = ("split", "num_examples", "classifier", "identifier", "robust_features", "fid_extractor",
                "baselines")
@@ -32,8 +34,6 @@ def apply_overrides(config, overrides):
 
 
 def run(workdir: str, step=None, out=None, overrides=None):
-  from biglogit.evaluate import baselines, core
-  from biglogit.evaluate.inverter import Inverter, load_config
   config = apply_overrides(load_config(workdir), overrides)
   if config.eval.num_examples is not None and int(config.eval.num_examples) < 1:
     raise BiglogitError(f"--num_examples={config.eval.num_examples}; use at least 1 (or leave it unset for "

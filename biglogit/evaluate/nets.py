@@ -2,35 +2,13 @@
 FID/KID feature extractor, each jitted once and applied in fixed-size batches."""
 import functools
 import os
-from typing import Callable
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from biglogit import BiglogitError
+from biglogit.images import batched_apply, resize_to
 from biglogit.classifiers import io as classifier_io
-
-
-def batched_apply(fn: Callable, *arrays, batch_size: int) -> np.ndarray:
-  """fn over the leading axis in batches of exactly batch_size (the last one padded), so one jitted
-  program serves any number of examples."""
-  n = len(arrays[0])
-  outs = []
-  for start in range(0, n, batch_size):
-    chunk = [a[start:start + batch_size] for a in arrays]
-    valid = len(chunk[0])
-    if valid < batch_size:
-      chunk = [np.concatenate([c, np.repeat(c[-1:], batch_size - valid, axis=0)]) for c in chunk]
-    outs.append(np.asarray(jax.device_get(fn(*chunk)))[:valid])
-  return np.concatenate(outs) if outs else np.zeros((0,))
-
-
-def resize_to(x, resolution: int):
-  """Bilinear resize of float NHWC images to resolution x resolution (no-op when already there)."""
-  if x.shape[1] == resolution and x.shape[2] == resolution:
-    return x
-  return jax.image.resize(x, (x.shape[0], resolution, resolution, x.shape[3]), "bilinear")
 
 
 class Classifier:
@@ -90,6 +68,3 @@ class FeatureExtractor:
     return self.net.features(images)
 
 
-def to_unit(images_m1_1):
-  """G's tanh range [-1, 1] -> [0, 1]."""
-  return jnp.clip((images_m1_1 + 1.0) / 2.0, 0.0, 1.0)

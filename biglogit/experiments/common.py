@@ -7,11 +7,11 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from biglogit import BiglogitError
-from biglogit import metrics as metrics_lib
+from biglogit import BiglogitError, exit_on_error
+from biglogit import images as image_lib
 from biglogit import cli
 from biglogit.evaluate import core
-from biglogit.evaluate.inverter import Inverter, load_config
+from biglogit.inverter import Inverter, load_config
 
 
 @dataclasses.dataclass
@@ -42,13 +42,13 @@ def load_run(workdir: str, experiment: str, *, num_examples: int, split: Optiona
   return Run(inverter, evaluator, examples, out)
 
 
-to_uint8 = metrics_lib.unit_to_uint8
+to_uint8 = image_lib.unit_to_uint8
 
 
 def save_grid(path: str, columns: List[np.ndarray], upscale: int = 3) -> str:
   """columns: float [0, 1] or uint8 arrays [N, H, W, 3], one column each; a row per example."""
-  cols = [c if c.dtype == np.uint8 else to_uint8(c) for c in columns]
-  metrics_lib.save_png(path, metrics_lib.image_grid(cols), upscale=upscale)
+  cols = [c if c.dtype == np.uint8 else image_lib.unit_to_uint8(c) for c in columns]
+  image_lib.save_png(path, image_lib.image_grid(cols), upscale=upscale)
   return path
 
 
@@ -109,5 +109,4 @@ def simple_main(run, num_examples: int, num_images: int, multi_workdir: bool = F
 
 def main_guard(fn):
   """Run an experiment's main; a BiglogitError is one line on stderr and exit status 2."""
-  from biglogit import exit_on_error
   exit_on_error(fn)

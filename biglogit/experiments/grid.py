@@ -12,6 +12,7 @@ import os
 import numpy as np
 
 from biglogit import BiglogitError
+from biglogit import images as image_lib
 from biglogit.evaluate import metrics as M
 from biglogit.experiments import common
 
@@ -41,7 +42,7 @@ def run(workdirs, out=None, num_images: int = 8, num_examples: int = 1000, seed:
   for r, pos in zip(runs, position):
     rows = [pos[i] for i in chosen]
     x = r.examples["x"][rows]
-    if not np.array_equal(common.to_uint8(x), common.to_uint8(originals)):
+    if not np.array_equal(image_lib.unit_to_uint8(x), image_lib.unit_to_uint8(originals)):
       raise BiglogitError(f"run {r.inverter.name} holds different images at the same source indices "
                           "as the first run; grid compares runs built from the same image source")
     x_hat = r.inverter.reconstruct(r.examples["logits"][rows], seed=seed,

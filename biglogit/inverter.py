@@ -1,4 +1,8 @@
-"""A trained inverter loaded from its workdir: config.json + the EMA generator of a checkpoint."""
+"""The seam between training and everything downstream: a trained inverter, x_hat = G(release(z), eps)
+with the EMA generator, loaded from a training workdir (any checkpoint) or a release written by
+python -m biglogit.export -- one loader for both -- or made from a live training state (periodic
+evaluation). It restores onto the state's abstract shape (biglogit.state), never builds a trainer;
+evaluation, the experiments, export and the notebook reach trained models only through it."""
 import functools
 import json
 import os
@@ -7,13 +11,15 @@ from typing import Optional
 import jax
 import jax.numpy as jnp
 import ml_collections
+import orbax.checkpoint as ocp
 import numpy as np
 
 from biglogit import BiglogitError
 from biglogit import checkpointing
+from biglogit import images as image_lib
 from biglogit import sharding
+from biglogit import state as state_lib
 from biglogit import steps
-from biglogit.evaluate import nets
 
 CONFIG_FILE = "config.json"
 EXPORT_DIGEST = "generator_sha256.json"  # {file under generator/: sha256}, written by export
@@ -71,7 +77,7 @@ class Inverter:
     self.params, self.g_stats = params, g_stats
     self.name, self.step, self.workdir = name, step, workdir
     self.batch_size = int(config.eval.batch_size)
-    self._jit = jax.jit(lambda p, s, z, e: nets.to_unit(steps.reconstruct(
+    self._jit = jax.jit(lambda p, s, z, e: image_lib.to_unit(steps.reconstruct(
         p, s, z, e, generator=generator, release_cfg=config.release)))
 
   @property
@@ -97,13 +103,11 @@ class Inverter:
       eps = self.sample_eps(len(logits) if indices is None else indices, seed)
     eps = np.asarray(eps, np.float32)
     fn = functools.partial(self._jit, self.params, self.g_stats)
-    return nets.batched_apply(fn, logits, eps, batch_size=self.batch_size)
+    return image_lib.batched_apply(fn, logits, eps, batch_size=self.batch_size)
 
   @classmethod
   def load_export(cls, directory: str, name: str = ""):
     """A release written by python -m biglogit.export: config.json + the EMA generator."""
-    import orbax.checkpoint as ocp
-    from biglogit import state as state_lib
     config = load_config(directory)
     generator, _ = state_lib.build_models(config.model, config.method, config.deepsim.hidden)
     path = os.path.abspath(os.path.join(directory, "generator"))
@@ -135,7 +139,6 @@ class Inverter:
       if step is not None:
         raise BiglogitError(f"{workdir} is an export (one generator, no checkpoints); drop --step")
       return cls.load_export(workdir, name)
-    from biglogit import train  # train imports evaluate for periodic evaluation
     config = load_config(workdir)
     checkpointer = checkpointing.Checkpointer(workdir, config.keep_checkpoints,
                                               checkpointing.architecture_signature(config))
@@ -143,10 +146,14 @@ class Inverter:
     step = checkpointer.latest_step() if step is None else step
     if step is None:
       raise BiglogitError(f"{workdir} has no checkpoint yet; train first or pass another --workdir")
-    mesh = sharding.make_mesh()
-    trainer = train.build_trainer(config, mesh)
-    state, _ = checkpointer.restore(step, train.abstract_state(trainer, config))
+    state, _ = checkpointer.restore(step, state_lib.abstract_state(config, sharding.make_mesh()))
     checkpointer.close()
+    return cls.from_state(config, state, name=name or os.path.basename(os.path.normpath(workdir)),
+                          step=int(step), workdir=workdir)
+
+  @classmethod
+  def from_state(cls, config, state, *, name: str, step: int, workdir: str = ""):
+    """The EMA generator of a training state (biglogit.state.GANState), e.g. during training."""
+    generator, _ = state_lib.build_models(config.model, config.method, config.deepsim.hidden)
     params, g_stats = jax.device_get((state.ema_params, state.g_stats))
-    return cls(config, trainer.generator, params, g_stats,
-               name=name or os.path.basename(os.path.normpath(workdir)), step=int(step), workdir=workdir)
+    return cls(config, generator, params, g_stats, name=name, step=step, workdir=workdir)

@@ -1,0 +1,27 @@
+"""Evaluation during training (eval.every > 0): the evaluation of `python -m biglogit.evaluate`, on
+the EMA generator of the current state, written to eval/metrics_step_N.json; training calls it and
+logs the returned scalars (process 0 only). The one entry point training uses into evaluation."""
+import os
+
+from biglogit.evaluate import baselines, core
+from biglogit.inverter import Inverter
+
+
+class PeriodicEvaluation:
+  """Loads the held-out examples and the judging networks once; each call scores one state."""
+
+  def __init__(self, config):
+    self.config = config
+    self.examples, metadata = core.held_out(config, config.eval.split, config.eval.num_examples)
+    self.evaluator = core.Evaluator(config, metadata)
+    # The baselines do not change while G trains: scored once, attached to every record.
+    self.baselines = baselines.for_config(config, self.evaluator, self.examples)
+
+  def __call__(self, state, step: int, workdir: str, stem: str = None):
+    inverter = Inverter.from_state(self.config, state, name=os.path.basename(os.path.normpath(workdir)),
+                                   step=step, workdir=workdir)
+    record = core.evaluate_inverter(inverter, self.evaluator, self.examples)
+    record["split"] = self.config.eval.split
+    record["baselines"] = self.baselines
+    core.write_record(os.path.join(workdir, "eval"), record, stem=stem or f"metrics_step_{step:08d}")
+    return core.scalars(record)

@@ -12,6 +12,7 @@ import orbax.checkpoint as ocp
 from etils import epath
 
 from biglogit import BiglogitError
+from biglogit import files
 
 ITEMS = ("state", "data", "meta", "digest")
 FORMAT_VERSION = 1
@@ -57,7 +58,7 @@ class Checkpointer:
   def __init__(self, workdir: str, keep: int, signature: Dict[str, Any]):
     self.keep_n = keep
     # Orbax wants absolute paths; a relative --workdir is relative to where the job started.
-    if "://" not in workdir:
+    if not files.is_remote(workdir):
       workdir = os.path.abspath(workdir)
     self.directory = epath.Path(workdir) / "checkpoints"
     self.signature = signature

@@ -18,7 +18,7 @@ from absl import flags
 
 from biglogit import BiglogitError, exit_on_error
 from biglogit import images as image_lib
-from biglogit import metrics as metrics_lib
+from biglogit import train_logs
 from biglogit import cli
 from biglogit.data import dataset as dataset_lib
 from biglogit.data import pipeline
@@ -37,7 +37,7 @@ def training_seconds(workdir: str) -> float:
   path = os.path.join(workdir, "metrics.jsonl")
   if not os.path.exists(path):
     return float("nan")
-  rows, last_step, total = metrics_lib.read_jsonl(path), 0, 0.0
+  rows, last_step, total = train_logs.read_jsonl(path), 0, 0.0
   for row in rows:
     if "steps_per_s" in row and row["steps_per_s"] > 0 and row["step"] > last_step:
       total += (row["step"] - last_step) / row["steps_per_s"]

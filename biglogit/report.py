@@ -87,7 +87,7 @@ class Page:
     return "\n".join(out)
 
 
-def load_run(run_dir: str) -> Dict:
+def load_report_run(run_dir: str) -> Dict:
   if not os.path.isdir(run_dir):
     raise BiglogitError(f"run folder {run_dir} does not exist")
   metrics_path = os.path.join(run_dir, "eval", "metrics.json")
@@ -171,7 +171,7 @@ def build(run_dirs: List[str], out: str, title: str = "biglogit report", intro: 
           curve_runs: List[str] = ()) -> str:
   """intro: markdown paragraphs placed under the title (the reader's summary of the findings).
   curve_runs: training workdirs whose periodic evaluations become a learning-curve figure."""
-  runs = [load_run(d) for d in run_dirs]  # all inputs checked before anything is written
+  runs = [load_report_run(d) for d in run_dirs]  # all inputs checked before anything is written
   curves = {os.path.basename(os.path.normpath(d)): learning_curve.load_curve(d) for d in curve_runs}
   figures_dir = os.path.join(out, "figures")
   os.makedirs(figures_dir, exist_ok=True)

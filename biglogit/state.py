@@ -1,5 +1,6 @@
 """The one training-state pytree and its initialisation (abstract via eval_shape, then sharded)."""
 import functools
+import json
 from typing import Any
 
 import flax
@@ -73,6 +74,19 @@ def init_state(rng, config, generator: nn.Module, discriminator: nn.Module, g_tx
 def abstract_state(config, mesh):
   """The state's shapes, dtypes and shardings on `mesh`: the restore target of a checkpoint, traced
   (jax.eval_shape), never initialised. Training and the inverter loader both restore onto it."""
+  key = json.dumps([config.model.to_dict(), config.method, config.deepsim.to_dict(),
+                    {k: v for k, v in config.train.to_dict().items() if k != "num_steps"},
+                    [d.id for d in mesh.devices.flat], list(mesh.devices.shape), mesh.axis_names],
+                   sort_keys=True, default=str)
+  if key not in _ABSTRACT_STATES:  # tracing the init takes seconds; loaders and trainers ask often
+    _ABSTRACT_STATES[key] = _trace_abstract_state(config, mesh)
+  return _ABSTRACT_STATES[key]
+
+
+_ABSTRACT_STATES = {}
+
+
+def _trace_abstract_state(config, mesh):
   generator, discriminator = build_models(config.model, config.method, config.deepsim.hidden)
   g_tx, d_tx = build_optimizers(config.train)
   shapes = jax.eval_shape(functools.partial(init_state, config=config, generator=generator,

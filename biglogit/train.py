@@ -17,9 +17,10 @@ from absl import logging
 from etils import epath
 
 from biglogit import BiglogitError
+from biglogit import files
 from biglogit import images as image_lib
 from biglogit import checkpointing
-from biglogit import metrics as metrics_lib
+from biglogit import train_logs
 from biglogit import resume_guard
 from biglogit import sharding
 from biglogit import state as state_lib
@@ -293,7 +294,7 @@ def _train(config, workdir, mesh, train_iter, spec, checkpointer, start_record):
     _write_config(workdir, config)
   start = int(state.step)
 
-  writer = metrics_lib.create_writer(workdir, is_main)
+  writer = train_logs.create_writer(workdir, is_main)
   grid_examples = pipeline.fixed_examples(config.data.dataset, config.data.eval_split or config.data.train_split,
                                           config.data.data_dir, config.num_grid_images)
   g_count = state_lib.count_params(state.g_params)
@@ -308,7 +309,7 @@ def _train(config, workdir, mesh, train_iter, spec, checkpointer, start_record):
     compiled_step = trainer.compiled_step(state, first_batch)
     sharding.wait_for_every_process(f"biglogit/step_compiled/{start}")
 
-  progress = metrics_lib.Progress(config.train.num_steps,
+  progress = train_logs.Progress(config.train.num_steps,
                                   config.train.global_batch * config.train.d_steps, start)
   pending = []  # (step, metrics still on device): fetched at log, image, eval and checkpoint steps
   accumulated = None
@@ -327,7 +328,7 @@ def _train(config, workdir, mesh, train_iter, spec, checkpointer, start_record):
                             f"the last good checkpoint (step {checkpointer.latest_step()}) is intact; "
                             "the data was finite, so training diverged: lower the learning rates or "
                             "use float32 compute")
-      update = metrics_lib.average_metrics(host_metrics).single_from_model_output(**host_metrics)
+      update = train_logs.average_metrics(host_metrics).single_from_model_output(**host_metrics)
       accumulated = update if accumulated is None else accumulated.merge(update)
     pending = []
 
@@ -353,7 +354,7 @@ def _train(config, workdir, mesh, train_iter, spec, checkpointer, start_record):
           scalars = {k: float(v) for k, v in accumulated.compute().items()}
           rate = progress.report(step)
           writer.write_scalars(step, {**scalars, **rate})
-          logging.info(metrics_lib.Progress.line(step, config.train.num_steps, scalars, rate))
+          logging.info(train_logs.Progress.line(step, config.train.num_steps, scalars, rate))
           accumulated = None
         aside = time.time()
         if at_image:
@@ -473,7 +474,7 @@ def _check_free_space(workdir: str, abstract):
   """A full disk would fail the first checkpoint after a long compile; fail now instead."""
   import shutil
   need = sum(x.size * x.dtype.itemsize for x in jax.tree_util.tree_leaves(abstract))
-  if "://" in workdir:  # object storage: no quota to query
+  if files.is_remote(workdir):  # object storage: no quota to query
     return
   free = shutil.disk_usage(workdir).free
   if free < 2 * need:

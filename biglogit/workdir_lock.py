@@ -14,6 +14,7 @@ import time
 from absl import logging
 
 from biglogit import BiglogitError
+from biglogit import files
 
 LOCK_FILE = "train.lock"
 
@@ -31,7 +32,7 @@ def _alive(pid: int) -> bool:
 class WorkdirLock:
   def __init__(self, workdir: str, enabled: bool = True):
     self.path = os.path.join(workdir, LOCK_FILE)
-    self.enabled = enabled and "://" not in workdir
+    self.enabled = enabled and not files.is_remote(workdir)
     if enabled and not self.enabled:
       logging.warning("workdir %s is on object storage: no exclusive lock; run one training on it", workdir)
     self.held = False

@@ -9,7 +9,7 @@ import numpy as np
 from biglogit import sharding
 from biglogit.classifiers import io as cio
 from biglogit.classifiers import train as ctrain
-from biglogit.metrics import read_jsonl
+from biglogit.train_logs import read_jsonl
 
 
 def _config(image_folder):

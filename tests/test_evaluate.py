@@ -11,7 +11,7 @@ import pytest
 from biglogit import BiglogitError
 from biglogit.data import release
 from biglogit.evaluate import metrics as M
-from biglogit.metrics import read_jsonl
+from biglogit.train_logs import read_jsonl
 
 
 def test_psnr_of_known_noise():

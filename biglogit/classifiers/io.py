@@ -14,6 +14,7 @@ import jax.numpy as jnp
 
 from biglogit import BiglogitError
 from biglogit import classifiers
+from biglogit import files
 
 VARIABLES = "variables.msgpack"
 METADATA = "classifier.json"
@@ -38,14 +39,10 @@ def module_from_metadata(meta: Dict[str, Any]):
 def save_classifier(out_dir: str, variables, meta: Dict[str, Any]) -> Dict[str, Any]:
   """Write atomically (temporary name, then rename); returns the metadata as written, which adds
   variables_sha256."""
-  os.makedirs(out_dir, exist_ok=True)
   data = flax.serialization.msgpack_serialize(jax.device_get(variables))
   meta = {**meta, "variables_sha256": hashlib.sha256(data).hexdigest()}
-  for name, payload, mode in ((VARIABLES, data, "wb"), (METADATA, json.dumps(meta, indent=2), "w")):
-    tmp = os.path.join(out_dir, name + ".tmp")
-    with open(tmp, mode) as f:
-      f.write(payload)
-    os.replace(tmp, os.path.join(out_dir, name))
+  files.atomic_write(os.path.join(out_dir, VARIABLES), data)
+  files.atomic_write(os.path.join(out_dir, METADATA), json.dumps(meta, indent=2))
   return meta
 
 

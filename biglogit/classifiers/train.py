@@ -21,7 +21,7 @@ from ml_collections import config_flags
 from biglogit import BiglogitError, exit_on_error
 from biglogit import checkpointing
 from biglogit import classifiers
-from biglogit import metrics as metrics_lib
+from biglogit import train_logs
 from biglogit import sharding
 from biglogit import cli
 from biglogit.classifiers import io as cio
@@ -168,8 +168,8 @@ def train_classifier(config, workdir: str):
     state, _ = checkpointer.restore(latest, restore_target)
     logging.info("resumed from step %d", latest)
 
-  writer = metrics_lib.create_writer(workdir, jax.process_index() == 0)
-  progress = metrics_lib.Progress(total_steps, t.global_batch, int(state.step))
+  writer = train_logs.create_writer(workdir, jax.process_index() == 0)
+  progress = train_logs.Progress(total_steps, t.global_batch, int(state.step))
   step = int(state.step)
   while step < total_steps:
     idx = batch_indices(config.seed, step, len(train_x), t.global_batch)
@@ -183,7 +183,7 @@ def train_classifier(config, workdir: str):
         raise BiglogitError(f"non-finite loss at step {step}; lower train.learning_rate")
       rate = progress.report(step)
       writer.write_scalars(step, {**scalars, **rate})
-      logging.info(metrics_lib.Progress.line(step, total_steps, scalars, rate))
+      logging.info(train_logs.Progress.line(step, total_steps, scalars, rate))
     if step % config.checkpoint_every == 0 or step == total_steps:
       checkpointer.save(step, state, {"step": step})
   checkpointer.close()

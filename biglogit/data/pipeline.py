@@ -20,7 +20,7 @@ class DatasetSpec:
   class_names: Any
 
 
-def describe(builder, split) -> DatasetSpec:
+def dataset_spec(builder, split) -> DatasetSpec:
   features = builder.info.features
   label = features["label"]
   names = list(label.names) if getattr(label, "names", None) else None
@@ -70,7 +70,7 @@ def make_train_iterator(config):
   """(checkpointable iterator, DatasetSpec); checks the dataset against the model config first."""
   d = config.data
   source, builder = dataset_lib.open_split(d.dataset, d.train_split, d.data_dir)
-  spec = describe(builder, d.train_split)
+  spec = dataset_spec(builder, d.train_split)
   check_matches_model(spec, config.model, f"dataset {d.dataset!r} split {d.train_split!r}")
   per_process = config.train.global_batch // jax.process_count()
   if spec.num_examples < config.train.global_batch // jax.process_count():

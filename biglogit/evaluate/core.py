@@ -24,6 +24,7 @@ from typing import Callable, Dict
 import numpy as np
 
 from biglogit import BiglogitError
+from biglogit import files
 from biglogit.data import dataset as dataset_lib
 from biglogit.data import pipeline
 from biglogit.data import release
@@ -207,12 +208,8 @@ def fmt_ci(m) -> str:
 
 
 def write_record(out_dir: str, record: Dict, stem: str = "metrics"):
-  os.makedirs(out_dir, exist_ok=True)
-  for name, text in ((f"{stem}.json", json.dumps(record, indent=2)), (f"{stem}.md", markdown_table(record))):
-    tmp = os.path.join(out_dir, name + ".tmp")
-    with open(tmp, "w") as f:
-      f.write(text)
-    os.replace(tmp, os.path.join(out_dir, name))
+  files.atomic_write(os.path.join(out_dir, f"{stem}.json"), json.dumps(record, indent=2))
+  files.atomic_write(os.path.join(out_dir, f"{stem}.md"), markdown_table(record))
 
 
 def scalars(record: Dict, prefix: str = "eval/") -> Dict[str, float]:

@@ -43,7 +43,7 @@ def attack(attack_fn, x, labels, eps: float, seed: int, batch_size: int):
 
 def run(workdir, out=None, eps_255=(0, 1, 2, 4, 8), steps: int = 10, num_images: int = 6,
         num_examples: int = 500, seed: int = 0, split=None):
-  r = common.load_run(workdir, NAME, num_examples=num_examples, split=split, out=out, need_phi=True)
+  r = common.prepare_experiment(workdir, NAME, num_examples=num_examples, split=split, out=out, need_phi=True)
   ex, phi = r.examples, r.evaluator.phi
   x, labels = ex["x"], ex["label"]
   eps_noise = r.inverter.sample_eps(ex["index"], seed)

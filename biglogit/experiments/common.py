@@ -8,6 +8,7 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 
 from biglogit import BiglogitError, exit_on_error
+from biglogit import files
 from biglogit import images as image_lib
 from biglogit import cli
 from biglogit.evaluate import core
@@ -26,7 +27,7 @@ class Run:
     return self.inverter.config
 
 
-def load_run(workdir: str, experiment: str, *, num_examples: int, split: Optional[str] = None,
+def prepare_experiment(workdir: str, experiment: str, *, num_examples: int, split: Optional[str] = None,
              out: Optional[str] = None, need_phi: bool = False) -> Run:
   """Data and judging networks are checked before the checkpoint is restored."""
   config = load_config(workdir)
@@ -53,11 +54,7 @@ def save_grid(path: str, columns: List[np.ndarray], upscale: int = 3) -> str:
 
 
 def write_json(path: str, obj: Any) -> str:
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
-    json.dump(obj, f, indent=2, default=_jsonable)
-  os.replace(tmp, path)
+  files.atomic_write(path, json.dumps(obj, indent=2, default=_jsonable))
   return path
 
 

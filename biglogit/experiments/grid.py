@@ -20,7 +20,7 @@ NAME = "grid"
 
 
 def run(workdirs, out=None, num_images: int = 8, num_examples: int = 1000, seed: int = 0, split=None):
-  runs = [common.load_run(w, NAME, num_examples=num_examples, split=split,
+  runs = [common.prepare_experiment(w, NAME, num_examples=num_examples, split=split,
                           out=out if i == 0 else os.path.join(w, "experiments", NAME))
           for i, w in enumerate(workdirs)]
   # Examples every classifier gets right, by source index.

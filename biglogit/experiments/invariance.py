@@ -48,7 +48,7 @@ TRANSFORMS = {
 
 
 def run(workdir, out=None, num_images: int = 6, num_examples: int = 500, seed: int = 0, split=None):
-  r = common.load_run(workdir, NAME, num_examples=num_examples, split=split, out=out, need_phi=True)
+  r = common.prepare_experiment(workdir, NAME, num_examples=num_examples, split=split, out=out, need_phi=True)
   phi, x = r.evaluator.phi, r.examples["x"]
   eps = r.inverter.sample_eps(r.examples["index"], seed)
   z = phi.logits(x)

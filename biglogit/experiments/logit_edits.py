@@ -47,7 +47,7 @@ def edit(kind: str, value: float, z, z_other, rng):
 def run(workdir, out=None, edits=None, num_images: int = 6, num_examples: int = 500, seed: int = 0,
         split=None):
   edits = edits or DEFAULT_EDITS
-  r = common.load_run(workdir, NAME, num_examples=num_examples, split=split, out=out)
+  r = common.prepare_experiment(workdir, NAME, num_examples=num_examples, split=split, out=out)
   ex, phi = r.examples, r.evaluator.phi
   x, z = ex["x"], ex["logits"].astype(np.float32)
   # Interpolation partner: the next example with a different predicted class.

@@ -18,7 +18,7 @@ NAME = "misclassified"
 
 
 def run(workdir, out=None, num_images: int = 8, num_examples: int = 2000, seed: int = 0, split=None):
-  r = common.load_run(workdir, NAME, num_examples=num_examples, split=split, out=out)
+  r = common.prepare_experiment(workdir, NAME, num_examples=num_examples, split=split, out=out)
   ex = r.examples
   correct = ex["logits"].argmax(-1) == ex["label"]
   if (~correct).sum() < 2:

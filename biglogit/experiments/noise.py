@@ -20,7 +20,7 @@ def run(workdir, out=None, num_images: int = 8, num_samples: int = 8, num_exampl
         seed: int = 0, split=None):
   if num_samples < 2:
     raise BiglogitError(f"--num_samples={num_samples}; noise sensitivity needs at least 2")
-  r = common.load_run(workdir, NAME, num_examples=num_examples, split=split, out=out)
+  r = common.prepare_experiment(workdir, NAME, num_examples=num_examples, split=split, out=out)
   if not r.inverter.stochastic:
     raise BiglogitError(f"{workdir} is a {r.inverter.config.method} run, which ignores eps; "
                         "noise resampling needs a GAN inverter")

@@ -61,7 +61,7 @@ def load_source(spec: str, resolution: int, limit: int) -> np.ndarray:
 
 def run(workdir, out=None, source_specs=("skimage",), limit: int = 500, num_images: int = 6,
         num_examples: int = 500, seed: int = 0, split=None):
-  r = common.load_run(workdir, NAME, num_examples=num_examples, split=split, out=out, need_phi=True)
+  r = common.prepare_experiment(workdir, NAME, num_examples=num_examples, split=split, out=out, need_phi=True)
   resolution = int(r.config.model.resolution)
   loaded = {spec: load_source(spec, resolution, limit) for spec in source_specs}  # fail before work
   phi, ex = r.evaluator.phi, r.examples

@@ -1,4 +1,5 @@
-"""Metric accumulation (clu.metrics), writers (TensorBoard + JSONL), progress lines."""
+"""Training logs: metric accumulation between log points (clu.metrics), the TensorBoard + JSONL writers,
+and progress lines. (Evaluation metrics live in biglogit/evaluate/metrics.py.)"""
 import json
 import os
 import time
@@ -7,16 +8,12 @@ from typing import Dict, Mapping
 import numpy as np
 from clu import metrics as clu_metrics
 from etils import epath
+from biglogit import files
 
 def average_metrics(names):
   """A clu collection averaging each named scalar between log points (names: what the step returns,
   which depends on config.method)."""
   return clu_metrics.Collection.create(**{n: clu_metrics.Average.from_output(n) for n in sorted(names)})
-
-
-def is_remote(path: str) -> bool:
-  """gs://, s3:// ...: written through etils.epath (Orbax's file layer) instead of the local os."""
-  return "://" in str(path)
 
 
 class JsonlWriter:
@@ -26,7 +23,7 @@ class JsonlWriter:
   each flush (logs are small: one line per log_every steps)."""
 
   def __init__(self, path: str):
-    self._remote = is_remote(path)
+    self._remote = files.is_remote(path)
     if self._remote:
       self._path = epath.Path(path)
       self._path.parent.mkdir(parents=True, exist_ok=True)

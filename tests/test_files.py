@@ -1,0 +1,31 @@
+"""biglogit.files: one atomic write for local and object-store paths."""
+import os
+
+from etils import epath
+
+from biglogit import files
+
+
+def test_atomic_write_replaces_whole_files_and_leaves_no_temporary(tmp_path):
+  target = tmp_path / "deep" / "metrics.json"
+  files.atomic_write(str(target), '{"a": 1}')
+  files.atomic_write(str(target), b'{"a": 2}')
+  assert target.read_text() == '{"a": 2}'
+  assert os.listdir(target.parent) == ["metrics.json"]
+
+
+def test_remote_paths_take_the_same_helper(monkeypatch, tmp_path):
+  """A gs://-like path goes through epath with no temporary object and no rename (object stores
+  publish an object only when its upload completes); the fake maps gs://bucket/ to a local folder."""
+  writes = []
+
+  class FakeBucketPath(type(epath.Path(tmp_path))):
+    def write_text(self, text, *args, **kwargs):
+      writes.append(str(self))
+      return super().write_text(text, *args, **kwargs)
+
+  monkeypatch.setattr(files.epath, "Path", lambda p: FakeBucketPath(str(p).replace("gs://bucket", str(tmp_path))))
+  assert files.is_remote("gs://bucket/run/eval/metrics.md") and not files.is_remote(str(tmp_path))
+  files.atomic_write("gs://bucket/run/eval/metrics.md", "| psnr |")
+  assert (tmp_path / "run" / "eval" / "metrics.md").read_text() == "| psnr |"
+  assert writes == [str(tmp_path / "run" / "eval" / "metrics.md")]  # written once, in place

@@ -11,7 +11,7 @@ import os
 import numpy as np
 from absl import flags
 
-from biglogit import BiglogitError, exit_on_error
+from biglogit import BiglogitError
 from biglogit import images as image_lib
 from biglogit import cli
 from biglogit.config_base import base_config
@@ -60,11 +60,11 @@ def run(kind: str, dataset: str, out: str, *, data_dir: str = "", split: str = "
 def main(argv):
   del argv
   F = flags.FLAGS
-  exit_on_error(lambda: run(
+  run(
       F.kind, F.dataset, F.out, data_dir=F.data_dir, split=F.split, num_examples=F.num_examples,
       distance=F.distance, reference_examples=F.reference_examples, classifier=F.classifier,
       identifier=F.identifier, robust_features=F.robust_features, fid_extractor=F.fid_extractor,
-      batch_size=F.batch_size, num_images=F.num_images))
+      batch_size=F.batch_size, num_images=F.num_images)
 
 
 if __name__ == "__main__":

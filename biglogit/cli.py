@@ -10,6 +10,7 @@ import os
 import sys
 
 from absl import app, flags, logging
+from ml_collections import config_flags
 
 from biglogit import exit_on_error
 
@@ -46,7 +47,6 @@ def parse_flags(argv):
 def check_config_file(sections, flag: str = "config", example: str = "configs/tiny.py"):
   """ml_collections loads a --config file lazily and reports a missing one as a multi-line traceback
   at first use; say it in one line before anything starts, and check the config has `sections`."""
-  from ml_collections import config_flags
   path = config_flags.get_config_filename(flags.FLAGS[flag])
   try:
     missing = [name for name in sections if name not in flags.FLAGS[flag].value]

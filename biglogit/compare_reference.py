@@ -17,7 +17,7 @@ from typing import Dict, List, Optional
 
 from absl import flags
 
-from biglogit import BiglogitError, exit_on_error
+from biglogit import BiglogitError
 from biglogit import cli
 
 # The two settings of the performance issue. The conditioning MLP's hidden width follows the
@@ -95,7 +95,7 @@ def main(argv):
     summary = compare(f.rounds, f.steps, reference, f.torch_python, repo)
     for name, row in summary.items():
       print(json.dumps({"summary": name, **row}))
-  exit_on_error(body)
+  body()
 
 
 if __name__ == "__main__":

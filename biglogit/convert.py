@@ -6,7 +6,6 @@ classifier.json). Architectures: see biglogit.classifiers.ARCHITECTURES.
 
 from absl import flags
 
-from biglogit import exit_on_error
 from biglogit import cli
 from biglogit.classifiers import from_torch
 
@@ -24,8 +23,7 @@ def main(argv):
   del argv
   mean = [float(v) for v in FLAGS.mean] if FLAGS.mean else None
   std = [float(v) for v in FLAGS.std] if FLAGS.std else None
-  _, _, meta = exit_on_error(lambda: from_torch.convert(FLAGS.arch, FLAGS.checkpoint, FLAGS.out,
-                                                     FLAGS.num_classes, mean, std))
+  _, _, meta = from_torch.convert(FLAGS.arch, FLAGS.checkpoint, FLAGS.out, FLAGS.num_classes, mean, std)
   print(f"wrote {FLAGS.out}: {meta['architecture']}, {meta['num_classes']} classes, "
         f"{meta['input_resolution']}px, sha256 {meta['source_sha256'][:12]}")
 

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import orbax.checkpoint as ocp
 from absl import flags
 
-from biglogit import BiglogitError, exit_on_error
+from biglogit import BiglogitError
 from biglogit import images as image_lib
 from biglogit import train_logs
 from biglogit import cli
@@ -203,7 +203,7 @@ def export(workdir: str, out: str, hardware: str, step=None, dtype: str = "float
 def main(argv):
   del argv
   F = flags.FLAGS
-  exit_on_error(lambda: print(export(F.workdir, F.out, F.hardware, F.step, F.dtype, F.limitations)))
+  print(export(F.workdir, F.out, F.hardware, F.step, F.dtype, F.limitations))
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from typing import Dict, List, Sequence
 
 from absl import flags
 
-from biglogit import BiglogitError, exit_on_error
+from biglogit import BiglogitError
 from biglogit import cli
 
 DEFAULT_METRICS = ("phi_top1_agreement", "identifiability_accuracy", "retrieval_top1_feature_in_class",
@@ -98,7 +98,7 @@ def main(argv):
                           "[RUN ...] --out=FIGURE.png")
     curves = {os.path.basename(os.path.normpath(d)): load_curve(d) for d in argv[1:]}
     print(plot(curves, [m for m in flags.FLAGS.metrics.split(",") if m], flags.FLAGS.out))
-  exit_on_error(body)
+  body()
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from typing import Dict, List
 
 from absl import flags
 
-from biglogit import BiglogitError, exit_on_error, learning_curve
+from biglogit import BiglogitError, learning_curve
 from biglogit import cli
 
 HEADLINE_METRICS = ("psnr", "ssim", "phi_top1_agreement", "logit_cosine", "logit_l2",
@@ -223,7 +223,7 @@ def main(argv):
       with open(flags.FLAGS.intro) as f:
         intro = f.read()
     print(build(argv[1:], flags.FLAGS.out, flags.FLAGS.title, intro, flags.FLAGS.learning_curve))
-  exit_on_error(body)
+  body()
 
 
 if __name__ == "__main__":

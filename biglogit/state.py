@@ -71,13 +71,19 @@ def init_state(rng, config, generator: nn.Module, discriminator: nn.Module, g_tx
       ema_params=g_vars["params"], rng=jax.random.key_data(rng))
 
 
+def program_key(config, mesh, *extra) -> str:
+  """Everything the model's traced programs depend on, as a cache key: the model, method, release and
+  optimiser settings and the devices (not train.num_steps, which is the loop's, not the step's)."""
+  return json.dumps([config.model.to_dict(), config.method, config.deepsim.to_dict(), config.release.to_dict(),
+                     {k: v for k, v in config.train.to_dict().items() if k != "num_steps"},
+                     [d.id for d in mesh.devices.flat], list(mesh.devices.shape), mesh.axis_names, *extra],
+                    sort_keys=True, default=str)
+
+
 def abstract_state(config, mesh):
   """The state's shapes, dtypes and shardings on `mesh`: the restore target of a checkpoint, traced
   (jax.eval_shape), never initialised. Training and the inverter loader both restore onto it."""
-  key = json.dumps([config.model.to_dict(), config.method, config.deepsim.to_dict(),
-                    {k: v for k, v in config.train.to_dict().items() if k != "num_steps"},
-                    [d.id for d in mesh.devices.flat], list(mesh.devices.shape), mesh.axis_names],
-                   sort_keys=True, default=str)
+  key = program_key(config, mesh)
   if key not in _ABSTRACT_STATES:  # tracing the init takes seconds; loaders and trainers ask often
     _ABSTRACT_STATES[key] = _trace_abstract_state(config, mesh)
   return _ABSTRACT_STATES[key]

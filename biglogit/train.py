@@ -142,19 +142,11 @@ _TRAINERS = collections.OrderedDict()
 _MAX_TRAINERS = 4
 
 
-def _trainer_key(config, mesh, comparator: str) -> str:
-  train_cfg = {k: v for k, v in config.train.to_dict().items() if k != "num_steps"}  # the loop's, not the step's
-  comparator_version = ""
-  if comparator and os.path.exists(os.path.join(comparator, classifier_io.VARIABLES)):
-    comparator_version = str(os.path.getmtime(os.path.join(comparator, classifier_io.VARIABLES)))
-  return json.dumps([config.model.to_dict(), train_cfg, config.release.to_dict(), config.method,
-                     config.deepsim.to_dict(), [d.id for d in mesh.devices.flat], mesh.axis_names,
-                     list(mesh.devices.shape), comparator, comparator_version], sort_keys=True, default=str)
-
-
 def build_trainer(config, mesh, comparator: str = "") -> Trainer:
   """comparator: classifier dir for method="deepsim" (see comparator_dir); unused otherwise."""
-  key = _trainer_key(config, mesh, comparator)
+  variables = os.path.join(comparator, classifier_io.VARIABLES) if comparator else ""
+  key = state_lib.program_key(config, mesh, comparator,
+                              os.path.getmtime(variables) if variables and os.path.exists(variables) else "")
   if key in _TRAINERS:
     _TRAINERS.move_to_end(key)
     return _TRAINERS[key]
@@ -188,12 +180,6 @@ def _build_trainer(config, mesh, comparator: str) -> Trainer:
                                               release_cfg=config.release))
   return Trainer(generator, discriminator, g_tx, d_tx, mesh, state_sharding, abstract,
                  jit_init, jit_step, jit_reconstruct, aux)
-
-
-def abstract_state(trainer: Trainer, config):
-  """The state's shapes, dtypes and shardings: the restore target (traced once per trainer)."""
-  del config  # the trainer was built from it
-  return trainer.abstract_state
 
 
 class _StopRequested:
@@ -274,13 +260,13 @@ def train_and_evaluate(config, workdir: str, allow_changed_resume: bool = False)
 def _train(config, workdir, mesh, train_iter, spec, checkpointer, start_record):
   trainer = build_trainer(config, mesh, comparator_dir(config, spec.metadata)
                           if config.method == "deepsim" else "")
-  _check_free_space(workdir, abstract_state(trainer, config))
+  _check_free_space(workdir, trainer.abstract_state)
   is_main = jax.process_index() == 0
   latest = checkpointer.latest_step()
   if latest is None:
     state = trainer.init(jax.random.key(config.seed))
   else:
-    state, data_state = checkpointer.restore(latest, abstract_state(trainer, config))
+    state, data_state = checkpointer.restore(latest, trainer.abstract_state)
     try:
       train_iter.set_state(data_state)
     except (IndexError, KeyError, TypeError, ValueError) as e:  # grain's checks of an edited/foreign state

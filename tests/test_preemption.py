@@ -31,7 +31,7 @@ def _wait_for_step(workdir, proc, step, timeout=180):
 def _restore(config, workdir, step):
   trainer = train.build_trainer(config, sharding.make_mesh())
   ckpt = checkpointing.Checkpointer(str(workdir), 2, checkpointing.architecture_signature(config))
-  state, data = ckpt.restore(step, train.abstract_state(trainer, config))
+  state, data = ckpt.restore(step, trainer.abstract_state)
   ckpt.close()
   return state, data
 

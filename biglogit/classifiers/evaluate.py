@@ -8,7 +8,6 @@ import json
 import numpy as np
 from absl import flags
 
-from biglogit import exit_on_error
 from biglogit import cli
 from biglogit.classifiers import io as cio
 from biglogit.classifiers import pgd
@@ -26,11 +25,10 @@ flags.DEFINE_integer("pgd_examples", 500, "PGD on the first N examples of the sp
 
 def main(argv):
   del argv
-  module, variables, meta = exit_on_error(lambda: cio.load_classifier(FLAGS.classifier))
-  source = exit_on_error(lambda: sources.open_source(FLAGS.source))
+  module, variables, meta = cio.load_classifier(FLAGS.classifier)
+  source = sources.open_source(FLAGS.source)
   skips = sources.SkipLog()
-  recs = exit_on_error(lambda: list(source.records(FLAGS.split, meta["input_resolution"], meta["resize"],
-                                                   skips)))
+  recs = list(source.records(FLAGS.split, meta["input_resolution"], meta["resize"], skips))
   images = np.stack([r.image for r in recs]).astype(np.float32) / 255.0
   labels = np.asarray([r.label for r in recs])
   step = FLAGS.pgd_step_size or 2.5 * FLAGS.pgd_eps / FLAGS.pgd_steps

@@ -18,7 +18,7 @@ import optax
 from absl import flags, logging
 from ml_collections import config_flags
 
-from biglogit import BiglogitError, exit_on_error
+from biglogit import BiglogitError
 from biglogit import checkpointing
 from biglogit import classifiers
 from biglogit import train_logs
@@ -212,7 +212,7 @@ FLAGS = flags.FLAGS
 def main(argv):
   del argv
   cli.check_config_file(("model", "train", "data"), example="configs/classifier_tiny.py")
-  _, results = exit_on_error(lambda: train_classifier(FLAGS.config, FLAGS.workdir))
+  _, results = train_classifier(FLAGS.config, FLAGS.workdir)
   print(results)
 
 

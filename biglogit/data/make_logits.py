@@ -14,7 +14,7 @@ import numpy as np
 from absl import flags, logging
 from tqdm import tqdm
 
-from biglogit import BiglogitError, exit_on_error
+from biglogit import BiglogitError
 from biglogit import sharding
 from biglogit import cli
 from biglogit.classifiers import io as cio
@@ -135,9 +135,9 @@ FLAGS = flags.FLAGS
 
 def main(argv):
   del argv
-  path = exit_on_error(lambda: build_logits_dataset(
+  path = build_logits_dataset(
       FLAGS.source, FLAGS.classifier, FLAGS.data_dir, FLAGS.name, FLAGS.splits, FLAGS.batch_size,
-      FLAGS.store_resolution, FLAGS.tfds_data_dir))
+      FLAGS.store_resolution, FLAGS.tfds_data_dir)
   import tensorflow_datasets as tfds
   b = tfds.builder_from_directory(os.fspath(path))
   for split in b.info.splits:

@@ -7,7 +7,7 @@ the inverter, given full logits, point back at the very images it was trained on
 """
 from absl import flags
 
-from biglogit import BiglogitError, exit_on_error
+from biglogit import BiglogitError
 from biglogit import cli
 from biglogit.data import dataset as dataset_lib
 from biglogit.data import pipeline
@@ -36,7 +36,7 @@ def write_subset(dataset: str, data_dir: str, split: str, count: int, name: str,
 def main(argv):
   del argv
   F = flags.FLAGS
-  exit_on_error(lambda: print(write_subset(F.dataset, F.data_dir, F.split, F.count, F.name, F.out_data_dir)))
+  print(write_subset(F.dataset, F.data_dir, F.split, F.count, F.name, F.out_data_dir))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import os
 
 from absl import flags
 
-from biglogit import BiglogitError, exit_on_error
+from biglogit import BiglogitError
 from biglogit import cli
 from biglogit.evaluate import baselines, core
 from biglogit.inverter import Inverter, load_config
@@ -55,7 +55,7 @@ def run(workdir: str, step=None, out=None, overrides=None):
 def main(argv):
   del argv
   F = flags.FLAGS
-  exit_on_error(lambda: run(F.workdir, F.step, F.out, {k: getattr(F, k) for k in OVERRIDABLE + ("data_dir",)}))
+  run(F.workdir, F.step, F.out, {k: getattr(F, k) for k in OVERRIDABLE + ("data_dir",)})
 
 
 if __name__ == "__main__":

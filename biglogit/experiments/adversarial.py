@@ -86,5 +86,5 @@ if __name__ == "__main__":
   flags.DEFINE_integer("steps", 10, "PGD steps.")
   flags.DEFINE_integer("num_images", 6, "Rows of the figure.")
   F = flags.FLAGS
-  cli.run(lambda _: common.main_guard(lambda: run(F.workdir, F.out, [float(e) for e in F.eps], F.steps,
-                                                  F.num_images, F.num_examples, F.seed, F.split)))
+  cli.run(lambda _: run(F.workdir, F.out, [float(e) for e in F.eps], F.steps, F.num_images,
+                        F.num_examples, F.seed, F.split))

@@ -7,7 +7,7 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from biglogit import BiglogitError, exit_on_error
+from biglogit import BiglogitError
 from biglogit import files
 from biglogit import images as image_lib
 from biglogit import cli
@@ -100,10 +100,4 @@ def simple_main(run, num_examples: int, num_images: int, multi_workdir: bool = F
   define_common_flags(num_examples, multi_workdir)
   flags.DEFINE_integer("num_images", num_images, "Rows of each figure.")
   F = flags.FLAGS
-  cli.run(lambda _: main_guard(lambda: run(F.workdir, F.out, F.num_images, F.num_examples, F.seed,
-                                           F.split)))
-
-
-def main_guard(fn):
-  """Run an experiment's main; a BiglogitError is one line on stderr and exit status 2."""
-  exit_on_error(fn)
+  cli.run(lambda _: run(F.workdir, F.out, F.num_images, F.num_examples, F.seed, F.split))

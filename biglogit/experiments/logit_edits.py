@@ -89,6 +89,6 @@ if __name__ == "__main__":
     flags.DEFINE_list(name, [str(v) for v in default], f"{name} values")
   flags.DEFINE_integer("num_images", 6, "Rows of each figure.")
   F = flags.FLAGS
-  cli.run(lambda _: common.main_guard(lambda: run(
+  cli.run(lambda _: run(
       F.workdir, F.out, {k: [float(v) for v in getattr(F, k)] for k in DEFAULT_EDITS}, F.num_images,
-      F.num_examples, F.seed, F.split)))
+      F.num_examples, F.seed, F.split))

@@ -44,5 +44,4 @@ if __name__ == "__main__":
   flags.DEFINE_integer("num_images", 8, "Rows of the figure.")
   flags.DEFINE_integer("num_samples", 8, "K: eps samples per z.")
   F = flags.FLAGS
-  cli.run(lambda _: common.main_guard(lambda: run(F.workdir, F.out, F.num_images, F.num_samples,
-                                                  F.num_examples, F.seed, F.split)))
+  cli.run(lambda _: run(F.workdir, F.out, F.num_images, F.num_samples, F.num_examples, F.seed, F.split))

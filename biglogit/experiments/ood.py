@@ -95,5 +95,5 @@ if __name__ == "__main__":
   flags.DEFINE_integer("limit", 500, "Images per source at most.")
   flags.DEFINE_integer("num_images", 6, "Rows per source in the figure.")
   F = flags.FLAGS
-  cli.run(lambda _: common.main_guard(lambda: run(F.workdir, F.out, F.source, F.limit, F.num_images,
-                                                  F.num_examples, F.seed, F.split)))
+  cli.run(lambda _: run(F.workdir, F.out, F.source, F.limit, F.num_images, F.num_examples, F.seed,
+                        F.split))

@@ -142,9 +142,9 @@ if __name__ == "__main__":
   flags.DEFINE_string("fid_extractor", "", "inception:DIR or classifier:DIR (stand-in).")
   flags.mark_flags_as_required(["classifier", "dataset", "out"])
   F = flags.FLAGS
-  cli.run(lambda _: common.main_guard(lambda: run(
+  cli.run(lambda _: run(
       F.classifier, F.dataset, F.out, data_dir=F.data_dir, split=F.split, num_examples=F.num_examples,
       steps=F.steps, lr=F.lr, tv_weight=F.tv_weight, l2_weight=F.l2_weight, optimizer=F.optimizer,
       start=F.start, batch_size=F.batch_size, seed=F.seed,
       eval_overrides={"identifier": F.identifier, "robust_features": F.robust_features,
-                      "fid_extractor": F.fid_extractor})))
+                      "fid_extractor": F.fid_extractor}))

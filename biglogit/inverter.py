@@ -4,6 +4,7 @@ python -m biglogit.export -- one loader for both -- or made from a live training
 evaluation). It restores onto the state's abstract shape (biglogit.state), never builds a trainer;
 evaluation, the experiments, export and the notebook reach trained models only through it."""
 import functools
+import hashlib
 import json
 import os
 from typing import Optional
@@ -12,10 +13,12 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import orbax.checkpoint as ocp
+from etils import epath
 import numpy as np
 
 from biglogit import BiglogitError
 from biglogit import checkpointing
+from biglogit import files
 from biglogit import images as image_lib
 from biglogit import sharding
 from biglogit import state as state_lib
@@ -26,25 +29,23 @@ EXPORT_DIGEST = "generator_sha256.json"  # {file under generator/: sha256}, writ
 
 
 def generator_file_digests(directory: str) -> dict:
-  """sha256 of every file of an export's generator/ checkpoint, by path relative to `directory`."""
-  import hashlib
-  out = {}
-  for root, _, names in os.walk(os.path.join(directory, "generator")):
-    for name in names:
-      path = os.path.join(root, name)
-      with open(path, "rb") as f:
-        out[os.path.relpath(path, directory)] = hashlib.sha256(f.read()).hexdigest()
-  return dict(sorted(out.items()))
+  """sha256 of every file of an export's generator/ checkpoint, by path relative to `directory`
+  (through etils.epath: a release on object storage is checked the same way)."""
+  root = epath.Path(directory)
+
+  def walk(folder):  # (epath refuses recursive globs, which cost one request per folder on GCS)
+    for child in sorted(folder.iterdir()):
+      yield from walk(child) if child.is_dir() else (child,)
+  return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in walk(root / "generator")}
 
 
 def verify_export(directory: str):
   """Checked before Orbax reads anything: a damaged file is one line naming it (a read of damaged
   data would fail inside tensorstore, or worse, succeed with wrong weights)."""
-  path = os.path.join(directory, EXPORT_DIGEST)
-  if not os.path.exists(path):  # releases exported before this check have none
+  path = epath.Path(directory) / EXPORT_DIGEST
+  if not path.exists():  # releases exported before this check have none
     return
-  with open(path) as f:
-    saved = json.load(f)
+  saved = json.loads(path.read_text())
   found = generator_file_digests(directory)
   bad = sorted(k for k in set(saved) | set(found) if saved.get(k) != found.get(k))
   if bad:
@@ -53,12 +54,11 @@ def verify_export(directory: str):
 
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:
-  path = os.path.join(workdir, CONFIG_FILE)
-  if not os.path.exists(path):
+  path = epath.Path(workdir) / CONFIG_FILE
+  if not path.exists():
     raise BiglogitError(f"{workdir} has no {CONFIG_FILE}; pass the --workdir of a biglogit.main run")
   try:
-    with open(path) as f:
-      return ml_collections.ConfigDict(json.load(f))
+    return ml_collections.ConfigDict(json.loads(path.read_text()))
   except ValueError as e:
     raise BiglogitError(f"{path} is not valid JSON ({e}); restore it from the run's first start "
                         "(run_history.json records every setting)") from e
@@ -110,8 +110,9 @@ class Inverter:
     """A release written by python -m biglogit.export: config.json + the EMA generator."""
     config = load_config(directory)
     generator, _ = state_lib.build_models(config.model, config.method, config.deepsim.hidden)
-    path = os.path.abspath(os.path.join(directory, "generator"))
-    if not os.path.isdir(path):
+    path = epath.Path(directory) / "generator"
+    path = path if files.is_remote(directory) else path.absolute()  # Orbax wants absolute local paths
+    if not path.is_dir():
       raise BiglogitError(f"{directory} has no generator/ checkpoint; point at a biglogit.export release")
     verify_export(directory)
     try:
@@ -123,10 +124,9 @@ class Inverter:
                           "python -m biglogit.export") from e
     params = jax.tree_util.tree_map(lambda x: np.asarray(x, np.float32), restored["params"])
     step = -1  # releases exported before release.json recorded their step
-    info = os.path.join(directory, "release.json")
-    if os.path.exists(info):
-      with open(info) as f:
-        step = int(json.load(f)["step"])
+    info = epath.Path(directory) / "release.json"
+    if info.exists():
+      step = int(json.loads(info.read_text())["step"])
     return cls(config, generator, params, restored["batch_stats"],
                name=name or os.path.basename(os.path.normpath(directory)), step=step, workdir=directory)
 
@@ -134,8 +134,7 @@ class Inverter:
   def load(cls, workdir: str, step: Optional[int] = None, name: str = ""):
     """The EMA generator of a training workdir (latest or `step` checkpoint), or of an export
     written by python -m biglogit.export (a folder with generator/ and no checkpoints/)."""
-    if (os.path.isdir(os.path.join(workdir, "generator")) and
-        not os.path.isdir(os.path.join(workdir, "checkpoints"))):
+    if (epath.Path(workdir) / "generator").is_dir() and not (epath.Path(workdir) / "checkpoints").is_dir():
       if step is not None:
         raise BiglogitError(f"{workdir} is an export (one generator, no checkpoints); drop --step")
       return cls.load_export(workdir, name)

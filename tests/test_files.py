@@ -29,3 +29,18 @@ def test_remote_paths_take_the_same_helper(monkeypatch, tmp_path):
   files.atomic_write("gs://bucket/run/eval/metrics.md", "| psnr |")
   assert (tmp_path / "run" / "eval" / "metrics.md").read_text() == "| psnr |"
   assert writes == [str(tmp_path / "run" / "eval" / "metrics.md")]  # written once, in place
+
+
+def test_the_inverter_reads_a_remote_run_through_epath(monkeypatch, tmp_path):
+  """config.json and a release's file digests are read through epath, so a gs:// workdir takes the
+  same code (the fake maps gs://bucket/ to a local folder)."""
+  from biglogit import inverter
+  run = tmp_path / "run"
+  (run / "generator" / "d").mkdir(parents=True)
+  (run / "config.json").write_text('{"seed": 3}')
+  (run / "generator" / "d" / "chunk").write_bytes(b"weights")
+  real_path = epath.Path
+  monkeypatch.setattr(inverter.epath, "Path", lambda p: real_path(str(p).replace("gs://bucket", str(tmp_path))))
+  assert inverter.load_config("gs://bucket/run").seed == 3
+  digests = inverter.generator_file_digests("gs://bucket/run")
+  assert list(digests) == ["generator/d/chunk"]

@@ -170,6 +170,21 @@ def launch_main(workdir, dataset, *overrides, devices: int = 1, extra_args=(), l
                           stderr=subprocess.STDOUT if log else subprocess.DEVNULL)
 
 
+def flip_bytes_in_array_files(folder):
+  """64 bytes flipped in the middle of every array-data file (OCDBT's d/ folders) under `folder`, as a
+  failing disk would. Every one, not just the largest: OCDBT keeps a per-process copy that a restore
+  may not read, and damage there changes nothing."""
+  for root, _, names in os.walk(str(folder)):
+    for name in names if os.path.basename(root) == "d" else ():
+      path = os.path.join(root, name)
+      with open(path, "rb") as f:
+        data = bytearray(f.read())
+      middle = len(data) // 2
+      data[middle:middle + 64] = bytes(b ^ 0xFF for b in data[middle:middle + 64])
+      with open(path, "wb") as f:
+        f.write(bytes(data))
+
+
 def logged_steps(workdir):
   """{step: metrics} from metrics.jsonl, the last line per step (a resumed run re-logs steps)."""
   import json

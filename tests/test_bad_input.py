@@ -6,7 +6,7 @@ import pytest
 
 from biglogit import BiglogitError, train
 from biglogit.data import dataset as dataset_lib
-from tests.conftest import toy_arrays
+from tests.conftest import flip_bytes_in_array_files, toy_arrays
 
 
 def _fails(config, workdir, match):
@@ -185,16 +185,7 @@ def test_flipped_bytes_in_a_checkpoint_are_caught_and_the_older_step_offered(tin
   tiny_config.image_every = 0
   run = tmp_path / "run"
   train.train_and_evaluate(tiny_config, str(run))
-  # 64 bytes flipped in the middle of every array-data file of step 4, as a failing disk would. (Not
-  # just the largest: OCDBT keeps a per-process copy that a restore may not read, and damage there
-  # changes nothing.)
-  for root, _, names in os.walk(run / "checkpoints" / "4" / "state"):
-    for name in names if os.path.basename(root) == "d" else ():
-      target = os.path.join(root, name)
-      data = bytearray(open(target, "rb").read())
-      middle = len(data) // 2
-      data[middle:middle + 64] = bytes(b ^ 0xFF for b in data[middle:middle + 64])
-      open(target, "wb").write(bytes(data))
+  flip_bytes_in_array_files(run / "checkpoints" / "4" / "state")
   tiny_config.train.num_steps = 6
   _fails(tiny_config, run, r"checkpoint step 4 in .* exists but (has \d+ array\(s\) that differ from their "
                            r"saved digest|failed to load).* rerun to resume from step 2, the newest older "

@@ -15,7 +15,7 @@ import tarfile
 import numpy as np
 import pytest
 
-from tests.conftest import REPO, save_tiny_classifier
+from tests.conftest import REPO, flip_bytes_in_array_files, save_tiny_classifier
 
 
 @pytest.fixture(scope="module")
@@ -73,19 +73,8 @@ def files(tmp_path_factory, inverter_runs):
   p["export"] = export.export(p["run"], str(root / "export"), hardware="2 CPU cores")
   p["damaged_export"] = str(root / "damaged_export")
   shutil.copytree(p["export"], p["damaged_export"])
-  _flip_bytes_in_array_files(os.path.join(p["damaged_export"], "generator"))
+  flip_bytes_in_array_files(os.path.join(p["damaged_export"], "generator"))
   return p
-
-
-def _flip_bytes_in_array_files(folder):
-  """64 bytes flipped in every array-data file (OCDBT's d/ folders), as a failing disk would."""
-  for root, _, names in os.walk(folder):
-    for name in names if os.path.basename(root) == "d" else ():
-      path = os.path.join(root, name)
-      data = bytearray(open(path, "rb").read())
-      middle = len(data) // 2
-      data[middle:middle + 64] = bytes(b ^ 0xFF for b in data[middle:middle + 64])
-      open(path, "wb").write(bytes(data))
 
 
 # (id, module, arguments, the exact error line). {name} is a path from the `files` fixture; {new} a

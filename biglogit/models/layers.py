@@ -10,6 +10,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from biglogit.models.conv import Conv
+
 Dtype = Any
 orthogonal = nn.initializers.orthogonal()
 
@@ -24,8 +26,8 @@ class SNConv(nn.Module):
   @nn.compact
   def __call__(self, x, train: bool):
     pad = self.kernel_size // 2
-    conv = nn.Conv(self.features, (self.kernel_size, self.kernel_size), padding=[(pad, pad)] * 2,
-                   use_bias=self.use_bias, kernel_init=orthogonal, dtype=self.dtype, name="conv")
+    conv = Conv(self.features, (self.kernel_size, self.kernel_size), padding=[(pad, pad)] * 2,
+                use_bias=self.use_bias, kernel_init=orthogonal, dtype=self.dtype, name="conv")
     return nn.SpectralNorm(conv, n_steps=1, name="sn")(x, update_stats=train)
 
 
@@ -46,12 +48,14 @@ def _batch_moments(x):
 
   Under jit with the batch sharded over a mesh these reductions span the global batch, which is
   exactly cross-replica batch norm (eq. 3: E and S over the whole batch being processed).
+  One pass, E[x^2] - E[x]^2 as flax's BatchNorm computes it (use_fast_variance): both sums come
+  from one read of x and cross the mesh in one all-reduce, where the two-pass form needed two
+  reductions one after the other (the generator's batch norms were 13% of a CPU step).
   """
   x32 = x.astype(jnp.float32)
   axes = tuple(range(x.ndim - 1))
-  mean = jnp.mean(x32, axes)
-  var = jnp.mean(jnp.square(x32 - mean), axes)
-  return mean, var
+  mean, mean_of_square = jnp.mean(jnp.stack([x32, jnp.square(x32)]), tuple(a + 1 for a in axes))
+  return mean, jnp.maximum(mean_of_square - jnp.square(mean), 0.0)
 
 
 class _RunningNorm(nn.Module):

@@ -5,9 +5,19 @@ the same devices, state and synthetic batch as the step (python -m biglogit.benc
 whole step. Prints one JSON line per piece: seconds (median of --repeats), its share of the step, and
 its FLOPs from XLA's cost analysis with the GFLOP/s reached. The pieces overlap a little with what XLA
 fuses across them inside the step, so the shares need not sum to 1.
+
+--top_ops=N also records the whole step with the JAX profiler and prints the N operations that took
+the most device time, named by the model code they come from (the `op_name` XLA keeps in the
+optimised HLO), summed over devices and averaged over --repeats steps. On a CPU host split into
+several devices, device time adds up to more than the wall time of the step.
 """
+import collections
+import gzip
 import json
+import os
+import re
 import statistics
+import tempfile
 import time
 
 import jax
@@ -23,6 +33,7 @@ FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Config file.", lock_config=True)
 flags.DEFINE_integer("repeats", 5, "Timed calls per piece (after one untimed call).")
 flags.DEFINE_string("compile_cache", host.default_compile_cache(), "JAX compilation cache ('' = off).")
+flags.DEFINE_integer("top_ops", 0, "Also trace the step and print its N most expensive operations.")
 
 
 def _time(fn, args, repeats):
@@ -37,6 +48,39 @@ def _time(fn, args, repeats):
     jax.block_until_ready(compiled(*args))
     times.append(time.perf_counter() - t0)
   return statistics.median(times), flops
+
+
+def _op_names(hlo_text: str):
+  """HLO instruction name -> the op_name of its metadata (which model code it came from)."""
+  names = {}
+  for line in hlo_text.splitlines():
+    m = re.match(r'\s*(?:ROOT )?%?(\S+) = .*?op_name="([^"]+)"', line)
+    if m:
+      names[m.group(1)] = m.group(2)
+  return names
+
+
+def top_operations(compiled, args, repeats: int, top: int):
+  """[(milliseconds per step summed over devices, share, op_name)] of the traced step's costliest ops."""
+  jax.block_until_ready(compiled(*args))
+  with tempfile.TemporaryDirectory() as trace_dir:
+    with jax.profiler.trace(trace_dir):
+      for _ in range(repeats):
+        jax.block_until_ready(compiled(*args))
+    trace_files = [os.path.join(d, f) for d, _, fs in os.walk(trace_dir) for f in fs
+                   if f.endswith(".trace.json.gz")]
+    with gzip.open(trace_files[0]) as f:
+      events = json.load(f)["traceEvents"]
+  names = _op_names(compiled.as_text())
+  micros = collections.Counter()
+  for e in events:
+    op = (e.get("args") or {}).get("hlo_op")
+    if e.get("ph") == "X" and op:
+      name = re.sub(r"jit\([^)]*\)/", "", names.get(op, op))
+      # an all-reduce combined across layers names them all: keep the start
+      micros[name if len(name) <= 160 else name[:157] + "..."] += e["dur"]
+  total = sum(micros.values())
+  return [(us / repeats / 1e3, us / total, name) for name, us in micros.most_common(top)]
 
 
 def pieces(trainer, config, state, batch):
@@ -90,7 +134,12 @@ def main(argv):
   trainer = train.build_trainer(config, mesh)
   state = trainer.init(jax.random.key(0))
   batch = sharding.to_global(synthetic_batch(config), mesh, batch_axis=1)
-  step_s, step_flops = _time(lambda s, b: trainer.step(s, b, trainer.aux), (state, batch), FLAGS.repeats)
+  step_fn = lambda s, b: trainer.step(s, b, trainer.aux)
+  step_s, step_flops = _time(step_fn, (state, batch), FLAGS.repeats)
+  if FLAGS.top_ops:
+    compiled = jax.jit(step_fn).lower(state, batch).compile()
+    for ms, share, name in top_operations(compiled, (state, batch), FLAGS.repeats, FLAGS.top_ops):
+      print(json.dumps({"op": name, "device_ms_per_step": round(ms, 1), "share_of_device_time": round(share, 3)}))
   devices = mesh.devices.size
   rows = [("whole train step", step_s, step_flops)]
   for name, (fn, args) in pieces(trainer, config, state, batch).items():

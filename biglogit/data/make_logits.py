@@ -15,7 +15,7 @@ from absl import flags, logging
 from tqdm import tqdm
 
 from biglogit import BiglogitError
-from biglogit import sharding
+from biglogit import host, sharding
 from biglogit import cli
 from biglogit.classifiers import io as cio
 from biglogit.data import dataset as dataset_lib
@@ -146,6 +146,9 @@ FLAGS = flags.FLAGS
 
 def main(argv):
   del argv
+  # two XLA devices per core, the batch sharded over them: EfficientNet-Lite0 ran 5.1 -> 10.1
+  # images/s on this 2-core CPU (1 vs 4 devices)
+  host.use_every_cpu_core(FLAGS.batch_size)
   path = build_logits_dataset(
       FLAGS.source, FLAGS.classifier, FLAGS.data_dir, FLAGS.name, FLAGS.splits, FLAGS.batch_size,
       FLAGS.store_resolution, FLAGS.tfds_data_dir, FLAGS.holdout_per_class, FLAGS.class_index)

@@ -47,8 +47,7 @@ def filter_grad(x, g, kernel_size: int, precision=None):
   (XLA fuses them into one copy per operand): a horizontal shift that would wrap into the next
   row lands where g is zero, so the wrapped values may be anything finite.
   """
-  n, height, width, c = x.shape
-  d = g.shape[-1]
+  c, d = x.shape[-1], g.shape[-1]
   k, p = kernel_size, kernel_size // 2
   if k == 1:  # a 1x1 convolution's filter gradient is one matrix product, no copies
     return _matmul_t(x.reshape(-1, c), g.reshape(-1, d), precision).reshape(1, 1, c, d)
@@ -84,10 +83,11 @@ def _same_conv_bwd(padding, precision, residuals, g):
 _same_conv.defvjp(_same_conv_fwd, _same_conv_bwd)
 
 
-def _padding_pairs(padding):
-  if isinstance(padding, str):  # stride 1, odd kernel: 'SAME' is k // 2 on each side
-    return None if padding != "SAME" else "SAME"
-  return tuple(tuple(p) for p in padding)
+def _is_same_padding(padding, k: int) -> bool:
+  """'SAME', or k // 2 on each side (what 'SAME' means at stride 1 for an odd kernel)."""
+  if isinstance(padding, str):
+    return padding == "SAME"
+  return tuple(tuple(p) for p in padding) == ((k // 2, k // 2),) * 2
 
 
 def _is_same_nhwc(x, w, window_strides, padding, lhs_dilation, rhs_dilation, dimension_numbers,
@@ -97,7 +97,7 @@ def _is_same_nhwc(x, w, window_strides, padding, lhs_dilation, rhs_dilation, dim
   return (x.ndim == 4 and w.ndim == 4 and w.shape[0] == w.shape[1] and k % 2 == 1
           and min(w.shape[2], w.shape[3]) >= MIN_CHANNELS
           and dims == lax.conv_dimension_numbers(x.shape, w.shape, NHWC)
-          and tuple(window_strides) == (1, 1) and _padding_pairs(padding) in ("SAME", ((k // 2, k // 2),) * 2)
+          and tuple(window_strides) == (1, 1) and _is_same_padding(padding, k)
           and all(v in (None, 1, (1, 1)) for v in (lhs_dilation, rhs_dilation))
           and feature_group_count == 1 and batch_group_count == 1
           and x.shape[1] * x.shape[2] >= MIN_PIXELS)
@@ -106,7 +106,7 @@ def _is_same_nhwc(x, w, window_strides, padding, lhs_dilation, rhs_dilation, dim
 def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None,
                          dimension_numbers=None, feature_group_count=1, batch_group_count=1,
                          precision=None, preferred_element_type=None):
-  """`lax.conv_general_dilated`, with the row-product filter gradient where it applies."""
+  """`lax.conv_general_dilated`, with `filter_grad` as the CPU filter gradient where it applies."""
   if preferred_element_type is None and _is_same_nhwc(
       lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation, dimension_numbers,
       feature_group_count, batch_group_count):

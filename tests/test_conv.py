@@ -21,7 +21,9 @@ def _grads(conv_fn, x, w, cotangent, padding):
     (2, 17, 19, 16, 32, 5, [(2, 2), (2, 2)]),  # 5x5, odd sizes
     (2, 16, 16, 32, 16, 1, [(0, 0), (0, 0)]),  # 1x1 (shortcut convolutions)
 ])
-def test_gradients_equal_xlas(batch, height, width, c_in, c_out, kernel, padding):
+def test_gradients_equal_xlas(batch, height, width, c_in, c_out, kernel, padding, monkeypatch):
+  monkeypatch.setattr(conv_lib, "MIN_CHANNELS", 16)  # the math at test size; the threshold is tested below
+  assert _uses_matrix_product_gradient((batch, height, width, c_in), (kernel, kernel, c_in, c_out), padding=padding)
   rng = np.random.default_rng(0)
   x = jnp.asarray(rng.standard_normal((batch, height, width, c_in)), jnp.float32)
   w = jnp.asarray(rng.standard_normal((kernel, kernel, c_in, c_out)), jnp.float32)
@@ -42,7 +44,8 @@ def _uses_matrix_product_gradient(x_shape, w_shape, strides=(1, 1), padding="SAM
 
 def test_only_covered_convolutions_take_the_matrix_product_gradient():
   assert _uses_matrix_product_gradient((2, 32, 32, 64), (3, 3, 64, 64))
-  assert _uses_matrix_product_gradient((2, 16, 16, 16), (1, 1, 16, 16))
+  assert _uses_matrix_product_gradient((2, 16, 16, 64), (1, 1, 64, 128))
+  assert not _uses_matrix_product_gradient((2, 32, 32, 32), (3, 3, 32, 32))  # 32 channels: XLA's
   assert not _uses_matrix_product_gradient((2, 8, 8, 64), (3, 3, 64, 64))  # small images: XLA's
   assert not _uses_matrix_product_gradient((2, 32, 32, 64), (3, 3, 64, 3))  # 3 output channels
   assert not _uses_matrix_product_gradient((2, 32, 32, 3), (3, 3, 3, 64))  # RGB input
@@ -50,8 +53,9 @@ def test_only_covered_convolutions_take_the_matrix_product_gradient():
   assert not _uses_matrix_product_gradient((2, 32, 32, 64), (3, 3, 64, 64), padding="VALID")
 
 
-def test_sharded_batch_gives_the_same_filter_gradient():
+def test_sharded_batch_gives_the_same_filter_gradient(monkeypatch):
   """The reduction over a batch split across devices goes through the mesh's all-reduce."""
+  monkeypatch.setattr(conv_lib, "MIN_CHANNELS", 16)
   devices = jax.devices()
   if len(devices) < 2:
     pytest.skip("needs several (virtual) devices")

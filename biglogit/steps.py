@@ -82,15 +82,20 @@ def train_step(state: GANState, batch, aux, *, generator, discriminator, g_tx, d
   updates, g_opt = g_tx.update(grads, g_opt, g_params)
   g_params = optax.apply_updates(g_params, updates)
 
-  # EMA of G on device; before ema_start it simply tracks G (BigGAN's schedule).
-  decay = jnp.where(state.step >= t.ema_start, t.ema_decay, 0.0)
-  ema_params = jax.tree_util.tree_map(lambda e, p: decay * e + (1.0 - decay) * p,
-                                      state.ema_params, g_params)
+  ema_params = ema_update(state.ema_params, g_params, state.step, t.ema_start, t.ema_decay)
   new_state = state.replace(step=state.step + 1, g_params=g_params, g_stats=g_stats,
                             d_params=d_params, d_stats=d_stats, g_opt=g_opt, d_opt=d_opt,
                             ema_params=ema_params, rng=jax.random.key_data(rng))
   metrics = {"d_loss": d_loss, "g_loss": g_loss, "d_real": d_real, "d_fake": d_fake, **g_terms}
   return new_state, metrics
+
+
+def ema_update(ema_params, g_params, step, ema_start: int, ema_decay: float):
+  """The EMA of G after this step, on device (optax's Polyak average). Before `ema_start` it simply
+  copies G (BigGAN's schedule): an average over G's first, untrained steps would drag on for about
+  1 / (1 - decay) steps."""
+  decay = jnp.where(step >= ema_start, ema_decay, 0.0)
+  return optax.incremental_update(g_params, ema_params, 1.0 - decay)
 
 
 def reconstruct(params, g_stats, logits, eps, *, generator, release_cfg):

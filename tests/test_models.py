@@ -122,3 +122,23 @@ def test_latent_chunks_match_biggan():
   assert arch_lib.latent_chunks(120, 3) == (30, 30, 30, 30)
   assert arch_lib.latent_chunks(120, 5) == (20,) * 6
   assert sum(arch_lib.latent_chunks(120, 6)) == 120
+
+
+def test_batch_norm_uses_batch_statistics_in_training_and_running_averages_after():
+  """The generator's batch norm (flax's, without affine inside the `norm` scope): the checkpoint
+  layout of earlier releases (bn/norm/{mean, var}, bn/{scale, bias}) and BigGAN's momentum 0.9."""
+  from biglogit.models.layers import BatchNorm
+  x = 2.0 * jax.random.normal(jax.random.key(0), (8, 4, 4, 3)) + 1.0
+  bn = BatchNorm()
+  variables = bn.init({"params": jax.random.key(1)}, x, train=True)
+  assert set(variables["params"]) == {"scale", "bias"}
+  assert set(variables["batch_stats"]) == {"norm"} and set(variables["batch_stats"]["norm"]) == {"mean", "var"}
+  y, updated = bn.apply(variables, x, train=True, mutable=["batch_stats"])
+  xs = np.asarray(x, np.float64)
+  mean, var = xs.mean((0, 1, 2)), xs.var((0, 1, 2))
+  np.testing.assert_allclose(y, (xs - mean) / np.sqrt(var + 1e-4), atol=1e-4)
+  stats = updated["batch_stats"]["norm"]
+  np.testing.assert_allclose(stats["mean"], 0.1 * mean, rtol=1e-4, atol=1e-6)  # from 0
+  np.testing.assert_allclose(stats["var"], 0.9 + 0.1 * var, rtol=1e-4)  # from 1
+  y_eval = bn.apply({"params": variables["params"], "batch_stats": updated["batch_stats"]}, x, train=False)
+  np.testing.assert_allclose(y_eval, (xs - 0.1 * mean) / np.sqrt(0.9 + 0.1 * var + 1e-4), atol=1e-4)

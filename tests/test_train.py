@@ -134,3 +134,16 @@ def test_a_finished_run_ends_with_a_summary_of_where_things_are(inverter_runs, c
   psnr = [l for l in lines if l.strip().startswith("psnr ")]
   assert len(psnr) == 1 and "class-mean baseline" in psnr[0]
   assert train.run_summary(inverter_runs["gan"], 2, 4).startswith("stopped at step 2 of 4 (rerun to resume)")
+
+
+def test_ema_copies_g_before_ema_start_and_averages_after():
+  g = {"w": jnp.full((3,), 2.0), "b": jnp.full((2,), -1.0)}
+  zero = jax.tree_util.tree_map(jnp.zeros_like, g)
+  copied = steps.ema_update(zero, g, jnp.int32(4), ema_start=5, ema_decay=0.9)
+  for a, b in zip(jax.tree_util.tree_leaves(copied), jax.tree_util.tree_leaves(g)):
+    np.testing.assert_array_equal(a, b)
+  ema = zero
+  for step in range(5, 15):  # ten averaging steps towards a constant G: 1 - 0.9**10 of the way
+    ema = steps.ema_update(ema, g, jnp.int32(step), ema_start=5, ema_decay=0.9)
+  np.testing.assert_allclose(ema["w"], 2.0 * (1 - 0.9**10), rtol=1e-5)
+  np.testing.assert_allclose(ema["b"], -1.0 * (1 - 0.9**10), rtol=1e-5)

@@ -9,17 +9,20 @@ training workdir, so evaluate and the experiments accept either.
 import json
 import os
 import shutil
+import tempfile
 
 import jax
 import numpy as np
 import jax.numpy as jnp
 import orbax.checkpoint as ocp
 from absl import flags
+from etils import epath
 
 from biglogit import BiglogitError
 from biglogit import images as image_lib
 from biglogit import train_logs
 from biglogit import cli
+from biglogit import files
 from biglogit.data import dataset as dataset_lib
 from biglogit.data import pipeline
 from biglogit.evaluate import core
@@ -34,8 +37,8 @@ MAX_FILE_MB = 15
 
 def training_seconds(workdir: str) -> float:
   """Wall time of the logged steps (compilation excluded), from metrics.jsonl's steps_per_s."""
-  path = os.path.join(workdir, "metrics.jsonl")
-  if not os.path.exists(path):
+  path = epath.Path(workdir) / "metrics.jsonl"
+  if not path.exists():
     return float("nan")
   rows, last_step, total = train_logs.read_jsonl(path), 0, 0.0
   for row in rows:
@@ -51,6 +54,11 @@ def dataset_name(dataset: str) -> str:
   return parts[-2] if len(parts) > 1 and parts[-1] == dataset_lib.VERSION else parts[-1]
 
 
+def _accuracy(dataset_meta, split: str) -> str:
+  value = dataset_meta.get(f"accuracy_{split}", float("nan"))
+  return "n/a (labels are not the classifier's classes)" if value is None else f"{value:.4f}"
+
+
 def model_card(name: str, config, inverter, record, seconds: float, hardware: str, dataset_meta,
                dtype: str, limitations: str = "") -> str:
   """name: the release folder's name (the card's title). No path of the training machine appears:
@@ -63,8 +71,7 @@ def model_card(name: str, config, inverter, record, seconds: float, hardware: st
       f"- Inverts: {clf.get('architecture', '?')} logits (source checkpoint sha256 "
       f"{str(clf.get('source_sha256', '?'))[:12]}), released as: {release.describe(config.release)}",
       f"- Data: logits dataset `{dataset_name(config.data.dataset)}` from `{source}`; "
-      f"classifier accuracy train {dataset_meta.get('accuracy_train', float('nan')):.4f}, "
-      f"test {dataset_meta.get('accuracy_test', float('nan')):.4f}",
+      f"classifier accuracy train {_accuracy(dataset_meta, 'train')}, test {_accuracy(dataset_meta, 'test')}",
       f"- Model: {config.model.resolution}px, ch_g {config.model.ch_g}, ch_d {config.model.ch_d}, "
       f"dim_z {config.model.dim_z}, compute {config.model.compute_dtype}",
       f"- Training: {inverter.step} steps, global batch {config.train.global_batch}, "
@@ -113,12 +120,11 @@ def write_card(release_dir: str, inverter, record, info, dataset_meta, name: str
   Limitations section); it stays in release.json so a refreshed card keeps it."""
   """MODEL_CARD.md + grid.png of a release folder (also to refresh an existing release's card with
   a new evaluation record: `refresh_card`)."""
-  save_class_grid(os.path.join(release_dir, GRID), inverter)
-  name = name or os.path.basename(os.path.normpath(release_dir))
-  with open(os.path.join(release_dir, "MODEL_CARD.md"), "w") as f:
-    f.write(model_card(name, inverter.config, inverter, record, info["training_seconds"],
-                       info["hardware"], dataset_meta, info.get("dtype", "float32"),
-                       info.get("limitations", "")))
+  release = epath.Path(release_dir)
+  save_class_grid(str(release / GRID), inverter)
+  files.atomic_write(release / "MODEL_CARD.md", model_card(
+      name or release.name, inverter.config, inverter, record, info["training_seconds"],
+      info["hardware"], dataset_meta, info.get("dtype", "float32"), info.get("limitations", "")))
 
 
 def refresh_card(release_dir: str, metrics_json: str, data_dir: str = "", limitations: str = None):
@@ -127,46 +133,45 @@ def refresh_card(release_dir: str, metrics_json: str, data_dir: str = "", limita
   inverter = Inverter.load_export(release_dir)
   if data_dir:
     inverter.config.data.data_dir = data_dir
-  with open(os.path.join(release_dir, RELEASE_INFO)) as f:
-    info = json.load(f)
+  release = epath.Path(release_dir)
+  info = json.loads((release / RELEASE_INFO).read_text())
   if limitations is not None:
     info["limitations"] = limitations
-    with open(os.path.join(release_dir, RELEASE_INFO), "w") as f:
-      json.dump(info, f, indent=2)
-  with open(metrics_json) as f:
-    record = json.load(f)
+    files.atomic_write(release / RELEASE_INFO, json.dumps(info, indent=2))
+  record = json.loads(epath.Path(metrics_json).read_text())
   record["step"] = info["step"]
   record["workdir"] = release_dir  # the release, not the path of the machine that evaluated it
   c = inverter.config
   _, builder = dataset_lib.open_split(c.data.dataset, c.data.train_split, c.data.data_dir)
-  with open(os.path.join(release_dir, "metrics.json"), "w") as f:
-    json.dump(record, f, indent=2)
+  files.atomic_write(release / "metrics.json", json.dumps(record, indent=2))
   write_card(release_dir, inverter, record, info, dict(builder.info.metadata or {}))
 
 
 def export(workdir: str, out: str, hardware: str, step=None, dtype: str = "float32",
            limitations: str = "") -> str:
-  """dtype="bfloat16" halves the release (the loader casts back to float32)."""
-  if os.path.exists(out) and os.listdir(out):
+  """dtype="bfloat16" halves the release (the loader casts back to float32). `out` may be local or
+  on object storage (gs://...); the release is assembled in a local folder and published whole."""
+  if dtype not in ("float32", "bfloat16"):
+    raise BiglogitError(f"--dtype={dtype}; use float32 or bfloat16")
+  target = epath.Path(out)
+  if target.exists() and any(target.iterdir()):
     raise BiglogitError(f"{out} exists and is not empty; export into a fresh folder")
   inverter = Inverter.load(workdir, step)
   config = inverter.config
   record = None
-  metrics_path = os.path.join(workdir, "eval", "metrics.json")
-  if os.path.exists(metrics_path):
-    with open(metrics_path) as f:
-      record = json.load(f)
+  metrics_path = epath.Path(workdir) / "eval" / "metrics.json"
+  if metrics_path.exists():
+    record = json.loads(metrics_path.read_text())
     if record.get("step") != inverter.step:
       record = None  # numbers of another checkpoint do not describe this one
     else:
       record["workdir"] = out  # the release, not the training machine's path
   _, builder = dataset_lib.open_split(config.data.dataset, config.data.train_split, config.data.data_dir)
-  tmp = out.rstrip("/") + ".tmp"
+  # Staged beside a local `out` (one rename publishes it), in a local temporary folder for a remote one.
+  tmp = tempfile.mkdtemp() if files.is_remote(out) else out.rstrip("/") + ".tmp"
   shutil.rmtree(tmp, ignore_errors=True)
   os.makedirs(tmp)
   checkpointer = ocp.StandardCheckpointer()
-  if dtype not in ("float32", "bfloat16"):
-    raise BiglogitError(f"--dtype={dtype}; use float32 or bfloat16")
   params = jax.tree_util.tree_map(lambda x: jnp.asarray(x, dtype), inverter.params)
   generator = {"params": params, "batch_stats": inverter.g_stats}
   checkpointer.save(os.path.abspath(os.path.join(tmp, GENERATOR)), generator)
@@ -185,19 +190,34 @@ def export(workdir: str, out: str, hardware: str, step=None, dtype: str = "float
   with open(os.path.join(tmp, RELEASE_INFO), "w") as f:
     json.dump(info, f, indent=2)
   write_card(tmp, inverter, record, info, dict(builder.info.metadata or {}),
-             name=os.path.basename(os.path.normpath(out)))
-  for root, _, files in os.walk(tmp):
-    for name in files:
+             name=target.name)
+  for root, _, names in os.walk(tmp):
+    for name in names:
       size = os.path.getsize(os.path.join(root, name)) / 2**20
       if size > MAX_FILE_MB:
         shutil.rmtree(tmp)
         raise BiglogitError(f"{name} is {size:.1f} MB, over the {MAX_FILE_MB} MB release limit; "
                             "release a smaller model or host it elsewhere")
-  os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-  if os.path.exists(out):
-    os.rmdir(out)  # empty (checked above)
-  os.replace(tmp, out)
+  publish(tmp, out)
   return out
+
+
+def publish(staged: str, out: str):
+  """Move a finished local release folder to `out`: one rename locally; on object storage a copy of
+  every file with the card last, so a release that has a card is complete."""
+  if not files.is_remote(out):
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    if os.path.exists(out):
+      os.rmdir(out)  # empty (checked before anything was written)
+    os.replace(staged, out)
+    return
+  paths = sorted(os.path.relpath(os.path.join(root, f), staged)
+                 for root, _, names in os.walk(staged) for f in names)
+  for rel in sorted(paths, key=lambda p: p == "MODEL_CARD.md"):
+    dest = epath.Path(out) / rel
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_bytes(epath.Path(staged, rel).read_bytes())
+  shutil.rmtree(staged)
 
 
 def main(argv):

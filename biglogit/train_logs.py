@@ -121,8 +121,8 @@ def create_writer(workdir: str, is_main_process: bool):
 
 
 def read_jsonl(path: str):
-  with open(path) as f:
-    return [json.loads(line) for line in f if line.strip()]
+  """Rows of a JSON-lines file, local or on object storage."""
+  return [json.loads(line) for line in epath.Path(path).read_text().splitlines() if line.strip()]
 
 
 class Progress:

@@ -93,6 +93,20 @@ def test_baseline_reconstructions_by_hand():
     B.parse_kinds("constant,mode")
 
 
+def test_class_mean_by_prediction_groups_training_images_by_phis_argmax():
+  """Labels outside phi's classes (CIFAR-10 labels, ImageNet logits): grouped by label, every class
+  of phi is empty and gets the overall mean; grouped by prediction, the class means come back."""
+  ref = _reference()
+  ref = B.Reference(ref.images, ref.logits, labels=np.array([5, 5, 6, 7]))
+  z = np.array([[9, 0.5, 0], [0, 0, 0.1]], np.float32)
+  np.testing.assert_allclose(B.reconstruct("class_mean", ref, z), (0 + 100 + 200 + 255) / 4 / 255, rtol=1e-6)
+  by_prediction = B.reconstruct("class_mean", ref, z, class_mean_by="prediction")
+  np.testing.assert_allclose(by_prediction[0], 50 / 255, rtol=1e-6)
+  np.testing.assert_allclose(by_prediction[1], 1.0, rtol=1e-6)
+  with pytest.raises(BiglogitError, match="class_mean_by='argmax'; use one of label, prediction"):
+    B.reconstruct("class_mean", ref, z, class_mean_by="argmax")
+
+
 def test_nearest_logits_on_its_own_training_set_is_a_perfect_inverter():
   rng = np.random.default_rng(0)
   images = rng.integers(0, 255, (20, 4, 4, 3), dtype=np.uint8)
@@ -175,3 +189,31 @@ def test_export_card_and_evaluating_an_export(inverter_runs, tmp_path):
   from biglogit.experiments import noise
   noise.run(str(out), str(tmp_path / "noise"), num_images=2, num_samples=2, num_examples=4)
   assert (tmp_path / "noise" / "noise.json").exists()
+
+
+def test_export_to_object_storage_publishes_every_file_with_the_card_last(inverter_runs, tmp_path,
+                                                                          monkeypatch):
+  """`export --out=gs://...`: assembled in a local temporary folder, then every file copied through
+  epath, the card last (a release with a card is complete). Here a local folder plays the bucket."""
+  from etils import epath
+  from biglogit import export, files
+  from biglogit.inverter import Inverter
+  bucket, published = tmp_path / "bucket", []
+  path_class = type(epath.Path(tmp_path))
+  real_write = path_class.write_bytes
+
+  def spy_write(self, data):
+    if str(self).startswith(str(bucket)):
+      published.append(str(self))
+    return real_write(self, data)
+
+  monkeypatch.setattr(files, "is_remote", lambda p: str(p).startswith(str(bucket)))
+  monkeypatch.setattr(path_class, "write_bytes", spy_write)
+  release = bucket / "releases" / "toy_gan"
+  export.export(inverter_runs["gan"], str(release), hardware="2 CPU cores")
+  monkeypatch.undo()
+  assert os.listdir(bucket / "releases") == ["toy_gan"]  # nothing staged beside it
+  assert published[-1] == str(release / "MODEL_CARD.md")
+  assert {os.path.basename(p) for p in published} >= {"config.json", "release.json", export.GRID}
+  assert (release / "MODEL_CARD.md").read_text().startswith("# toy_gan:")
+  assert Inverter.load(str(release)).step == 4

@@ -2,10 +2,10 @@
 output folder RUN/experiments/<name>/, JSON numbers and PNG figures."""
 import dataclasses
 import json
-import os
 from typing import Any, Dict, List, Optional
 
 import numpy as np
+from etils import epath
 
 from biglogit import BiglogitError
 from biglogit import files
@@ -38,8 +38,8 @@ def prepare_experiment(workdir: str, experiment: str, *, num_examples: int, spli
     raise BiglogitError(f"experiment {experiment} needs the classifier phi; set eval.classifier in "
                         f"{workdir}/config.json's config or rebuild the dataset with make_logits")
   inverter = Inverter.load(workdir)
-  out = out or os.path.join(workdir, "experiments", experiment)
-  os.makedirs(out, exist_ok=True)
+  out = out or str(epath.Path(workdir) / "experiments" / experiment)
+  epath.Path(out).mkdir(parents=True, exist_ok=True)
   return Run(inverter, evaluator, examples, out)
 
 

@@ -22,7 +22,7 @@ from biglogit.evaluate import core
 def run(kind: str, dataset: str, out: str, *, data_dir: str = "", split: str = "test",
         num_examples: int = 1000, distance: str = "cosine", reference_examples: int = 0,
         classifier: str = "", identifier: str = "", robust_features: str = "", fid_extractor: str = "",
-        batch_size: int = 250, num_images: int = 8):
+        batch_size: int = 250, num_images: int = 8, class_mean_by: str = "label"):
   baselines.parse_kinds([kind])
   if num_examples < 1:
     raise BiglogitError(f"--num_examples={num_examples}; use at least 1")
@@ -37,12 +37,14 @@ def run(kind: str, dataset: str, out: str, *, data_dir: str = "", split: str = "
   examples, metadata = core.held_out(config, split, num_examples)
   evaluator = core.Evaluator(config, metadata)
   reference = baselines.load_reference(dataset, config.data.train_split, data_dir, reference_examples)
-  x_hat = baselines.reconstruct(kind, reference, examples["logits"], distance)
+  x_hat = baselines.reconstruct(kind, reference, examples["logits"], distance, class_mean_by)
   summary, _ = evaluator.score(examples["x"], x_hat, examples["logits"], examples["label"])
   settings = {"kind": kind, "reference_split": config.data.train_split,
               "reference_examples": int(len(reference.labels))}
   if kind == "nearest_logits":
     settings["distance"] = distance
+  if kind == "class_mean":
+    settings["class_mean_by"] = class_mean_by
   record = {"run": os.path.basename(os.path.normpath(out)), "workdir": out, "step": None,
             "method": f"baseline:{kind}", "release": baselines.READS[kind], "dataset": dataset,
             "split": split, "num_examples": int(len(x_hat)), "settings": settings,
@@ -64,7 +66,7 @@ def main(argv):
       F.kind, F.dataset, F.out, data_dir=F.data_dir, split=F.split, num_examples=F.num_examples,
       distance=F.distance, reference_examples=F.reference_examples, classifier=F.classifier,
       identifier=F.identifier, robust_features=F.robust_features, fid_extractor=F.fid_extractor,
-      batch_size=F.batch_size, num_images=F.num_images)
+      batch_size=F.batch_size, num_images=F.num_images, class_mean_by=F.class_mean_by)
 
 
 if __name__ == "__main__":
@@ -75,6 +77,8 @@ if __name__ == "__main__":
   flags.DEFINE_string("split", "test", "Held-out split scored (its first --num_examples).")
   flags.DEFINE_integer("num_examples", 1000, "Held-out examples to score.")
   flags.DEFINE_enum("distance", "cosine", list(baselines.DISTANCES), "nearest_logits: logit distance.")
+  flags.DEFINE_enum("class_mean_by", "label", list(baselines.CLASS_MEAN_BY), "class_mean: group the "
+                    "training images by their true label or by phi's prediction on them.")
   flags.DEFINE_integer("reference_examples", 0, "First N training examples as reference (0: all).")
   flags.DEFINE_string("classifier", "", "phi (default: the classifier recorded in the dataset).")
   flags.DEFINE_string("identifier", "", "Independent classifier for identifiability.")

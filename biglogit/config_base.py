@@ -96,6 +96,9 @@ def base_config() -> ml_collections.ConfigDict:
   # constant, mean, class_mean, nearest_logits ("" = none), with the training split as reference.
   c.eval.baselines = "constant,mean,class_mean,nearest_logits"
   c.eval.nearest_distance = "cosine"  # nearest_logits: "cosine" or "l2"
+  # class_mean: group training images by their "label" or by phi's "prediction" (argmax of their
+  # logits; for data whose labels are not phi's classes, e.g. CIFAR-10 through an ImageNet classifier)
+  c.eval.class_mean_by = "label"
   c.eval.baseline_reference_examples = 0  # first N training examples as reference (0: all)
   c.eval.every = 0  # steps between evaluations during training (0: off)
   c.eval.at_end = False  # evaluate the final EMA generator into WORKDIR/eval/metrics.json

@@ -41,7 +41,8 @@ def _commands(text: str):
   """Each command line (continuations joined) that runs a biglogit module."""
   joined = re.sub(r"\\\n\s*", " ", text)
   for line in joined.splitlines():
-    for match in re.finditer(r"python3? -m (biglogit[\w.]*)([^`&|;\n]*)", line):
+    # a command quoted in prose ends at ")" (e.g. "(time a step with python -m biglogit.benchmark ...)")
+    for match in re.finditer(r"python3? -m (biglogit[\w.]*)([^`&|;)\n]*)", line):
       yield match.group(1), match.group(2)
 
 
@@ -72,22 +73,27 @@ def test_documented_command_uses_real_flags(where, module, args):
   assert path, f"{where}: python -m {module} names no module"
   defined = _defined_flags(path) | _ABSL
   tokens = shlex.split(args.replace("...", ""), posix=True)
-  config_file = next((t.split("=", 1)[1] for t in tokens if t.startswith("--config=")), None)
+  config_spec = next((t.split("=", 1)[1] for t in tokens if t.startswith("--config=")), None)
+  config = None
+  if config_spec and "<" not in config_spec:  # not a placeholder such as configs/<file>.py
+    config_file, _, variant = config_spec.partition(":")  # a family: configs/x.py:VARIANT
+    config_path = os.path.join(REPO, config_file)
+    assert os.path.exists(config_path), f"{where}: --config={config_spec}: no file {config_file}"
+    spec = importlib.util.spec_from_file_location("documented_config", config_path)
+    holder = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(holder)
+    config = holder.get_config(variant) if variant else holder.get_config()
   for token in tokens:
     if not token.startswith("--"):
       continue
     name = token[2:].split("=", 1)[0]
     if name.startswith("config."):
-      assert config_file, f"{where}: {token} without --config="
-      config_path = os.path.join(REPO, config_file)
-      if "<" in config_file or not os.path.exists(config_path):
-        continue  # a placeholder such as configs/<file>.py
-      spec = importlib.util.spec_from_file_location("documented_config", config_path)
-      holder = importlib.util.module_from_spec(spec)
-      spec.loader.exec_module(holder)
-      node = holder.get_config()
+      assert config_spec, f"{where}: {token} without --config="
+      if config is None:
+        continue
+      node = config
       for key in name.split(".")[1:]:
-        assert key in node, f"{where}: {token}: {config_file} has no key {name[len('config.'):]}"
+        assert key in node, f"{where}: {token}: {config_spec} has no key {name[len('config.'):]}"
         node = node[key]
       continue
     assert name in defined or (name.startswith("no") and name[2:] in defined), (

@@ -7,10 +7,12 @@ import jax
 import numpy as np
 import pytest
 
+from biglogit import BiglogitError
 from biglogit.classifiers import cifar_resnet
 from biglogit.classifiers import io as cio
 from biglogit.data import dataset as dataset_lib
 from biglogit.data import make_logits
+from biglogit.data import sources
 
 
 @pytest.fixture(scope="module")
@@ -40,9 +42,24 @@ def test_builds_skips_corrupt_resizes_odd_and_reads_back_without_tf(image_folder
   imgs = np.stack([source[i]["image"] for i in range(len(source))]).astype(np.float32) / 255
   logits = np.asarray(module.apply(variables, imgs))
   np.testing.assert_allclose(np.stack([source[i]["logits"] for i in range(len(source))]), logits, atol=1e-4)
-  labels = np.asarray([source[i]["label"] for i in range(len(source))])
-  assert meta["accuracy_train"] == pytest.approx(float(np.mean(logits.argmax(-1) == labels)))
+  # 2 class folders, 10 logits: the labels are not the classifier's classes, so no accuracy
+  assert meta["accuracy_train"] is None
   assert "tensorflow" not in sys.modules
+
+
+def test_accuracy_is_recorded_where_the_labels_are_the_classifiers_classes(classifier_dir, tmp_path):
+  from PIL import Image
+  rng = np.random.default_rng(0)
+  for c in range(10):  # as many class folders as the classifier has logits
+    os.makedirs(tmp_path / "src" / "train" / f"class{c}")
+    for i in range(2):
+      Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(
+          tmp_path / "src" / "train" / f"class{c}" / f"{i}.png")
+  path = make_logits.build_logits_dataset(str(tmp_path / "src"), classifier_dir, str(tmp_path / "d"), name="ten")
+  source, builder = dataset_lib.open_split(str(path), "train")
+  predictions = np.asarray([source[i]["prediction"] for i in range(len(source))])
+  labels = np.asarray([source[i]["label"] for i in range(len(source))])
+  assert builder.info.metadata["accuracy_train"] == pytest.approx(float(np.mean(predictions == labels)))
 
 
 def test_rerun_does_nothing(image_folder, classifier_dir, tmp_path):
@@ -88,3 +105,23 @@ def test_tfds_source_by_name():
   assert len(records) == 5 and not skips.skipped
   assert all(r.image.shape == (24, 24, 3) and 0 <= r.label < 10 for r in records)
   assert records[0].name == "cifar10[train][0]"
+
+
+def test_max_per_class_keeps_the_first_files_of_every_class_per_split(image_folder):
+  """train:2,test:1 -> the first 2 (by name) of each class in train, 1 in test; every class kept."""
+  source = sources.open_source(image_folder, max_per_class=sources.parse_max_per_class("train:2,test:1"))
+  assert source.count("train") == 4 and source.count("test") == 2
+  names = [r.name for r in source.records("train", 32, 32, sources.SkipLog())]
+  assert sorted(names) == ["train/cat/0.png", "train/cat/1.png", "train/dog/0.png", "train/dog/1.png"]
+  every_split = sources.open_source(image_folder, max_per_class=sources.parse_max_per_class("1"))
+  assert every_split.count("train") == 2 and every_split.count("test") == 2
+
+
+@pytest.mark.parametrize("spec,message", [
+    ("train:0", "max_per_class item 'train:0': use N or split:N with N >= 1"),
+    ("train:many", "max_per_class item 'train:many'"),
+    ("val:3", "max_per_class names split 'val'; .* has \\['test', 'train'\\]"),
+])
+def test_max_per_class_refuses_what_it_cannot_mean(image_folder, spec, message):
+  with pytest.raises(BiglogitError, match=message):
+    sources.open_source(image_folder, max_per_class=sources.parse_max_per_class(spec))

@@ -66,16 +66,19 @@ def _resize(images: np.ndarray, resolution: int) -> np.ndarray:
 def build_logits_dataset(source_spec: str, classifier_dir: str, data_dir: str, name: Optional[str] = None,
                          splits: Optional[List[str]] = None, batch_size: int = 256,
                          store_resolution: Optional[int] = None, tfds_data_dir: Optional[str] = None,
-                         holdout_per_class: int = 0, class_index: str = "folder"):
+                         holdout_per_class: int = 0, class_index: str = "folder", max_per_class=""):
   """Returns the finished dataset folder (building it unless it is already complete).
 
   class_index: "folder" labels images by their sorted class folders (or the TFDS label);
   "imagenet1k" by the ImageNet-1k index of their class folder's wnid.
+  max_per_class: "N" or "split:N,..." (first N files of each class), e.g. a subset small enough
+  for a slow classifier on this CPU.
   """
   if class_index not in CLASS_INDEXES:
     raise BiglogitError(f"class_index={class_index!r}; use one of {CLASS_INDEXES}")
+  limits = sources.parse_max_per_class(max_per_class)
   module, variables, meta = cio.load_classifier(classifier_dir)
-  source = sources.open_source(source_spec, tfds_data_dir, holdout_per_class)
+  source = sources.open_source(source_spec, tfds_data_dir, holdout_per_class, limits)
   splits = list(splits or source.splits)
   base = os.path.basename(source_spec.rstrip("/")).split(".")[0] if not source_spec.startswith("tfds:") \
       else source_spec[5:].replace("/", "_").replace(":", "_")
@@ -87,8 +90,12 @@ def build_logits_dataset(source_spec: str, classifier_dir: str, data_dir: str, n
   class_names = source.class_names(splits[0])
   if class_index == "imagenet1k":
     class_names = sources.imagenet1k_class_index(class_names)
-  if len(class_names) != meta["num_classes"]:
-    logging.warning("source has %d classes, classifier %d logits", len(class_names), meta["num_classes"])
+  # Top-1 accuracy means something only where the labels are the classifier's classes (not for
+  # CIFAR-10 through an ImageNet classifier): otherwise it is recorded as None, not as 0.
+  labels_are_classes = len(class_names) == meta["num_classes"]
+  if not labels_are_classes:
+    logging.warning("source has %d classes, classifier %d logits: no accuracy is recorded",
+                    len(class_names), meta["num_classes"])
   res, resize = meta["input_resolution"], meta["resize"]
   store_res = store_resolution or res
   computer = LogitsComputer(module, variables, batch_size)
@@ -97,7 +104,7 @@ def build_logits_dataset(source_spec: str, classifier_dir: str, data_dir: str, n
                                               "mean", "std", "source_sha256", "variables_sha256")},
       "classifier_dir": os.path.abspath(classifier_dir),
       "source": source_spec, "stored_resolution": store_res,
-      "holdout_per_class": holdout_per_class, "class_index": class_index,
+      "holdout_per_class": holdout_per_class, "class_index": class_index, "max_per_class": limits,
   }
 
   def example_fn(split):
@@ -127,7 +134,7 @@ def build_logits_dataset(source_spec: str, classifier_dir: str, data_dir: str, n
       logging.warning("%s: skipped %d unreadable images: %s", split, len(skips.skipped),
                       ", ".join(n for n, _ in skips.skipped[:10]))
     # Written into the same metadata.json TFDS saves when it finalises the dataset.
-    builder.info.metadata[f"accuracy_{split}"] = correct / max(total, 1)
+    builder.info.metadata[f"accuracy_{split}"] = correct / max(total, 1) if labels_are_classes else None
     builder.info.metadata[f"num_examples_{split}"] = total
     builder.info.metadata[f"skipped_{split}"] = len(skips.skipped)
     builder.info.metadata[f"skipped_files_{split}"] = [n for n, _ in skips.skipped[:MAX_LISTED_SKIPS]]
@@ -151,12 +158,14 @@ def main(argv):
   host.use_every_cpu_core(FLAGS.batch_size)
   path = build_logits_dataset(
       FLAGS.source, FLAGS.classifier, FLAGS.data_dir, FLAGS.name, FLAGS.splits, FLAGS.batch_size,
-      FLAGS.store_resolution, FLAGS.tfds_data_dir, FLAGS.holdout_per_class, FLAGS.class_index)
+      FLAGS.store_resolution, FLAGS.tfds_data_dir, FLAGS.holdout_per_class, FLAGS.class_index,
+      FLAGS.max_per_class)
   import tensorflow_datasets as tfds
   b = tfds.builder_from_directory(os.fspath(path))
   for split in b.info.splits:
-    print(f"{path} [{split}] {b.info.splits[split].num_examples} examples, "
-          f"accuracy {b.info.metadata.get(f'accuracy_{split}', float('nan')):.4f}, "
+    accuracy = b.info.metadata.get(f"accuracy_{split}")
+    accuracy = "n/a (labels are not the classifier's classes)" if accuracy is None else f"{accuracy:.4f}"
+    print(f"{path} [{split}] {b.info.splits[split].num_examples} examples, accuracy {accuracy}, "
           f"skipped {b.info.metadata.get(f'skipped_{split}', 0)}")
 
 
@@ -172,6 +181,8 @@ if __name__ == "__main__":
   flags.DEFINE_string("tfds_data_dir", None, "data_dir of a tfds: source.")
   flags.DEFINE_integer("holdout_per_class", 0, "Split a one-split folder source: hold out the last N files "
                        "of each class (by name) as 'test', the rest is 'train'.")
+  flags.DEFINE_list("max_per_class", [], "Keep the first N files (by name) of each class: N for every "
+                    "split, or split:N items, e.g. train:500,test:100 (folder / tarball sources).")
   flags.DEFINE_enum("class_index", "folder", list(CLASS_INDEXES), "Labels: the sorted class folders, or "
                     "the ImageNet-1k index of each class folder's wnid (imagenet1k).")
   flags.mark_flags_as_required(["source", "classifier", "data_dir"])

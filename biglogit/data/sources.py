@@ -8,7 +8,7 @@ import io
 import os
 import tarfile
 import zlib
-from typing import Iterator, List, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 from absl import logging
@@ -74,6 +74,34 @@ def hold_out_per_class(entries: List[Tuple[str, str]], per_class: int, path: str
   return {"train": sorted(train, key=lambda e: e[1]), "test": sorted(test, key=lambda e: e[1])}
 
 
+def first_per_class(entries: List[Tuple[str, str]], limit: int) -> List[Tuple[str, str]]:
+  """The first `limit` files by name of each class: the same subset on every machine, every class
+  represented (the stored order is TFDS's shuffle, so 'the first N examples' would not be)."""
+  kept, seen = [], {}
+  for cls, name in sorted(entries, key=lambda e: e[1]):
+    if seen.get(cls, 0) < limit:
+      seen[cls] = seen.get(cls, 0) + 1
+      kept.append((cls, name))
+  return kept
+
+
+def parse_max_per_class(spec) -> Dict[str, int]:
+  """'N' (every split) or 'split:N' items, from a string or a list of them -> {split or '*': N}."""
+  items = spec.split(",") if isinstance(spec, str) else list(spec or [])
+  out = {}
+  for item in (i.strip() for i in items if i.strip()):
+    split, _, count = item.rpartition(":")
+    try:
+      n = int(count)
+    except ValueError:
+      n = -1
+    if n < 1:
+      raise BiglogitError(f"max_per_class item {item!r}: use N or split:N with N >= 1 "
+                          "(e.g. train:500,test:100)")
+    out[split or "*"] = n
+  return out
+
+
 def imagenet1k_class_index(source_classes: List[str]) -> List[str]:
   """The 1000 ImageNet-1k wnids in class-index order, so that a source whose class folders are
   wnids (Tiny-ImageNet: val/n01443537/...) gets ImageNet labels. Every source class must be one."""
@@ -94,10 +122,11 @@ class FolderSource:
   """split/<class>/<file> in a folder or a .tar(.gz); classes are the sorted class-folder names.
 
   A tarball's top folder may wrap the splits (e.g. cifar10/train/...): it is found automatically.
-  holdout_per_class=N turns a source with one split (Tiny-ImageNet's val/) into train and test.
+  holdout_per_class=N turns a source with one split (Tiny-ImageNet's val/) into train and test;
+  max_per_class ({split or '*': N}) keeps the first N files of each class of a split.
   """
 
-  def __init__(self, path: str, holdout_per_class: int = 0):
+  def __init__(self, path: str, holdout_per_class: int = 0, max_per_class: Optional[Dict[str, int]] = None):
     if not os.path.exists(path):
       raise BiglogitError(f"image source {path} does not exist")
     self.path = path
@@ -119,6 +148,14 @@ class FolderSource:
         raise BiglogitError(f"holdout_per_class splits a source with one split; {path} has "
                             f"{sorted(self._entries)}: leave it at 0")
       self._entries = hold_out_per_class(next(iter(self._entries.values())), holdout_per_class, path)
+    limits = max_per_class or {}
+    unknown = sorted(set(limits) - set(self._entries) - {"*"})
+    if unknown:
+      raise BiglogitError(f"max_per_class names split {unknown[0]!r}; {path} has {self.splits}")
+    for split in self._entries:
+      limit = limits.get(split, limits.get("*", 0))
+      if limit:
+        self._entries[split] = first_per_class(self._entries[split], limit)
 
   def _list(self) -> List[str]:
     if self.is_tar:
@@ -238,14 +275,15 @@ class TfdsSource:
       yield Record(array, int(ex["label"]), f"{self.name}[{split}][{i}]")
 
 
-def open_source(spec: str, data_dir: Optional[str] = None, holdout_per_class: int = 0):
+def open_source(spec: str, data_dir: Optional[str] = None, holdout_per_class: int = 0,
+                max_per_class: Optional[Dict[str, int]] = None):
   """'tfds:NAME[:CONFIG]' or a path to a folder / tarball."""
   if holdout_per_class < 0:
     raise BiglogitError(f"holdout_per_class={holdout_per_class} is negative; use 0 (the source's own "
                         "splits) or the number of images per class to hold out")
   if spec.startswith("tfds:"):
-    if holdout_per_class:
-      raise BiglogitError("holdout_per_class applies to a folder or tarball source; a TFDS dataset "
-                          "has its own splits")
+    if holdout_per_class or max_per_class:
+      raise BiglogitError("holdout_per_class and max_per_class apply to a folder or tarball source; "
+                          "a TFDS dataset has its own splits")
     return TfdsSource(spec[len("tfds:"):], data_dir)
-  return FolderSource(spec, holdout_per_class)
+  return FolderSource(spec, holdout_per_class, max_per_class)

@@ -3,7 +3,10 @@
   constant        mid-grey, whatever the logits: what knowing nothing scores
   mean            the per-pixel mean image of the training split
   class_mean      the training split's mean image of phi's predicted class (argmax z): everything a
-                  label-only release gives away (the classes' means use the true training labels)
+                  label-only release gives away. The classes' means group the training images by
+                  their true labels (class_mean_by="label"), or by phi's own prediction on them
+                  ("prediction": for data whose labels are not phi's classes, e.g. CIFAR-10 through
+                  an ImageNet classifier)
   nearest_logits  the training image whose logits are nearest to the query's (cosine or L2): a
                   non-parametric inverter that needs no training, only the released training logits
 
@@ -19,6 +22,7 @@ from biglogit.data import pipeline
 
 KINDS = ("constant", "mean", "class_mean", "nearest_logits")
 DISTANCES = ("cosine", "l2")
+CLASS_MEAN_BY = ("label", "prediction")
 # What each baseline reads of the query, for the record's `release` field.
 READS = {"constant": "nothing", "mean": "nothing", "class_mean": "top-1 label (argmax z)",
          "nearest_logits": "full logits"}
@@ -63,18 +67,22 @@ def nearest_rows(queries, keys, distance: str, chunk: int = 512) -> np.ndarray:
   return np.concatenate(out) if out else np.zeros((0,), np.int64)
 
 
-def class_means(reference: Reference, num_classes: int) -> np.ndarray:
+def class_means(reference: Reference, num_classes: int, by: str = "label") -> np.ndarray:
   """[num_classes, H, W, 3] float [0, 1]; a class without training images gets the overall mean."""
+  if by not in CLASS_MEAN_BY:
+    raise BiglogitError(f"class_mean_by={by!r}; use one of {', '.join(CLASS_MEAN_BY)}")
+  groups = reference.labels if by == "label" else reference.logits.argmax(-1)
   x = reference.images.astype(np.float64) / 255.0
   overall = x.mean(0)
   means = np.repeat(overall[None], num_classes, axis=0)
-  for c in np.unique(reference.labels):
+  for c in np.unique(groups):
     if 0 <= c < num_classes:
-      means[c] = x[reference.labels == c].mean(0)
+      means[c] = x[groups == c].mean(0)
   return means.astype(np.float32)
 
 
-def reconstruct(kind: str, reference: Reference, logits, distance: str = "cosine") -> np.ndarray:
+def reconstruct(kind: str, reference: Reference, logits, distance: str = "cosine",
+                class_mean_by: str = "label") -> np.ndarray:
   """The baseline's x_hat for each row of logits, float [0, 1] NHWC."""
   logits = np.asarray(logits, np.float32)
   n, shape = len(logits), reference.images.shape[1:]
@@ -84,18 +92,18 @@ def reconstruct(kind: str, reference: Reference, logits, distance: str = "cosine
     mean = reference.images.astype(np.float64).mean(0) / 255.0
     return np.broadcast_to(mean.astype(np.float32), (n,) + shape).copy()
   if kind == "class_mean":
-    return class_means(reference, logits.shape[1])[logits.argmax(-1)]
+    return class_means(reference, logits.shape[1], class_mean_by)[logits.argmax(-1)]
   if kind == "nearest_logits":
     return reference.images[nearest_rows(logits, reference.logits, distance)].astype(np.float32) / 255.0
   raise BiglogitError(f"unknown baseline kind {kind!r}; use one of {', '.join(KINDS)}")
 
 
 def evaluate_baselines(evaluator, examples, reference: Reference, kinds: Sequence[str],
-                       distance: str = "cosine") -> Dict[str, Dict]:
+                       distance: str = "cosine", class_mean_by: str = "label") -> Dict[str, Dict]:
   """{kind: metrics summary} of each baseline on the same held-out examples as an inverter."""
   out = {}
   for kind in kinds:
-    x_hat = reconstruct(kind, reference, examples["logits"], distance)
+    x_hat = reconstruct(kind, reference, examples["logits"], distance, class_mean_by)
     out[kind] = evaluator.score(examples["x"], x_hat, examples["logits"], examples["label"])[0]
   return out
 
@@ -109,4 +117,5 @@ def for_config(config, evaluator, examples) -> Dict[str, Dict]:
     return {}
   reference = load_reference(config.data.dataset, config.data.train_split, config.data.data_dir,
                              int(e.get("baseline_reference_examples", 0)))
-  return evaluate_baselines(evaluator, examples, reference, kinds, e.get("nearest_distance", "cosine"))
+  return evaluate_baselines(evaluator, examples, reference, kinds, e.get("nearest_distance", "cosine"),
+                            e.get("class_mean_by", "label"))

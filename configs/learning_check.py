@@ -25,6 +25,12 @@ Why these settings (measured on the subset, EMA generator, 2 CPU devices, two ru
   (separate), phi agreement 0.457 vs 0.461, pixel retrieval top-1 0.016 [0.004, 0.031] vs 0.008
   [0, 0.020] (chance 0.004), PSNR 11.19 vs 9.65.
 - An EMA of 0.999 averages over ~1000 steps: on runs of a few hundred steps it reports an early G.
+- Longer and wider do not rescue it (2026-11-30, 4 CPU devices, eval every 300 steps on the 256):
+  this file's settings for 1800 steps (about 15 min): phi agreement 0.18 -> 0.27, instance gain
+  0.25 -> 0.42 dB, pixel and feature retrieval top-1 at chance (0.004-0.016) at every evaluation
+  from step 300 to 1800. ch 16 (G and D) for 400 steps, the CPU time of about 1300 steps at ch 8
+  (0.81-0.83 vs 2.54-2.75 steps/s, python -m biglogit.benchmark, docs/performance.md): phi agreement
+  0.195, instance gain 0.35 dB, retrieval at chance -- no better per step, 3x worse per CPU-minute.
 """
 from biglogit.config_base import sibling
 

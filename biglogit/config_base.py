@@ -48,6 +48,11 @@ def base_config() -> ml_collections.ConfigDict:
   c.train.adam_eps = 1e-6
   c.train.ema_decay = 0.9999
   c.train.ema_start = 1000
+  # Not in the paper: weight of a matching-aware D term (Reed et al. 2016). Each real image is also
+  # shown with another example's logits (the batch rolled by one) and must be judged fake, which
+  # trains D's projection to check the image against *these* logits rather than their class alone.
+  # 0 = the paper's single hinge loss.
+  c.train.mismatch_weight = 0.0
 
   c.data = ml_collections.ConfigDict()
   c.data.dataset = ""  # a built logits dataset's folder, or its name under data_dir

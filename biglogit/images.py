@@ -55,15 +55,21 @@ def resize_to(x, resolution: int):
   return jax.image.resize(x, (x.shape[0], resolution, resolution, x.shape[3]), "bilinear")
 
 
+def pad_batch(arrays, batch_size: int):
+  """(arrays padded along the leading axis to batch_size by repeating their last row, valid count):
+  a fixed shape, so the last, shorter batch reuses the program the full ones compiled."""
+  valid = len(arrays[0])
+  if valid < batch_size:
+    arrays = [np.concatenate([a, np.repeat(a[-1:], batch_size - valid, axis=0)]) for a in arrays]
+  return list(arrays), valid
+
+
 def batched_apply(fn: Callable, *arrays, batch_size: int) -> np.ndarray:
   """fn over the leading axis in batches of exactly batch_size (the last one padded), so one jitted
   program serves any number of examples."""
   n = len(arrays[0])
   outs = []
   for start in range(0, n, batch_size):
-    chunk = [a[start:start + batch_size] for a in arrays]
-    valid = len(chunk[0])
-    if valid < batch_size:
-      chunk = [np.concatenate([c, np.repeat(c[-1:], batch_size - valid, axis=0)]) for c in chunk]
+    chunk, valid = pad_batch([a[start:start + batch_size] for a in arrays], batch_size)
     outs.append(np.asarray(jax.device_get(fn(*chunk)))[:valid])
   return np.concatenate(outs) if outs else np.zeros((0,))

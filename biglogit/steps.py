@@ -1,5 +1,7 @@
 """Pure, jit-able training steps: D updates, one G update, EMA. No I/O here."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import optax
@@ -40,21 +42,15 @@ def train_step(state: GANState, batch, aux, *, generator, discriminator, g_tx, d
                                      train=True, mutable=["batch_stats"])
     return fake, new_vars.get("batch_stats", {})
 
-  def d_loss_fn(d_params, d_stats, real, fake, logits):
-    both = jnp.concatenate([real, fake], axis=0)
-    both_logits = jnp.concatenate([logits, logits], axis=0)
-    out, new_vars = discriminator.apply({"params": d_params, "batch_stats": d_stats}, both,
-                                        both_logits, train=True, mutable=["batch_stats"])
-    d_real, d_fake = jnp.split(out, 2)
-    loss = losses.discriminator_loss(d_real, d_fake)
-    return loss, (new_vars["batch_stats"], jnp.mean(d_real), jnp.mean(d_fake))
+  d_loss_fn = functools.partial(discriminator_loss, discriminator,
+                                mismatch_weight=t.get("mismatch_weight", 0.0))
 
   for i in range(t.d_steps):
     real = images_to_float(batch["image"][i])
     logits = batch["logits"][i]
     fake, g_stats = generate(g_params, g_stats, logits, step_rngs[i])
     fake = jax.lax.stop_gradient(fake)  # G frozen in D's update
-    (d_loss, (d_stats, d_real, d_fake)), grads = jax.value_and_grad(d_loss_fn, has_aux=True)(
+    (d_loss, (d_stats, d_real, d_fake, d_terms)), grads = jax.value_and_grad(d_loss_fn, has_aux=True)(
         d_params, d_stats, real, fake, logits)
     updates, d_opt = d_tx.update(grads, d_opt, d_params)
     d_params = optax.apply_updates(d_params, updates)
@@ -86,8 +82,31 @@ def train_step(state: GANState, batch, aux, *, generator, discriminator, g_tx, d
   new_state = state.replace(step=state.step + 1, g_params=g_params, g_stats=g_stats,
                             d_params=d_params, d_stats=d_stats, g_opt=g_opt, d_opt=d_opt,
                             ema_params=ema_params, rng=jax.random.key_data(rng))
-  metrics = {"d_loss": d_loss, "g_loss": g_loss, "d_real": d_real, "d_fake": d_fake, **g_terms}
+  metrics = {"d_loss": d_loss, "g_loss": g_loss, "d_real": d_real, "d_fake": d_fake, **d_terms, **g_terms}
   return new_state, metrics
+
+
+def discriminator_loss(discriminator, d_params, d_stats, real, fake, logits, mismatch_weight=0.0):
+  """L_D on one sub-batch, D's new batch_stats and the means of its outputs, in one D pass.
+
+  mismatch_weight > 0 adds the matching-aware term: the same real images again, each with its
+  neighbour's logits (the batch rolled by one), judged like fakes (losses.mismatch_loss)."""
+  images, image_logits = [real, fake], [logits, logits]
+  if mismatch_weight > 0:
+    images.append(real)
+    image_logits.append(jnp.roll(logits, 1, axis=0))
+  out, new_vars = discriminator.apply({"params": d_params, "batch_stats": d_stats},
+                                      jnp.concatenate(images, axis=0),
+                                      jnp.concatenate(image_logits, axis=0), train=True,
+                                      mutable=["batch_stats"])
+  outs = jnp.split(out, len(images))
+  d_real, d_fake = outs[0], outs[1]
+  loss = losses.discriminator_loss(d_real, d_fake)
+  terms = {}
+  if mismatch_weight > 0:
+    loss = loss + mismatch_weight * losses.mismatch_loss(outs[2])
+    terms = {"d_mismatch": jnp.mean(outs[2])}
+  return loss, (new_vars["batch_stats"], jnp.mean(d_real), jnp.mean(d_fake), terms)
 
 
 def ema_update(ema_params, g_params, step, ema_start: int, ema_decay: float):

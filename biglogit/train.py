@@ -101,6 +101,9 @@ def _check_ranges(config):
   for name, value in (("train.g_lr", t.g_lr), ("train.d_lr", t.d_lr), ("train.adam_eps", t.adam_eps)):
     if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
       raise BiglogitError(f"{name}={value!r}; use a finite number above 0 (e.g. 1e-4)")
+  weight = t.get("mismatch_weight", 0.0)
+  if not (isinstance(weight, (int, float)) and math.isfinite(weight) and weight >= 0):
+    raise BiglogitError(f"train.mismatch_weight={weight!r}; use 0 (the paper's loss) or a finite weight above 0 (e.g. 1.0)")
   for name, value in (("train.ema_decay", t.ema_decay), ("train.b1", t.b1), ("train.b2", t.b2)):
     if not (isinstance(value, (int, float)) and 0 <= value < 1):
       raise BiglogitError(f"{name}={value!r}; use a number in [0, 1) (e.g. 0.999)")

@@ -31,6 +31,13 @@ Why these settings (measured on the subset, EMA generator, 2 CPU devices, two ru
   from step 300 to 1800. ch 16 (G and D) for 400 steps, the CPU time of about 1300 steps at ch 8
   (0.81-0.83 vs 2.54-2.75 steps/s, python -m biglogit.benchmark, docs/performance.md): phi agreement
   0.195, instance gain 0.35 dB, retrieval at chance -- no better per step, 3x worse per CPU-minute.
+- A matching-aware D (--config.train.mismatch_weight=1.0: real images with their neighbour's logits
+  judged fake) against this file as it is, 900 steps each, 4 CPU devices, each run alone, evaluated
+  every 150 steps (2026-11-30): at step 900 pixel retrieval top-1 0.027 [0.012, 0.047] vs 0.016
+  [0.004, 0.031], in-class 0.074 vs 0.086, feature retrieval 0.004 vs 0.012, instance gain 0.44
+  [0.20, 0.69] vs 0.46 [0.22, 0.68] dB, phi agreement 0.246 vs 0.254: every interval overlaps, and the
+  mismatch run lagged until step 600 (gain 0.15 vs 0.42 dB). D learns the check (its score on
+  mismatched pairs sat at -1.2, past the hinge), G does not gain from it; 2.01 vs 2.29 steps/s.
 """
 from biglogit.config_base import sibling
 

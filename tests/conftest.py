@@ -2,7 +2,12 @@
 identical programs compile once per session, and small generated datasets."""
 import os
 
-os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+# Compilation, not computation, is most of the suite's time (tiny models, a few steps each). LLVM's
+# opt level 0 compiles the tiny models' programs about a third faster (measured: the sharded-step and
+# model-shape tests 204 -> 155 s from a cold cache) and leaves XLA's float semantics as they are; the
+# programs users run keep the default level.
+TEST_XLA_FLAGS = "--xla_backend_optimization_level=0"
+os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + f" {TEST_XLA_FLAGS}"
                            " --xla_force_host_platform_device_count=8").strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
@@ -148,10 +153,10 @@ def main_env(devices: int, compile_cache: bool = True):
   Multi-process runs go without the cache: if one process found its program there and the other
   compiled for longer than gloo's 30 s rendezvous timeout, the first collective would fail."""
   env = dict(os.environ)
-  env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+  env["XLA_FLAGS"] = f"{TEST_XLA_FLAGS} --xla_force_host_platform_device_count={devices}"
   env["JAX_PLATFORMS"] = "cpu"
   if compile_cache:
-    env["JAX_COMPILATION_CACHE_DIR"] = os.path.join(REPO, ".pytest_cache", "jax_cache")
+    env["JAX_COMPILATION_CACHE_DIR"] = os.environ["BIGLOGIT_COMPILE_CACHE"]
     env["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
     env["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
   else:

@@ -129,6 +129,8 @@ BAD_CONFIG_VALUES = [
     ("train.ema_decay", 2.0, "train.ema_decay=2.0; use a number in [0, 1) (e.g. 0.999)"),
     ("train.ema_decay", float("nan"), "train.ema_decay=nan; use a number in [0, 1) (e.g. 0.999)"),
     ("train.b2", 1.0, "train.b2=1.0; use a number in [0, 1) (e.g. 0.999)"),
+    ("train.mismatch_weight", -0.5, "train.mismatch_weight=-0.5; use 0 (the paper's loss) or a finite weight "
+                                    "above 0 (e.g. 1.0)"),
     ("eval.baselines", "constant,mode", "unknown baseline kind(s) ['mode']; use any of constant, mean, "
                                         "class_mean, nearest_logits"),
     ("eval.nearest_distance", "manhattan", "eval.nearest_distance='manhattan'; use one of cosine, l2"),

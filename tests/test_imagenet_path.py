@@ -171,7 +171,8 @@ def test_real_1000_logits_through_a_64px_gan_with_attention(tmp_path):
   c.data.data_dir = ""
   c.model.ch_g = c.model.ch_d = 4
   c.model.cond_hidden = 16
-  c.train.global_batch, c.train.num_steps, c.train.ema_start = 8, 2, 1
+  # one D update per step: the D updates are unrolled in the step, so each extra one is compiled again
+  c.train.global_batch, c.train.num_steps, c.train.ema_start, c.train.d_steps = 8, 2, 1, 1
   c.log_every, c.checkpoint_every, c.image_every, c.num_grid_images = 1, 2, 2, 2
   c.data.num_read_threads = 2
   e = c.eval

@@ -41,3 +41,19 @@ def test_pgd_lowers_accuracy_of_trained_model():
                    rng=jax.random.key(1))
   assert float(jnp.max(jnp.abs(x_adv - x))) <= 0.1 + 1e-6
   assert float(x_adv.min()) >= 0 and float(x_adv.max()) <= 1
+
+
+def test_robust_accuracy_pads_the_last_batch_compiles_once_and_counts_only_real_examples(caplog):
+  data = toy_arrays(5, resolution=8)
+  x = np.asarray(data["image"], np.float32) / 255
+  model = Tiny()
+  params = model.init(jax.random.key(0), x)
+  predicted = np.asarray(jnp.argmax(model.apply(params, x), -1))
+  labels = predicted.copy()
+  labels[[1, 4]] = (labels[[1, 4]] + 1) % 10  # examples 1 and 4 (the padded last batch) wrong
+  with jax.log_compiles(True), caplog.at_level("WARNING"):
+    clean, adv = robust_accuracy(model, params, x, labels, eps=0.0, step_size=0.0, steps=0,
+                                 batch_size=2)  # batches of 2, 2 and 1
+  assert clean == adv == 3 / 5
+  compiles = [r for r in caplog.records if "Finished XLA compilation of jit(evaluate)" in r.getMessage()]
+  assert len(compiles) == 1, [r.getMessage() for r in compiles]

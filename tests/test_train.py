@@ -147,3 +147,26 @@ def test_ema_copies_g_before_ema_start_and_averages_after():
     ema = steps.ema_update(ema, g, jnp.int32(step), ema_start=5, ema_decay=0.9)
   np.testing.assert_allclose(ema["w"], 2.0 * (1 - 0.9**10), rtol=1e-5)
   np.testing.assert_allclose(ema["b"], -1.0 * (1 - 0.9**10), rtol=1e-5)
+
+
+def test_mismatch_term_judges_real_images_with_their_neighbours_logits_as_fake(tiny_config):
+  """train.mismatch_weight: L_D gains w * E[max(-1, D(x_i, z_{i-1}))], from the same D pass as the
+  real and fake terms, which it leaves as they were."""
+  from biglogit import losses, state as state_lib
+  c = tiny_config
+  _, discriminator = state_lib.build_models(c.model, c.method, c.deepsim.hidden)
+  arrays = toy_arrays(8)
+  real = steps.images_to_float(arrays["image"])
+  logits = jnp.asarray(arrays["logits"])
+  fake = jax.random.uniform(jax.random.key(1), real.shape, minval=-1, maxval=1)
+  d_vars = jax.jit(lambda k: discriminator.init({"params": k}, real, logits, train=True))(jax.random.key(0))
+  loss_fn = jax.jit(steps.discriminator_loss, static_argnums=(0, 6))
+  plain = loss_fn(discriminator, d_vars["params"], d_vars["batch_stats"], real, fake, logits, 0.0)
+  matched = loss_fn(discriminator, d_vars["params"], d_vars["batch_stats"], real, fake, logits, 1.5)
+  mismatched = jax.jit(lambda z: discriminator.apply(d_vars, real, z, train=True, mutable=["batch_stats"])[0])(
+      jnp.roll(logits, 1, axis=0))
+  assert "d_mismatch" not in plain[1][3]
+  np.testing.assert_allclose(matched[1][1:3], plain[1][1:3], rtol=1e-5)  # real and fake terms unchanged
+  np.testing.assert_allclose(matched[1][3]["d_mismatch"], np.mean(mismatched), rtol=1e-5)
+  np.testing.assert_allclose(matched[0], plain[0] + 1.5 * losses.mismatch_loss(mismatched), rtol=1e-5)
+  assert not np.allclose(matched[0], plain[0])

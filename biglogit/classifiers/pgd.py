@@ -9,6 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from biglogit.images import pad_batch
+
 
 def pgd_linf(logits_fn, x, labels, *, eps: float, step_size: float, steps: int, rng=None,
              targeted: bool = False):
@@ -40,18 +42,21 @@ def robust_accuracy(module, variables, images, labels, *, eps, step_size, steps,
   logits_fn = lambda x: module.apply(variables, x, train=False)
 
   @jax.jit
-  def evaluate(x, y, rng):
+  def evaluate(x, y, rng):  # per example: correct on x, correct on its PGD image
     clean = jnp.argmax(logits_fn(x), -1) == y
     x_adv = pgd_linf(logits_fn, x, y, eps=eps, step_size=step_size, steps=steps, rng=rng)
-    return jnp.sum(clean), jnp.sum(jnp.argmax(logits_fn(x_adv), -1) == y)
+    return clean, jnp.argmax(logits_fn(x_adv), -1) == y
 
   clean = adv = 0
   rng = jax.random.key(seed)
+  batch_size = min(batch_size, max(len(images), 1))
   for start in range(0, len(images), batch_size):
     rng, sub = jax.random.split(rng)
-    c, a = evaluate(jnp.asarray(images[start:start + batch_size]),
-                    jnp.asarray(labels[start:start + batch_size]), sub)
-    clean, adv = clean + int(c), adv + int(a)
+    # the last batch padded to the others' size: one compile, the padding not counted
+    (x, y), valid = pad_batch([np.asarray(images[start:start + batch_size]),
+                               np.asarray(labels[start:start + batch_size])], batch_size)
+    c, a = jax.device_get(evaluate(jnp.asarray(x), jnp.asarray(y), sub))
+    clean, adv = clean + int(c[:valid].sum()), adv + int(a[:valid].sum())
   n = max(len(images), 1)
   return clean / n, adv / n
 

@@ -38,6 +38,9 @@ Why these settings (measured on the subset, EMA generator, 2 CPU devices, two ru
   [0.20, 0.69] vs 0.46 [0.22, 0.68] dB, phi agreement 0.246 vs 0.254: every interval overlaps, and the
   mismatch run lagged until step 600 (gain 0.15 vs 0.42 dB). D learns the check (its score on
   mismatched pairs sat at -1.2, past the hinge), G does not gain from it; 2.01 vs 2.29 steps/s.
+- Less noise beside the logits in each block's conditioning vector (--config.model.dim_z=20: 5 eps
+  dims per block instead of 30, next to the 10 logits), same protocol: at step 900 pixel retrieval
+  0.020 [0.004, 0.039], instance gain 0.31 [0.10, 0.51] dB, phi agreement 0.234 -- no better.
 """
 from biglogit.config_base import sibling
 

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 from biglogit import BiglogitError, sharding, steps, train
+from biglogit.losses import mismatch_loss
+from biglogit import state as state_lib
 from tests.conftest import toy_arrays
 
 
@@ -152,7 +154,6 @@ def test_ema_copies_g_before_ema_start_and_averages_after():
 def test_mismatch_term_judges_real_images_with_their_neighbours_logits_as_fake(tiny_config):
   """train.mismatch_weight: L_D gains w * E[max(-1, D(x_i, z_{i-1}))], from the same D pass as the
   real and fake terms, which it leaves as they were."""
-  from biglogit import losses, state as state_lib
   c = tiny_config
   _, discriminator = state_lib.build_models(c.model, c.method, c.deepsim.hidden)
   arrays = toy_arrays(8)
@@ -168,5 +169,5 @@ def test_mismatch_term_judges_real_images_with_their_neighbours_logits_as_fake(t
   assert "d_mismatch" not in plain[1][3]
   np.testing.assert_allclose(matched[1][1:3], plain[1][1:3], rtol=1e-5)  # real and fake terms unchanged
   np.testing.assert_allclose(matched[1][3]["d_mismatch"], np.mean(mismatched), rtol=1e-5)
-  np.testing.assert_allclose(matched[0], plain[0] + 1.5 * losses.mismatch_loss(mismatched), rtol=1e-5)
+  np.testing.assert_allclose(matched[0], plain[0] + 1.5 * mismatch_loss(mismatched), rtol=1e-5)
   assert not np.allclose(matched[0], plain[0])

@@ -49,7 +49,7 @@ def robust_accuracy(module, variables, images, labels, *, eps, step_size, steps,
 
   clean = adv = 0
   rng = jax.random.key(seed)
-  batch_size = min(batch_size, max(len(images), 1))
+  batch_size = min(batch_size, max(len(images), 1))  # a few images are not padded to 250
   for start in range(0, len(images), batch_size):
     rng, sub = jax.random.split(rng)
     # the last batch padded to the others' size: one compile, the padding not counted

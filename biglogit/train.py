@@ -356,7 +356,7 @@ def _train(config, workdir, mesh, train_iter, spec, checkpointer, start_record):
           writer.write_scalars(step, periodic_eval(state, step, workdir))
         progress.exclude(time.time() - aside)  # the logged images/s are training's alone
         if at_checkpoint:
-          if not bool(_all_finite(state)):  # the metrics can be finite while a parameter is not
+          if not checkpointing.all_finite(state):  # the metrics can be finite while a parameter is not
             raise BiglogitError(f"non-finite parameters or statistics at step {step} (the logged losses "
                                 f"were finite); stopped without saving, the last good checkpoint (step "
                                 f"{checkpointer.latest_step()}) is intact; lower the learning rates")
@@ -415,13 +415,6 @@ def _next_batch(train_iter, mesh, step: int, config):
                         "stopped before that step, nothing of it saved; rebuild the dataset with "
                         "python -m biglogit.data.make_logits, which refuses such rows")
   return sharding.to_global(local, mesh, batch_axis=1)
-
-
-@jax.jit
-def _all_finite(tree):
-  leaves = [jnp.isfinite(x).all() for x in jax.tree_util.tree_leaves(tree)
-            if jnp.issubdtype(x.dtype, jnp.inexact)]
-  return jnp.all(jnp.stack(leaves)) if leaves else jnp.bool_(True)
 
 
 def _write_config(workdir: str, config):

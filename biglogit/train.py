@@ -337,7 +337,10 @@ def _train(config, workdir, mesh, train_iter, spec, checkpointer, start_record):
         at_image = is_main and config.image_every and (step % config.image_every == 0 or last)
         at_eval = is_main and config.eval.every and (step % config.eval.every == 0 or last) and not (
             last and config.eval.at_end)  # the final evaluation below covers the last step
-        at_checkpoint = step % config.checkpoint_every == 0 or last or stop.requested
+        # Read once per step: a SIGTERM that lands between two reads (say, while this step logs)
+        # would otherwise end the loop below without the checkpoint it asked for.
+        stopping = stop.requested
+        at_checkpoint = step % config.checkpoint_every == 0 or last or stopping
         if at_log or at_image or at_eval or at_checkpoint:
           fetch_and_check()
         if at_log:
@@ -361,7 +364,7 @@ def _train(config, workdir, mesh, train_iter, spec, checkpointer, start_record):
                                 f"were finite); stopped without saving, the last good checkpoint (step "
                                 f"{checkpointer.latest_step()}) is intact; lower the learning rates")
           checkpointer.save(step, state, train_iter.get_state())
-        if stop.requested:
+        if stopping:
           break
     except BiglogitError:
       checkpointer.close()  # lets an in-flight checkpoint finish; nothing later is written

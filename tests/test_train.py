@@ -122,6 +122,33 @@ def test_nan_stops_with_step_and_keeps_last_good_checkpoint(tiny_config, tmp_pat
   assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree_util.tree_leaves(state.g_params))
 
 
+def test_sigterm_while_a_step_logs_still_checkpoints_that_stop(tiny_config, tmp_path, monkeypatch):
+  """The preemption notice can land at any point of a step, e.g. while it writes its log line (the
+  moment a supervisor watching the log would send it): the run still saves where it stops."""
+  import signal
+  from biglogit import checkpointing, train_logs
+  c = tiny_config
+  c.image_every, c.checkpoint_every, c.log_every, c.train.num_steps = 0, 100, 1, 8
+  create_writer = train_logs.create_writer
+
+  def writer_that_gets_sigterm_at_step_2(*args, **kwargs):
+    writer = create_writer(*args, **kwargs)
+    write_scalars = writer.write_scalars
+
+    def write(step, scalars):
+      write_scalars(step, scalars)
+      if step == 2 and "d_loss" in scalars:
+        os.kill(os.getpid(), signal.SIGTERM)  # the handler runs here, mid-bookkeeping
+    writer.write_scalars = write
+    return writer
+
+  monkeypatch.setattr(train.train_logs, "create_writer", writer_that_gets_sigterm_at_step_2)
+  train.train_and_evaluate(c, str(tmp_path / "run"))
+  latest = checkpointing.Checkpointer(str(tmp_path / "run"), 1, {}).latest_step()
+  assert latest == 3  # the next step saw the notice: saved there and stopped
+  assert not (tmp_path / "run" / "eval" / "metrics.json").exists()
+
+
 def test_a_finished_run_ends_with_a_summary_of_where_things_are(inverter_runs, capsys):
   from biglogit import train
   summary = train.run_summary(inverter_runs["gan"], 4, 4)

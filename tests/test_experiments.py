@@ -2,12 +2,14 @@
 numbers where they must be; the optimisation baseline; the report over several runs."""
 import os
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from PIL import Image
 
 from biglogit import BiglogitError
+from biglogit import images as image_lib
 from biglogit.experiments import (adversarial, grid, invariance, logit_edits, misclassified, noise, ood,
                                   optimize)
 
@@ -92,16 +94,26 @@ def test_optimisation_lowers_logit_distance_monotonically(inverter_runs):
   target = phi.logits(rng.uniform(0, 1, (4, 32, 32, 3)).astype(np.float32))
   invert = optimize.make_inversion(phi.logits_fn, steps=40, lr=0.05, tv_weight=0.0, l2_weight=0.0,
                                    optimizer="sgd")
-  _, history = invert(jnp.full((4, 32, 32, 3), 0.5), jnp.asarray(target))
+  _, history = invert(jnp.full((4, 32, 32, 3), 0.5), jnp.asarray(target), 4)
   distance = np.asarray(history["logit_distance"])
   assert distance[-1] < 0.9 * distance[0]
   assert (np.diff(distance) <= 1e-6).all(), distance
+  # three examples padded to the compiled four: the padding row is optimised but never averaged in
+  (x0, z), valid = image_lib.pad_batch([np.full((3, 32, 32, 3), 0.5, np.float32), target[:3]], 4)
+  x_padded, padded = invert(jnp.asarray(x0), jnp.asarray(z), valid)
+  x_alone, alone = invert(jnp.full((3, 32, 32, 3), 0.5), jnp.asarray(target[:3]), 3)
+  for k in ("objective", "logit_distance"):
+    np.testing.assert_allclose(padded[k], alone[k], rtol=1e-4)
+  np.testing.assert_allclose(np.asarray(x_padded)[:3], x_alone, atol=1e-4)
 
 
-def test_optimize_cli_writes_a_run_the_report_reads(inverter_runs, tmp_path):
+def test_optimize_cli_writes_a_run_the_report_reads(inverter_runs, tmp_path, caplog):
   out = str(tmp_path / "optimize_run")
-  record, history = optimize.run(inverter_runs["phi"], inverter_runs["dataset"], out, num_examples=8,
-                                 steps=5, batch_size=8, num_images=2)
+  with jax.log_compiles(True), caplog.at_level("WARNING"):  # batches of 3, 3 and 2 (padded to 3)
+    record, history = optimize.run(inverter_runs["phi"], inverter_runs["dataset"], out, num_examples=8,
+                                   steps=5, batch_size=3, num_images=2)
+  compiles = [r for r in caplog.records if "Finished XLA compilation of jit(invert)" in r.getMessage()]
+  assert len(compiles) == 1, [r.getMessage() for r in compiles]
   assert os.path.exists(os.path.join(out, "eval", "metrics.json"))
   assert record["method"] == "optimization" and len(history["objective"]) == 5
   from biglogit import report

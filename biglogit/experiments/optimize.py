@@ -23,6 +23,7 @@ import optax
 
 from biglogit import BiglogitError
 from biglogit import cli
+from biglogit import images as image_lib
 from biglogit.config_base import base_config
 from biglogit.evaluate import core
 from biglogit.experiments import common
@@ -39,7 +40,9 @@ def total_variation(x):
 
 def make_inversion(logits_fn, *, steps: int, lr: float, tv_weight: float, l2_weight: float,
                    optimizer: str = "adam"):
-  """jitted (x0, z) -> (x, history) with history = {objective, logit_distance}: [steps] batch means."""
+  """jitted (x0, z, valid) -> (x, history) with history = {objective, logit_distance}: [steps] means
+  over the first `valid` examples (the rest pad the last batch to the compiled shape; every example is
+  optimised on its own, so the padding changes nothing of the others)."""
   if optimizer not in ("adam", "sgd"):
     raise BiglogitError(f"--optimizer={optimizer}; use adam or sgd")
   tx = optax.adam(lr) if optimizer == "adam" else optax.sgd(lr)
@@ -47,15 +50,18 @@ def make_inversion(logits_fn, *, steps: int, lr: float, tv_weight: float, l2_wei
   def objective(x, z):
     dist = jnp.sum(jnp.square(logits_fn(x) - z), axis=-1)
     prior = tv_weight * total_variation(x) + l2_weight * jnp.mean(jnp.square(x - 0.5), axis=(1, 2, 3))
-    return jnp.sum(dist + prior), dist
+    return jnp.sum(dist + prior), (dist + prior, dist)
 
-  def invert(x0, z):
+  def invert(x0, z, valid):
+    real = jnp.arange(x0.shape[0]) < valid
+    mean = lambda v: jnp.sum(jnp.where(real, v, 0.0)) / valid
+
     def body(carry, _):
       x, opt = carry
-      (value, dist), grad = jax.value_and_grad(objective, has_aux=True)(x, z)
+      (_, (per_example, dist)), grad = jax.value_and_grad(objective, has_aux=True)(x, z)
       updates, opt = tx.update(grad, opt, x)
       x = jnp.clip(optax.apply_updates(x, updates), 0.0, 1.0)
-      return (x, opt), {"objective": value / x.shape[0], "logit_distance": jnp.mean(jnp.sqrt(dist))}
+      return (x, opt), {"objective": mean(per_example), "logit_distance": mean(jnp.sqrt(dist))}
 
     (x, _), history = jax.lax.scan(body, (x0, tx.init(x0)), None, length=steps)
     return x, history
@@ -97,10 +103,12 @@ def run(classifier: str, dataset: str, out: str, *, data_dir: str = "", split: s
   invert = make_inversion(evaluator.phi.logits_fn, steps=steps, lr=lr, tv_weight=tv_weight,
                           l2_weight=l2_weight, optimizer=optimizer)
   results, histories = [], []
-  for s in range(0, len(x), batch_size):
-    xb, hb = invert(jnp.asarray(x0[s:s + batch_size]), jnp.asarray(z[s:s + batch_size]))
-    results.append(np.asarray(xb))
-    histories.append({k: np.asarray(v) * len(xb) for k, v in hb.items()})
+  size = min(batch_size, len(x))
+  for s in range(0, len(x), size):
+    (x0_batch, z_batch), valid = image_lib.pad_batch([x0[s:s + size], z[s:s + size]], size)
+    xb, hb = invert(jnp.asarray(x0_batch), jnp.asarray(z_batch), valid)  # one program for every batch
+    results.append(np.asarray(xb)[:valid])
+    histories.append({k: np.asarray(v) * valid for k, v in hb.items()})
   x_hat = np.concatenate(results)
   history = {k: (sum(h[k] for h in histories) / len(x)).tolist() for k in histories[0]}
   summary, _ = evaluator.score(x, x_hat, z, examples["label"])

@@ -35,6 +35,13 @@ def shared_path(*parts):
   return path
 
 
+def compilations(caplog, function: str):
+  """The XLA compilations of jitted `function` logged while jax.log_compiles(True) and
+  caplog.at_level("WARNING") were on: a test of "compiled once" counts these."""
+  return [r.getMessage() for r in caplog.records
+          if f"Finished XLA compilation of jit({function})" in r.getMessage()]
+
+
 def toy_arrays(n, resolution=32, num_classes=10, seed=0):
   """A learnable toy task: each image is a flat colour, and the logits encode that colour."""
   rng = np.random.default_rng(seed)

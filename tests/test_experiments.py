@@ -12,6 +12,7 @@ from biglogit import BiglogitError
 from biglogit import images as image_lib
 from biglogit.experiments import (adversarial, grid, invariance, logit_edits, misclassified, noise, ood,
                                   optimize)
+from tests.conftest import compilations
 
 
 def _check_outputs(result, out_dir, json_name):
@@ -112,8 +113,8 @@ def test_optimize_cli_writes_a_run_the_report_reads(inverter_runs, tmp_path, cap
   with jax.log_compiles(True), caplog.at_level("WARNING"):  # batches of 3, 3 and 2 (padded to 3)
     record, history = optimize.run(inverter_runs["phi"], inverter_runs["dataset"], out, num_examples=8,
                                    steps=5, batch_size=3, num_images=2)
-  compiles = [r for r in caplog.records if "Finished XLA compilation of jit(invert)" in r.getMessage()]
-  assert len(compiles) == 1, [r.getMessage() for r in compiles]
+  compiles = compilations(caplog, "invert")
+  assert len(compiles) == 1, compiles
   assert os.path.exists(os.path.join(out, "eval", "metrics.json"))
   assert record["method"] == "optimization" and len(history["objective"]) == 5
   from biglogit import report

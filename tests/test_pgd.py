@@ -6,7 +6,7 @@ import numpy as np
 import optax
 
 from biglogit.classifiers.pgd import pgd_linf, robust_accuracy
-from tests.conftest import toy_arrays
+from tests.conftest import compilations, toy_arrays
 
 
 class Tiny(nn.Module):
@@ -55,5 +55,5 @@ def test_robust_accuracy_pads_the_last_batch_compiles_once_and_counts_only_real_
     clean, adv = robust_accuracy(model, params, x, labels, eps=0.0, step_size=0.0, steps=0,
                                  batch_size=2)  # batches of 2, 2 and 1
   assert clean == adv == 3 / 5
-  compiles = [r for r in caplog.records if "Finished XLA compilation of jit(evaluate)" in r.getMessage()]
-  assert len(compiles) == 1, [r.getMessage() for r in compiles]
+  compiles = compilations(caplog, "evaluate")
+  assert len(compiles) == 1, compiles

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from biglogit import checkpointing, sharding, train
-from tests.conftest import launch_main, logged_steps
+from tests.conftest import compilations, launch_main, logged_steps
 
 STEPS, EVERY = 30, 5
 SETTINGS = (f"--config.train.num_steps={STEPS}", f"--config.checkpoint_every={EVERY}",
@@ -106,8 +106,7 @@ def test_a_single_process_saves_each_array_from_one_replica_without_slicing_it(t
   with jax.log_compiles(True), caplog.at_level("WARNING"):
     ckpt.save(1, state, {"position": 0})
     ckpt.close()
-  slices = [r.getMessage() for r in caplog.records if "Finished XLA compilation of jit(slice)" in r.getMessage()]
-  assert slices == []
+  assert compilations(caplog, "slice") == []
   target = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated), state)
   restored, data = checkpointing.Checkpointer(str(tmp_path), 1, {}).restore(1, target)
   assert data == {"position": 0}

@@ -1,12 +1,13 @@
-"""Thin Orbax CheckpointManager wrapper: the state pytree, the Grain iterator state, the
-architecture signature and a digest of every array are saved together, one step folder each,
-written atomically by Orbax; a restore verifies the digest."""
+"""Thin Orbax CheckpointManager wrapper: the state pytree, the Grain iterator state (Grain's own
+Orbax handler, one file per process), the architecture signature and a digest of every array are
+saved together, one step folder each, written atomically by Orbax; a restore verifies the digest."""
 import contextlib
 import copy
 import json
 import os
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional
 
+import grain
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -166,18 +167,20 @@ class Checkpointer:
                           f"checkpoint (step {self.latest_step()}) is intact; free space or fix the "
                           "workdir, then rerun to resume") from e
 
-  def save(self, step: int, state, data_state: Dict[str, Any]):
+  def save(self, step: int, state, data_iterator):
+    """data_iterator: the Grain iterator the state was trained from, at the position of the next
+    batch; each process writes its own (data/process_I-of-N.json, Grain's checkpoint handler)."""
     # Asynchronous: the write overlaps training; an error surfaces at the next save or at close().
     with self._write_errors_reported(f"writing checkpoint step {step}"):
       self.manager.save(step, args=ocp.args.Composite(
-          state=ocp.args.StandardSave(state), data=ocp.args.JsonSave(data_state),
+          state=ocp.args.StandardSave(state), data=grain.checkpoint.CheckpointSave(data_iterator),
           meta=ocp.args.JsonSave(self.signature), digest=ocp.args.JsonSave(state_digest(state))),
           force=True)
 
   def _restore_verified(self, step: int, abstract_state):
-    """(state, data) or a one-line reason why this step can't be trusted."""
+    """(state, "") or (None, a one-line reason why this step can't be trusted)."""
     has_digest = (self.directory / str(step) / "digest").exists()  # older checkpoints have none
-    items = {"state": ocp.args.StandardRestore(abstract_state), "data": ocp.args.JsonRestore()}
+    items = {"state": ocp.args.StandardRestore(abstract_state)}
     if has_digest:
       items["digest"] = ocp.args.JsonRestore()
     try:
@@ -189,14 +192,17 @@ class Checkpointer:
       bad = [k for k in sorted(set(saved) | set(restored)) if saved.get(k) != restored.get(k)]
       if bad:
         return None, f"has {len(bad)} array(s) that differ from their saved digest (first: {bad[0]})"
-    return (out["state"], out["data"]), ""
+    return out["state"], ""
 
-  def restore(self, step: int, abstract_state) -> Tuple[Any, Dict[str, Any]]:
-    """Restore onto the shardings of `abstract_state` (ShapeDtypeStructs with .sharding), verified
-    against the digest saved with it. A damaged step is an error that names the newest older step
+  def restore(self, step: int, abstract_state, data_iterator=None):
+    """The state, restored onto the shardings of `abstract_state` (ShapeDtypeStructs with .sharding)
+    and verified against the digest saved with it; `data_iterator` (a Grain iterator), if given, is
+    moved to the position saved with it. A damaged step is an error that names the newest older step
     that verifies; never a silent restart from step 0."""
     restored, reason = self._restore_verified(step, abstract_state)
     if restored is not None:
+      if data_iterator is not None:
+        self._restore_data(step, data_iterator)
       return restored
     older = sorted((s for s in ocp.utils.checkpoint_steps(self.directory) if s < step), reverse=True)
     good = next((s for s in older if self._restore_verified(s, abstract_state)[0] is not None), None)
@@ -206,6 +212,26 @@ class Checkpointer:
               "no older checkpoint verifies either; fix or move it, or use a fresh --workdir")
     raise BiglogitError(f"checkpoint step {step} in {self.directory} exists but {reason}; not restarting "
                         f"from step 0 over it: {remedy}")
+
+  def _restore_data(self, step: int, data_iterator):
+    folder = self.directory / str(step) / "data"
+    own = folder / f"process_{jax.process_index()}-of-{jax.process_count()}.json"
+    legacy = folder / "metadata"  # checkpoints before Grain's handler: one JSON state for every process
+    if not own.exists() and not legacy.exists():
+      saved = sorted(p.name for p in folder.glob("process_*.json")) if folder.exists() else []
+      raise BiglogitError(f"checkpoint step {step} in {self.directory} has no data-iterator state for "
+                          f"process {jax.process_index()} of {jax.process_count()} (it has "
+                          f"{', '.join(saved) or 'none'}); resume with as many processes as saved it, "
+                          "or use a fresh --workdir")
+    try:
+      if own.exists():
+        self.manager.restore(step, args=ocp.args.Composite(data=grain.checkpoint.CheckpointRestore(data_iterator)))
+      else:
+        data_iterator.set_state(json.loads(legacy.read_text()))
+    except (IndexError, KeyError, TypeError, ValueError) as e:  # grain's checks of an edited/foreign state
+      raise BiglogitError(f"checkpoint step {step} in {self.directory} has a data-iterator state that does not "
+                          f"fit this dataset ({type(e).__name__}: {e}); resume from an older step or use a "
+                          "fresh --workdir") from e
 
   def wait(self):
     if self._manager is not None:

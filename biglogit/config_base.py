@@ -133,6 +133,9 @@ def classifier_base_config() -> ml_collections.ConfigDict:
   c.data.eval_split = "test"
   c.data.limit = 0  # 0: every image of the split
   c.data.eval_limit = 0
+  # The decoded split is held in memory and batched by the GAN's Grain pipeline (data/pipeline.py).
+  c.data.num_read_threads = 2
+  c.data.prefetch = 4
 
   c.train = ml_collections.ConfigDict()
   c.train.global_batch = 128

@@ -145,7 +145,7 @@ class Inverter:
     step = checkpointer.latest_step() if step is None else step
     if step is None:
       raise BiglogitError(f"{workdir} has no checkpoint yet; train first or pass another --workdir")
-    state, _ = checkpointer.restore(step, state_lib.abstract_state(config, sharding.make_mesh()))
+    state = checkpointer.restore(step, state_lib.abstract_state(config, sharding.make_mesh()))
     checkpointer.close()
     return cls.from_state(config, state, name=name or os.path.basename(os.path.normpath(workdir)),
                           step=int(step), workdir=workdir)

@@ -48,6 +48,15 @@ def state_shardings(abstract_state, mesh: Mesh, rules=DEFAULT_RULES):
   return jax.tree_util.tree_map_with_path(spec_for, abstract_state)
 
 
+def sharded_abstract(init_fn, mesh: Mesh):
+  """What init_fn(key) builds, as ShapeDtypeStructs carrying the shardings it lives in on `mesh`:
+  traced (jax.eval_shape), never initialised. It is the init's output sharding and the restore
+  target of a checkpoint."""
+  shapes = jax.eval_shape(init_fn, jax.random.key(0))
+  return jax.tree_util.tree_map(lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh),
+                                shapes, state_shardings(shapes, mesh))
+
+
 def batch_sharding(mesh: Mesh, batch_axis: int = 0) -> NamedSharding:
   spec = [None] * batch_axis + [DATA_AXIS]
   return NamedSharding(mesh, P(*spec))

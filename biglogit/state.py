@@ -95,12 +95,8 @@ _ABSTRACT_STATES = {}
 def _trace_abstract_state(config, mesh):
   generator, discriminator = build_models(config.model, config.method, config.deepsim.hidden)
   g_tx, d_tx = build_optimizers(config.train)
-  shapes = jax.eval_shape(functools.partial(init_state, config=config, generator=generator,
-                                            discriminator=discriminator, g_tx=g_tx, d_tx=d_tx),
-                          jax.random.key(0))
-  shardings = sharding.state_shardings(shapes, mesh)
-  return jax.tree_util.tree_map(lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh),
-                                shapes, shardings)
+  return sharding.sharded_abstract(functools.partial(init_state, config=config, generator=generator,
+                                                     discriminator=discriminator, g_tx=g_tx, d_tx=d_tx), mesh)
 
 
 def count_params(tree) -> int:

@@ -6,8 +6,6 @@ import functools
 import json
 import math
 import os
-import signal
-import time
 from typing import Any, Callable
 
 import jax
@@ -21,6 +19,7 @@ from biglogit import files
 from biglogit import images as image_lib
 from biglogit import checkpointing
 from biglogit import train_logs
+from biglogit import training_loop
 from biglogit import resume_guard
 from biglogit import sharding
 from biglogit import state as state_lib
@@ -57,12 +56,13 @@ class Trainer:
 
   def compiled_step(self, state, batch):
     """The step compiled ahead of the loop for these inputs' shapes, dtypes and shardings (once per
-    trainer: a resumed or repeated run in this process reuses it)."""
+    trainer: a resumed or repeated run in this process reuses it), as (state, batch) -> (state, metrics)."""
     leaves, treedef = jax.tree_util.tree_flatten((state, batch))
     key = (treedef, tuple((x.shape, str(x.dtype), x.sharding) for x in leaves))
     if key not in self.compiled:
       self.compiled[key] = self.step.lower(state, batch, self.aux).compile()
-    return self.compiled[key]
+    compiled = self.compiled[key]
+    return lambda state, batch: compiled(state, batch, self.aux)
 
 
 def validate_config(config, mesh):
@@ -167,46 +167,21 @@ def _build_trainer(config, mesh, comparator: str) -> Trainer:
   init_fn = functools.partial(state_lib.init_state, config=config, generator=generator,
                               discriminator=discriminator, g_tx=g_tx, d_tx=d_tx)
   abstract = state_lib.abstract_state(config, mesh)  # with the shardings the state lives in
-  state_sharding = jax.tree_util.tree_map(lambda s: s.sharding, abstract)
+  state_sharding = training_loop.shardings_of(abstract)
   features_fn, aux = None, {}
   if config.method == "deepsim" and comparator:
     features_fn, variables = _comparator(comparator, config.deepsim.comparator_layer)
     aux = {"comparator": variables}
   step_fn = functools.partial(steps.train_step, generator=generator, discriminator=discriminator,
                               g_tx=g_tx, d_tx=d_tx, config=config, comparator=features_fn)
-  batch_sh = sharding.batch_sharding(mesh, batch_axis=1)  # [d_steps, B, ...]
-  replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-  aux = jax.device_put(aux, replicated)
-  jit_step = jax.jit(step_fn, in_shardings=(state_sharding, batch_sh, replicated),
-                     out_shardings=(state_sharding, replicated), donate_argnums=0)
+  aux = jax.device_put(aux, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()))
+  jit_step = training_loop.jit_step(step_fn, abstract, sharding.batch_sharding(mesh, batch_axis=1),  # [d_steps, B, ...]
+                                    mesh, num_aux=1)
   jit_init = jax.jit(init_fn, out_shardings=state_sharding)
   jit_reconstruct = jax.jit(functools.partial(steps.reconstruct, generator=generator,
                                               release_cfg=config.release))
   return Trainer(generator, discriminator, g_tx, d_tx, mesh, state_sharding, abstract,
                  jit_init, jit_step, jit_reconstruct, aux)
-
-
-class _StopRequested:
-  """SIGTERM (TPU VM / SLURM preemption notice) asks the loop to checkpoint and exit cleanly."""
-
-  def __init__(self):
-    self.requested = False
-    self._previous = None
-
-  def __enter__(self):
-    try:
-      self._previous = signal.signal(signal.SIGTERM, self._handle)
-    except ValueError:  # not the main thread (e.g. a notebook worker): no handler
-      self._previous = None
-    return self
-
-  def _handle(self, signum, frame):
-    logging.warning("SIGTERM received: checkpointing and exiting")
-    self.requested = True
-
-  def __exit__(self, *exc):
-    if self._previous is not None:
-      signal.signal(signal.SIGTERM, self._previous)
 
 
 def _grid_images(trainer, state, examples, config):
@@ -266,118 +241,59 @@ def _train(config, workdir, mesh, train_iter, spec, checkpointer, start_record):
                           if config.method == "deepsim" else "")
   _check_free_space(workdir, trainer.abstract_state)
   is_main = jax.process_index() == 0
-  latest = checkpointer.latest_step()
-  if latest is None:
-    state = trainer.init(jax.random.key(config.seed))
-  else:
-    state, data_state = checkpointer.restore(latest, trainer.abstract_state)
-    try:
-      train_iter.set_state(data_state)
-    except (IndexError, KeyError, TypeError, ValueError) as e:  # grain's checks of an edited/foreign state
-      raise BiglogitError(f"checkpoint step {latest} in {workdir} has a data-iterator state that does not fit "
-                          f"this dataset ({type(e).__name__}: {e}); resume from an older step or use a "
-                          "fresh --workdir") from e
-    logging.info("resumed from step %d in %s", latest, workdir)
+  state = training_loop.restore_or_init(checkpointer, trainer.abstract_state, trainer.init, config.seed,
+                                        train_iter)
   if is_main:  # only once the start is sure: a refused resume leaves both files as they were
     trajectory, changes, start_step = start_record
     resume_guard.record(workdir, trajectory, config.to_dict(), start_step, changes)
     _write_config(workdir, config)
-  start = int(state.step)
 
   writer = train_logs.create_writer(workdir, is_main)
-  grid_examples = pipeline.fixed_examples(config.data.dataset, config.data.eval_split or config.data.train_split,
-                                          config.data.data_dir, config.num_grid_images)
-  g_count = state_lib.count_params(state.g_params)
-  d_count = state_lib.count_params(state.d_params)
-  logging.info("G %.2fM params, D %.2fM params, %d devices, global batch %d", g_count / 1e6,
-               d_count / 1e6, mesh.devices.size, config.train.global_batch)
+  logging.info("G %.2fM params, D %.2fM params, %d devices, global batch %d",
+               state_lib.count_params(state.g_params) / 1e6, state_lib.count_params(state.d_params) / 1e6,
+               mesh.devices.size, config.train.global_batch)
+  evaluation = None
 
-  # Compiled ahead of the loop, then every process waits for the others: a process that hit the
-  # compilation cache must not enter the step's first collective while another is still compiling.
-  if start < config.train.num_steps:
-    first_batch = _next_batch(train_iter, mesh, start + 1, config)
-    compiled_step = trainer.compiled_step(state, first_batch)
-    sharding.wait_for_every_process(f"biglogit/step_compiled/{start}")
+  def evaluate(state, step, stem=None):
+    nonlocal evaluation
+    evaluation = evaluation or periodic.PeriodicEvaluation(config)
+    return evaluation(state, step, workdir, **({"stem": stem} if stem else {}))
 
-  progress = train_logs.Progress(config.train.num_steps,
-                                  config.train.global_batch * config.train.d_steps, start)
-  pending = []  # (step, metrics still on device): fetched at log, image, eval and checkpoint steps
-  accumulated = None
-  periodic_eval = None
-  step = start
-
-  def fetch_and_check():
-    """The only host synchronisation of the loop besides the first step: per-step metrics stay on
-    device (asynchronous dispatch keeps a GPU/TPU busy) until something needs the state on the host.
-    A non-finite value stops the run before any later checkpoint, image or evaluation of that state."""
-    nonlocal pending, accumulated
-    for at_step, host_metrics in zip([s for s, _ in pending], jax.device_get([m for _, m in pending])):
-      bad = [k for k, v in host_metrics.items() if not np.isfinite(v)]
-      if bad:
-        raise BiglogitError(f"non-finite {', '.join(bad)} at step {at_step}; stopped without saving, "
-                            f"the last good checkpoint (step {checkpointer.latest_step()}) is intact; "
-                            "the data was finite, so training diverged: lower the learning rates or "
-                            "use float32 compute")
-      update = train_logs.average_metrics(host_metrics).single_from_model_output(**host_metrics)
-      accumulated = update if accumulated is None else accumulated.merge(update)
-    pending = []
-
-  with _StopRequested() as stop:
-    try:
-      while step < config.train.num_steps:
-        batch = first_batch if step == start else _next_batch(train_iter, mesh, step + 1, config)
-        state, step_metrics = compiled_step(state, batch, trainer.aux)
-        step += 1
-        pending.append((step, step_metrics))
-        last = step == config.train.num_steps
-        if step == start + 1 and step % config.log_every and not last:
-          jax.block_until_ready(step_metrics)
-          progress.restart(step)  # the first step of a process includes compilation
-        at_log = step % config.log_every == 0 or last
-        at_image = is_main and config.image_every and (step % config.image_every == 0 or last)
-        at_eval = is_main and config.eval.every and (step % config.eval.every == 0 or last) and not (
-            last and config.eval.at_end)  # the final evaluation below covers the last step
-        # Read once per step: a SIGTERM that lands between two reads (say, while this step logs)
-        # would otherwise end the loop below without the checkpoint it asked for.
-        stopping = stop.requested
-        at_checkpoint = step % config.checkpoint_every == 0 or last or stopping
-        if at_log or at_image or at_eval or at_checkpoint:
-          fetch_and_check()
-        if at_log:
-          scalars = {k: float(v) for k, v in accumulated.compute().items()}
-          rate = progress.report(step)
-          writer.write_scalars(step, {**scalars, **rate})
-          logging.info(train_logs.Progress.line(step, config.train.num_steps, scalars, rate))
-          accumulated = None
-        aside = time.time()
-        if at_image:
-          grid = _grid_images(trainer, state, grid_examples, config)
-          image_lib.save_png(os.path.join(workdir, "images", f"step_{step:08d}.png"), grid, upscale=2)
-          writer.write_images(step, {"original|recon_eps1|recon_eps2": grid})
-        if at_eval:
-          periodic_eval = periodic_eval or periodic.PeriodicEvaluation(config)
-          writer.write_scalars(step, periodic_eval(state, step, workdir))
-        progress.exclude(time.time() - aside)  # the logged images/s are training's alone
-        if at_checkpoint:
-          if not checkpointing.all_finite(state):  # the metrics can be finite while a parameter is not
-            raise BiglogitError(f"non-finite parameters or statistics at step {step} (the logged losses "
-                                f"were finite); stopped without saving, the last good checkpoint (step "
-                                f"{checkpointer.latest_step()}) is intact; lower the learning rates")
-          checkpointer.save(step, state, train_iter.get_state())
-        if stopping:
-          break
-    except BiglogitError:
-      checkpointer.close()  # lets an in-flight checkpoint finish; nothing later is written
-      raise
+  every = lambda n: lambda step, last: bool(is_main and n and (step % n == 0 or last))
+  loop = training_loop.Loop(
+      compile_step=trainer.compiled_step,
+      next_batch=lambda step: _next_batch(train_iter, mesh, step, config), data_iterator=train_iter,
+      checkpointer=checkpointer, writer=writer, num_steps=config.train.num_steps,
+      examples_per_step=config.train.global_batch * config.train.d_steps, log_every=config.log_every,
+      checkpoint_every=config.checkpoint_every,
+      divergence_advice="lower the learning rates or use float32 compute",
+      periodic=[training_loop.Periodic(every(config.image_every), _grid_writer(trainer, config, workdir, writer)),
+                # the final evaluation below covers the last step when eval.at_end is on
+                training_loop.Periodic(lambda step, last: every(config.eval.every)(step, last) and not (
+                    last and config.eval.at_end), evaluate)])
+  state, step = training_loop.run(loop, state)
   if is_main and config.eval.at_end and step == config.train.num_steps:
-    periodic_eval = periodic_eval or periodic.PeriodicEvaluation(config)
-    writer.write_scalars(step, periodic_eval(state, step, workdir, stem="metrics"))
+    writer.write_scalars(step, evaluate(state, step, stem="metrics"))
   checkpointer.close()
   writer.flush()
   writer.close()
   if is_main:
     print(run_summary(workdir, step, config.train.num_steps), flush=True)
   return state
+
+
+def _grid_writer(trainer, config, workdir, writer):
+  """Periodic work: the image grid of the fixed examples, as a PNG and in the logs."""
+  examples = pipeline.fixed_examples(config.data.dataset, config.data.eval_split or config.data.train_split,
+                                     config.data.data_dir, config.num_grid_images)
+
+  def write(state, step):
+    grid = _grid_images(trainer, state, examples, config)
+    image_lib.save_png(os.path.join(workdir, "images", f"step_{step:08d}.png"), grid, upscale=2)
+    writer.write_images(step, {"original|recon_eps1|recon_eps2": grid})
+    return {}
+
+  return write
 
 
 SUMMARY_METRICS = ("psnr", "phi_top1_agreement", "identifiability_accuracy", "retrieval_top1_feature_in_class",

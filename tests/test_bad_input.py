@@ -205,7 +205,7 @@ def test_edited_data_iterator_state_is_one_line_and_keeps_the_checkpoint(tiny_co
   tiny_config.image_every = 0
   run = tmp_path / "run"
   train.train_and_evaluate(tiny_config, str(run))
-  state_file = run / "checkpoints" / "2" / "data" / "metadata"
+  state_file = run / "checkpoints" / "2" / "data" / "process_0-of-1.json"  # Grain's handler, one per process
   state_file.write_text(json.dumps({**json.loads(state_file.read_text()), "next_index": -3}))
   before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
   tiny_config.train.num_steps = 4

@@ -34,8 +34,8 @@ def test_adversarial_step_sharded_equals_single_device(image_folder):
   for devices in (jax.devices()[:1], jax.devices()):
     mesh = sharding.make_mesh(devices)
     step = jax.jit(functools.partial(ctrain.train_step, model=model, tx=tx, config=c))
-    x, y = sharding.to_global((images, labels), mesh)
-    state, m = step(jax.device_put(init, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())), x, y)
+    batch = sharding.to_global({"image": images, "label": labels}, mesh)
+    state, m = step(jax.device_put(init, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())), batch)
     outs.append(jax.device_get((state.params, state.batch_stats, m)))
   assert len(jax.devices()) == 8
   for a, b in zip(jax.tree_util.tree_leaves(outs[0]), jax.tree_util.tree_leaves(outs[1])):
@@ -61,3 +61,5 @@ def test_tiny_adversarial_training_end_to_end_and_resume(image_folder, tmp_path)
   assert int(state2.step) == 3
   steps_logged = [r["step"] for r in read_jsonl(str(tmp_path / "run" / "metrics.jsonl")) if "loss" in r]
   assert steps_logged == [1, 2, 3]
+  # the data position was saved by Grain's handler with each checkpoint, one file per process
+  assert (tmp_path / "run" / "checkpoints" / "3" / "data" / "process_0-of-1.json").exists()

@@ -4,11 +4,13 @@ trajectory bitwise (same data order, same losses, same parameters). Also run-to-
 import signal
 import time
 
+import grain
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from biglogit import checkpointing, sharding, train
+from biglogit import BiglogitError, checkpointing, sharding, train
 from tests.conftest import compilations, launch_main, logged_steps
 
 STEPS, EVERY = 30, 5
@@ -104,13 +106,46 @@ def test_a_single_process_saves_each_array_from_one_replica_without_slicing_it(t
            "b": jax.device_put(np.ones(5, np.float32), replicated)}
   ckpt = checkpointing.Checkpointer(str(tmp_path), 1, {"format_version": checkpointing.FORMAT_VERSION})
   with jax.log_compiles(True), caplog.at_level("WARNING"):
-    ckpt.save(1, state, {"position": 0})
+    ckpt.save(1, state, _iterator_at(3))
     ckpt.close()
   assert compilations(caplog, "slice") == []
   target = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated), state)
-  restored, data = checkpointing.Checkpointer(str(tmp_path), 1, {}).restore(1, target)
-  assert data == {"position": 0}
+  resumed = _iterator_at(0)
+  restored = checkpointing.Checkpointer(str(tmp_path), 1, {}).restore(1, target, resumed)
+  assert next(resumed) == 3
   assert all(np.array_equal(restored[k], state[k]) for k in state)
+
+
+def _iterator_at(position: int):
+  iterator = iter(grain.MapDataset.range(10).to_iter_dataset())
+  for _ in range(position):
+    next(iterator)
+  return iterator
+
+
+def test_the_data_position_is_saved_per_process_by_grain_and_older_checkpoints_still_resume(tmp_path):
+  """Grain's Orbax handler writes each process's iterator state (data/process_I-of-N.json); a
+  checkpoint from before it (one JSON state in data/metadata) resumes at its position too."""
+  state = {"w": jnp.arange(3, dtype=jnp.float32)}
+  ckpt = checkpointing.Checkpointer(str(tmp_path), 2, {})
+  ckpt.save(1, state, _iterator_at(4))
+  ckpt.close()
+  data = tmp_path / "checkpoints" / "1" / "data"
+  assert [p.name for p in data.glob("*.json")] == ["process_0-of-1.json"]
+  target = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), state)
+  for saved in ("grain", "legacy"):
+    if saved == "legacy":  # what checkpoints of the previous format hold instead
+      (data / "metadata").write_text((data / "process_0-of-1.json").read_text())
+      (data / "process_0-of-1.json").unlink()
+    resumed = _iterator_at(0)
+    checkpointing.Checkpointer(str(tmp_path), 2, {}).restore(1, target, resumed)
+    assert next(resumed) == 4, saved
+  (data / "metadata").unlink()
+  (data / "process_0-of-2.json").write_text("{}")
+  with pytest.raises(BiglogitError, match=r"^checkpoint step 1 in .* has no data-iterator state for process 0 of 1 "
+                                          r"\(it has process_0-of-2.json\); resume with as many processes as "
+                                          r"saved it, or use a fresh --workdir$"):
+    checkpointing.Checkpointer(str(tmp_path), 2, {}).restore(1, target, _iterator_at(0))
 
 
 def test_digests_and_the_finiteness_check_agree_on_the_host_and_on_the_device():

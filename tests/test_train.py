@@ -116,7 +116,7 @@ def test_nan_stops_with_step_and_keeps_last_good_checkpoint(tiny_config, tmp_pat
   from biglogit import checkpointing
   trainer = train.build_trainer(c, sharding.make_mesh())
   ckpt = checkpointing.Checkpointer(str(tmp_path / "run"), 2, checkpointing.architecture_signature(c))
-  state, _ = ckpt.restore(bad_step - 1, trainer.abstract_state)
+  state = ckpt.restore(bad_step - 1, trainer.abstract_state)
   ckpt.close()
   assert int(state.step) == bad_step - 1
   assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree_util.tree_leaves(state.g_params))

@@ -2,7 +2,9 @@
 
 Trains a classifier on an image folder / tarball or a TFDS dataset, standard or PGD-L-inf adversarial
 (Madry et al. 2018: every training batch is replaced by its PGD adversarial examples), sharded over
-the device mesh like the GAN trainer, with Orbax checkpoints and automatic resume. Reports clean and
+the device mesh on the GAN trainer's skeleton (training_loop.py: donated jit, Orbax checkpoints with
+the Grain iterator's position, automatic resume, SIGTERM and NaN stops), its images read through the
+same Grain pipeline. Reports clean and
 PGD accuracy on the evaluation split, and writes the final model to WORKDIR/classifier in the same
 format as biglogit.convert, so make_logits and the experiments take it directly.
 """
@@ -22,10 +24,12 @@ from biglogit import BiglogitError
 from biglogit import checkpointing
 from biglogit import classifiers
 from biglogit import train_logs
+from biglogit import training_loop
 from biglogit import sharding
 from biglogit import cli
 from biglogit.classifiers import io as cio
 from biglogit.classifiers import pgd
+from biglogit.data import pipeline
 from biglogit.data import sources
 
 
@@ -79,9 +83,11 @@ def augment(rng, images, pad: int):
   return jnp.where(flip, crop[:, :, ::-1], crop)
 
 
-def train_step(state: ClassifierState, images_uint8, labels, *, model, tx, config):
+def train_step(state: ClassifierState, batch, *, model, tx, config):
+  """batch: {"image": uint8 [B, H, W, 3], "label": int32 [B]}."""
+  labels = batch["label"]
   rng, aug_rng, pgd_rng = jax.random.split(jax.random.wrap_key_data(state.rng), 3)
-  x = augment(aug_rng, images_uint8.astype(jnp.float32) / 255.0, config.train.crop_padding)
+  x = augment(aug_rng, batch["image"].astype(jnp.float32) / 255.0, config.train.crop_padding)
   variables = {"params": state.params, "batch_stats": state.batch_stats}
   adv = config.adversarial
   if adv.enabled:
@@ -104,15 +110,17 @@ def train_step(state: ClassifierState, images_uint8, labels, *, model, tx, confi
   return new_state, {"loss": loss, "train_accuracy": acc}
 
 
-def epoch_permutation(seed: int, epoch: int, n: int) -> np.ndarray:
-  """The data order is a function of (seed, epoch): a resumed run sees exactly the same batches."""
-  return np.random.default_rng([seed, epoch]).permutation(n)
+def _fields(example):
+  return {"image": np.asarray(example["image"], np.uint8), "label": np.int32(example["label"])}
 
 
-def batch_indices(seed: int, step: int, n: int, batch: int) -> np.ndarray:
-  steps_per_epoch = n // batch
-  epoch, i = divmod(step, steps_per_epoch)
-  return epoch_permutation(seed, epoch, n)[i * batch:(i + 1) * batch]
+def train_iterator(images, labels, config):
+  """The GAN's Grain pipeline over the decoded split (in memory: the whole of CIFAR-10 is 150 MB):
+  reshuffled every epoch for config.seed, this process's part of each global batch."""
+  records = [{"image": x, "label": y} for x, y in zip(images, labels)]
+  ds = pipeline.train_dataset(records, seed=config.seed,
+                              per_process_batch=config.train.global_batch // jax.process_count(), fields=_fields)
+  return pipeline.iterate(ds, config.data.num_read_threads, config.data.prefetch)
 
 
 def evaluate(model, variables, images, labels, config):
@@ -152,40 +160,20 @@ def train_classifier(config, workdir: str):
                            batch_stats=variables.get("batch_stats", {}),
                            opt_state=tx.init(variables["params"]), rng=jax.random.key_data(rng))
 
-  abstract = jax.eval_shape(init, jax.random.key(0))
-  state_sh = sharding.state_shardings(abstract, mesh)
-  batch_sh = sharding.batch_sharding(mesh)
-  replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-  step_fn = jax.jit(functools.partial(train_step, model=model, tx=tx, config=config),
-                    in_shardings=(state_sh, batch_sh, batch_sh), out_shardings=(state_sh, replicated),
-                    donate_argnums=0)
-  latest = checkpointer.latest_step()
-  if latest is None:
-    state = jax.jit(init, out_shardings=state_sh)(jax.random.key(config.seed))
-  else:
-    restore_target = jax.tree_util.tree_map(
-        lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh), abstract, state_sh)
-    state, _ = checkpointer.restore(latest, restore_target)
-    logging.info("resumed from step %d", latest)
-
+  abstract = sharding.sharded_abstract(init, mesh)
+  step_fn = training_loop.jit_step(functools.partial(train_step, model=model, tx=tx, config=config),
+                                   abstract, sharding.batch_sharding(mesh), mesh)
+  train_iter = train_iterator(train_x, train_y, config)
+  state = training_loop.restore_or_init(checkpointer, abstract,
+                                        jax.jit(init, out_shardings=training_loop.shardings_of(abstract)),
+                                        config.seed, train_iter)
   writer = train_logs.create_writer(workdir, jax.process_index() == 0)
-  progress = train_logs.Progress(total_steps, t.global_batch, int(state.step))
-  step = int(state.step)
-  while step < total_steps:
-    idx = batch_indices(config.seed, step, len(train_x), t.global_batch)
-    shard = idx.reshape(jax.process_count(), -1)[jax.process_index()]  # this process's part
-    images, labels = sharding.to_global((train_x[shard], train_y[shard]), mesh)
-    state, step_metrics = step_fn(state, images, labels)
-    step += 1
-    if step % config.log_every == 0 or step == total_steps:
-      scalars = {k: float(v) for k, v in jax.device_get(step_metrics).items()}
-      if not np.isfinite(scalars["loss"]):
-        raise BiglogitError(f"non-finite loss at step {step}; lower train.learning_rate")
-      rate = progress.report(step)
-      writer.write_scalars(step, {**scalars, **rate})
-      logging.info(train_logs.Progress.line(step, total_steps, scalars, rate))
-    if step % config.checkpoint_every == 0 or step == total_steps:
-      checkpointer.save(step, state, {"step": step})
+  state, step = training_loop.run(training_loop.Loop(
+      compile_step=lambda state, batch: step_fn.lower(state, batch).compile(),
+      next_batch=lambda step: sharding.to_global(next(train_iter), mesh), data_iterator=train_iter,
+      checkpointer=checkpointer, writer=writer, num_steps=total_steps, examples_per_step=t.global_batch,
+      log_every=config.log_every, checkpoint_every=config.checkpoint_every,
+      divergence_advice="lower train.learning_rate"), state)
   checkpointer.close()
 
   variables = {"params": state.params, "batch_stats": state.batch_stats}

@@ -1,5 +1,6 @@
-"""Grain input pipeline over a logits dataset: per-process shards, deterministic for a seed, and a
-checkpointable iterator (its state is a small JSON dict saved with every checkpoint)."""
+"""Grain input pipeline over a logits dataset (and the classifier trainer's images): per-process
+shards, deterministic for a seed, and a checkpointable iterator (Grain's handler saves its position,
+a small JSON dict per process, with every checkpoint)."""
 import dataclasses
 from typing import Any, Dict
 
@@ -44,9 +45,11 @@ def _fields(example):
           "logits": np.asarray(example["logits"], np.float32)}
 
 
-def train_dataset(source, *, seed: int, per_process_batch: int, d_steps: int,
+def train_dataset(source, *, seed: int, per_process_batch: int, d_steps: int = 0, fields=_fields,
                   process_index: int = None, process_count: int = None) -> grain.MapDataset:
-  """Infinite, reshuffled every epoch; batches shaped [d_steps, per_process_batch, ...].
+  """Infinite, reshuffled every epoch; batches of fields(example) shaped [d_steps, per_process_batch,
+  ...] ([per_process_batch, ...] for d_steps=0). The GAN's logits datasets and the classifier
+  trainer's images both come through here.
 
   Every process walks the same global permutation; global batch b is its examples
   [b*B, (b+1)*B) and process p reads the contiguous block [b*B + p*per, b*B + (p+1)*per) of it.
@@ -61,9 +64,14 @@ def train_dataset(source, *, seed: int, per_process_batch: int, d_steps: int,
   def read(i):
     return shuffled[(i // per) * global_batch + process_index * per + i % per]
 
-  ds = grain.MapDataset.range(len(shuffled) // process_count).map(read).map(_fields)
-  ds = ds.batch(per_process_batch, drop_remainder=True).batch(d_steps, drop_remainder=True)
-  return ds
+  ds = grain.MapDataset.range(len(shuffled) // process_count).map(read).map(fields)
+  ds = ds.batch(per_process_batch, drop_remainder=True)
+  return ds.batch(d_steps, drop_remainder=True) if d_steps else ds
+
+
+def iterate(ds: grain.MapDataset, num_threads: int, prefetch: int):
+  """A checkpointable iterator over `ds` (checkpointing.Checkpointer saves its position)."""
+  return iter(ds.to_iter_dataset(grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=prefetch)))
 
 
 def make_train_iterator(config):
@@ -78,8 +86,7 @@ def make_train_iterator(config):
                         f"batch of {per_process}; lower train.global_batch")
   ds = train_dataset(source, seed=config.seed, per_process_batch=per_process,
                      d_steps=config.train.d_steps)
-  read = grain.ReadOptions(num_threads=d.num_read_threads, prefetch_buffer_size=d.prefetch)
-  return iter(ds.to_iter_dataset(read)), spec
+  return iterate(ds, d.num_read_threads, d.prefetch), spec
 
 
 def fixed_examples(dataset: str, split: str, data_dir: str, count):

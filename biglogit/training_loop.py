@@ -1,0 +1,168 @@
+"""The training skeleton both trainers share -- the GAN's (train.py) and the classifier's
+(classifiers/train.py): the donated jitted step over the state's shardings (sharding.sharded_abstract),
+restore-or-init, and the loop with its logging, checkpoints, SIGTERM stop and NaN policy. Each
+trainer supplies its state, its step and its data (a Grain iterator)."""
+import dataclasses
+import signal
+import time
+from typing import Any, Callable, Dict, Sequence
+
+import jax
+import numpy as np
+from absl import logging
+
+from biglogit import BiglogitError
+from biglogit import checkpointing
+from biglogit import sharding
+from biglogit import train_logs
+
+
+def shardings_of(abstract):
+  return jax.tree_util.tree_map(lambda s: s.sharding, abstract)
+
+
+def jit_step(step_fn: Callable, abstract, batch_sharding, mesh, num_aux: int = 0):
+  """step_fn(state, batch, *aux) -> (state, metrics), jitted: the state donated (updated in place)
+  and kept in its shardings, the batch split as `batch_sharding` says, aux and metrics replicated."""
+  state_sharding = shardings_of(abstract)
+  replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+  return jax.jit(step_fn, in_shardings=(state_sharding, batch_sharding) + (replicated,) * num_aux,
+                 out_shardings=(state_sharding, replicated), donate_argnums=0)
+
+
+def restore_or_init(checkpointer: checkpointing.Checkpointer, abstract, init: Callable, seed: int,
+                    data_iterator):
+  """The newest checkpoint's state (verified; `data_iterator` moved to where it was), else
+  init(key(seed)) -- the jitted init, whose output shardings are the abstract state's."""
+  latest = checkpointer.latest_step()
+  if latest is None:
+    return init(jax.random.key(seed))
+  state = checkpointer.restore(latest, abstract, data_iterator)
+  logging.info("resumed from step %d in %s", latest, checkpointer.directory.parent)
+  return state
+
+
+@dataclasses.dataclass
+class Periodic:
+  """Work between steps that reads the state (image grids, evaluations): due(step, last) says at
+  which steps, run(state, step) does it and returns scalars to log. Its time is kept out of the
+  logged throughput, and it only ever sees a state whose metrics were checked finite."""
+  due: Callable[[int, bool], bool]
+  run: Callable[[Any, int], Dict[str, float]]
+
+
+class StopRequested:
+  """SIGTERM (TPU VM / SLURM preemption notice) asks the loop to checkpoint and exit cleanly."""
+
+  def __init__(self):
+    self.requested = False
+    self._previous = None
+
+  def __enter__(self):
+    try:
+      self._previous = signal.signal(signal.SIGTERM, self._handle)
+    except ValueError:  # not the main thread (e.g. a notebook worker): no handler
+      self._previous = None
+    return self
+
+  def _handle(self, signum, frame):
+    logging.warning("SIGTERM received: checkpointing and exiting")
+    self.requested = True
+
+  def __exit__(self, *exc):
+    if self._previous is not None:
+      signal.signal(signal.SIGTERM, self._previous)
+
+
+@dataclasses.dataclass
+class Loop:
+  """What a trainer hands the loop. compile_step(state, first_batch) returns the step, compiled
+  for these inputs, as a callable (state, batch) -> (state, metrics on device); next_batch(step)
+  returns the global batch of (1-based) `step` from `data_iterator`, which checkpoints save."""
+  compile_step: Callable
+  next_batch: Callable[[int], Any]
+  data_iterator: Any
+  checkpointer: checkpointing.Checkpointer
+  writer: Any
+  num_steps: int
+  examples_per_step: int
+  log_every: int
+  checkpoint_every: int
+  divergence_advice: str  # what to change when the metrics or the state turn non-finite
+  periodic: Sequence[Periodic] = ()
+
+
+def run(loop: Loop, state):
+  """Steps from state.step to loop.num_steps; returns (state, last step). Stops early, after a
+  checkpoint, on SIGTERM. A non-finite metric or state stops it before any later checkpoint, image
+  or evaluation of that state, with the last good checkpoint intact."""
+  start = step = int(state.step)
+  if start >= loop.num_steps:
+    return state, step
+  progress = train_logs.Progress(loop.num_steps, loop.examples_per_step, start)
+  # Compiled ahead of the loop, then every process waits for the others: a process that hit the
+  # compilation cache must not enter the step's first collective while another is still compiling.
+  first_batch = loop.next_batch(start + 1)
+  step_fn = loop.compile_step(state, first_batch)
+  sharding.wait_for_every_process(f"biglogit/step_compiled/{start}")
+  checkpointer = loop.checkpointer
+  pending = []  # (step, metrics still on device): fetched at log, periodic and checkpoint steps
+  accumulated = None
+
+  def fetch_and_check():
+    """The only host synchronisation of the loop besides the first step: per-step metrics stay on
+    device (asynchronous dispatch keeps a GPU/TPU busy) until something needs the state on the host."""
+    nonlocal pending, accumulated
+    for at_step, host_metrics in zip([s for s, _ in pending], jax.device_get([m for _, m in pending])):
+      bad = [k for k, v in host_metrics.items() if not np.isfinite(v)]
+      if bad:
+        raise BiglogitError(f"non-finite {', '.join(bad)} at step {at_step}; stopped without saving, "
+                            f"the last good checkpoint (step {checkpointer.latest_step()}) is intact; "
+                            f"the data was finite, so training diverged: {loop.divergence_advice}")
+      update = train_logs.average_metrics(host_metrics).single_from_model_output(**host_metrics)
+      accumulated = update if accumulated is None else accumulated.merge(update)
+    pending = []
+
+  with StopRequested() as stop:
+    try:
+      while step < loop.num_steps:
+        batch = first_batch if step == start else loop.next_batch(step + 1)
+        state, step_metrics = step_fn(state, batch)
+        step += 1
+        pending.append((step, step_metrics))
+        last = step == loop.num_steps
+        if step == start + 1 and step % loop.log_every and not last:
+          jax.block_until_ready(step_metrics)
+          progress.restart(step)  # the first step of a process includes compilation
+        at_log = step % loop.log_every == 0 or last
+        due = [p for p in loop.periodic if p.due(step, last)]
+        # Read once per step: a SIGTERM that lands between two reads (say, while this step logs)
+        # would otherwise end the loop below without the checkpoint it asked for.
+        stopping = stop.requested
+        at_checkpoint = step % loop.checkpoint_every == 0 or last or stopping
+        if at_log or due or at_checkpoint:
+          fetch_and_check()
+        if at_log:
+          scalars = {k: float(v) for k, v in accumulated.compute().items()}
+          rate = progress.report(step)
+          loop.writer.write_scalars(step, {**scalars, **rate})
+          logging.info(train_logs.Progress.line(step, loop.num_steps, scalars, rate))
+          accumulated = None
+        aside = time.time()
+        for work in due:
+          scalars = work.run(state, step)
+          if scalars:
+            loop.writer.write_scalars(step, scalars)
+        progress.exclude(time.time() - aside)  # the logged images/s are training's alone
+        if at_checkpoint:
+          if not checkpointing.all_finite(state):  # the metrics can be finite while a parameter is not
+            raise BiglogitError(f"non-finite parameters or statistics at step {step} (the logged losses "
+                                f"were finite); stopped without saving, the last good checkpoint (step "
+                                f"{checkpointer.latest_step()}) is intact; {loop.divergence_advice}")
+          checkpointer.save(step, state, loop.data_iterator)
+        if stopping:
+          break
+    except BiglogitError:
+      checkpointer.close()  # lets an in-flight checkpoint finish; nothing later is written
+      raise
+  return state, step

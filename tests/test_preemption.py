@@ -1,6 +1,7 @@
 """Preemption through the real entry point: SIGTERM saves at the current step and exits 0; kill -9 at
 random moments never corrupts the newest checkpoint, and the resumed run retraces the uninterrupted
 trajectory bitwise (same data order, same losses, same parameters). Also run-to-run determinism."""
+import json
 import signal
 import time
 
@@ -33,9 +34,9 @@ def _wait_for_step(workdir, proc, step, timeout=180):
 def _restore(config, workdir, step):
   trainer = train.build_trainer(config, sharding.make_mesh())
   ckpt = checkpointing.Checkpointer(str(workdir), 2, checkpointing.architecture_signature(config))
-  state, data = ckpt.restore(step, trainer.abstract_state)
+  state = ckpt.restore(step, trainer.abstract_state)
   ckpt.close()
-  return state, data
+  return state, json.loads((workdir / "checkpoints" / str(step) / "data" / "process_0-of-1.json").read_text())
 
 
 def _latest(workdir):

@@ -29,7 +29,7 @@ SETTINGS = {
 
 
 def biglogit_command(setting: Dict, steps: int) -> List[str]:
-  return [sys.executable, "-m", "biglogit.benchmark", "--config=configs/cifar10_cpu.py", f"--steps={steps}",
+  return [sys.executable, "-m", "biglogit.benchmark", "--config=configs/cifar10.py:resnet20,cpu", f"--steps={steps}",
           f"--config.model.ch_g={setting['ch']}", f"--config.model.ch_d={setting['ch']}",
           f"--config.train.global_batch={setting['batch']}", f"--config.train.d_steps={setting['d_steps']}",
           f"--config.model.cond_hidden={setting['cond_hidden']}"]

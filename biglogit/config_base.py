@@ -11,7 +11,7 @@ import ml_collections
 
 def sibling(config_file: str, name: str):
   """The config module `name` from the folder of `config_file`, loaded by path: a config that builds
-  on another (`cifar10_cpu` on `cifar10_resnet20`) then loads from any working directory, without
+  on another (`learning_check` on `cifar10`) then loads from any working directory, without
   configs/ being importable as a package."""
   path = os.path.join(os.path.dirname(os.path.abspath(config_file)), name + ".py")
   spec = importlib.util.spec_from_file_location(f"biglogit_config_{name}", path)

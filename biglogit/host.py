@@ -15,7 +15,7 @@ def use_every_cpu_core(global_batch: int) -> int:
 
   Why: one XLA CPU device runs this GAN's step on about 1.3 of 2 cores (its convolution filter
   gradients run at 2-6 GFLOP/s, see docs/performance.md); two devices with the batch sharded over
-  them ran configs/cifar10_cpu.py 1.75x faster here, and two per core another 1.27x faster at ch 8:
+  them ran configs/cifar10.py:resnet20,cpu 1.75x faster here, and two per core another 1.27x faster at ch 8:
   more independent convolutions to overlap while one waits on memory. Batch-norm statistics stay
   global (the mesh reduces them), so only the float reduction order changes. GPU/TPU hosts keep their accelerators as
   the default devices; the extra CPU devices go unused there.

@@ -15,7 +15,7 @@ Commands (2 CPU cores):
 tests/test_learning_check.py (slow) runs the same.
 
 Why these settings (measured on the subset, EMA generator, 2 CPU devices, two runs sharing 2 cores):
-- cifar10_cpu's (ch 8 here, batch 32, 2 D steps, G/D lr 1e-4/4e-4, EMA 0.999 from 200): after 500
+- configs/cifar10.py:resnet4b,cpu's (ch 8 here, batch 32, 2 D steps, G/D lr 1e-4/4e-4, EMA 0.999 from 200): after 500
   steps phi agreement 0.12, pixel retrieval top-1 0.008, instance gain 0.07 dB -- nothing.
 - this file's (1 D step, G and D lr 4e-4, EMA 0.99 from 100): after 900 steps (about 10 minutes)
   phi agreement 0.215 [0.16, 0.27] (chance 0.10), instance gain 0.41 [0.17, 0.64] dB, pixel retrieval
@@ -44,11 +44,11 @@ Why these settings (measured on the subset, EMA generator, 2 CPU devices, two ru
 """
 from biglogit.config_base import sibling
 
-cifar10_cpu_long = sibling(__file__, "cifar10_cpu_long")
+cifar10 = sibling(__file__, "cifar10")
 
 
 def get_config():
-  c = cifar10_cpu_long.get_config()  # ch 8, batch 32, 1 D step, lr 4e-4, EMA 0.99 from 100
+  c = cifar10.get_config("resnet4b,cpu_long")  # ch 8, batch 32, 1 D step, lr 4e-4, EMA 0.99 from 100
   c.data.dataset = "cifar10_resnet4b_first256"
   c.train.num_steps = 900
   c.eval.num_examples = 256

@@ -15,14 +15,14 @@ EfficientNet-Lite0 runs about 10 images/s on 2 CPU cores, the full 60,000 would 
 Training (2 CPU cores, one after the other; launch/logit_dimension.sh runs all of it):
   python -m biglogit.main --config=configs/logit_dimension.py:resnet20 --workdir=workdirs/dim_resnet20
   python -m biglogit.main --config=configs/logit_dimension.py:effnet --workdir=workdirs/dim_effnet
-Model and budget: configs/cifar10_cpu_long.py's GAN (BigGAN-32, ch 8, batch 32, 1 D step), 2000 steps;
+Model and budget: configs/cifar10.py:resnet4b,cpu_long's GAN (BigGAN-32, ch 8, batch 32, 1 D step), 2000 steps;
 only the conditioning input's width differs (10 or 1000). Evaluated on the 1000 test images with the
 baselines beside it; class_mean groups training images by phi's own prediction, since CIFAR-10's
 labels are not EfficientNet's ImageNet classes.
 """
 from biglogit.config_base import sibling
 
-cifar10_cpu_long = sibling(__file__, "cifar10_cpu_long")
+cifar10 = sibling(__file__, "cifar10")
 
 VARIANTS = {  # name: (logits dataset, logit dimension)
     "resnet20": ("cifar10_resnet20_sub", 10),
@@ -34,7 +34,7 @@ def get_config(variant: str = "resnet20"):
   if variant not in VARIANTS:
     raise ValueError(f"variant {variant!r}; use configs/logit_dimension.py:NAME with NAME one of "
                      f"{', '.join(VARIANTS)}")
-  c = cifar10_cpu_long.get_config()
+  c = cifar10.get_config("resnet4b,cpu_long")
   c.data.dataset, c.model.num_classes = VARIANTS[variant]
   c.train.num_steps = 2000
   c.eval.every = 500

@@ -20,18 +20,18 @@ in each class the last 5 files by name are held out ("test", 1,000 images), the 
 index of its wnid (all 200 Tiny-ImageNet classes are ImageNet-1k classes).
 Model: the code path of the ImageNet configs (robust_r152, standard_r152, inception_v3) at 64 px:
 BigGAN-64 tables, self-attention at 64x64 in G and D as they have it, 1000-logit conditioning;
-widths and batch sized for a CPU (ch 8, batch 32, 1 D step, the optimiser of cifar10_cpu_long).
+widths and batch sized for a CPU (ch 8, batch 32, 1 D step, the optimiser of configs/cifar10.py's cpu_long).
 Evaluation needs no second ImageNet classifier: PSNR/SSIM, phi agreement and logit cosine, the
 pixel-space retrieval metrics, beside the trivial baselines (FID off: no ImageNet Inception offline).
 Reproduces nothing from the paper at this size; it is the 1000-logit path, measured.
 """
 from biglogit.config_base import sibling
 
-cifar10_cpu_long = sibling(__file__, "cifar10_cpu_long")
+cifar10 = sibling(__file__, "cifar10")
 
 
 def get_config():
-  c = cifar10_cpu_long.get_config()
+  c = cifar10.get_config("resnet4b,cpu_long")
   c.model.resolution = 64
   c.model.num_classes = 1000
   c.model.g_attention = 64

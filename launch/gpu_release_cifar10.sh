@@ -80,9 +80,9 @@ train() {  # name config extra-flags...
     || [[ $? == 124 ]]
 }
 stamp "training for ${BUDGET_S}s each"
-train resnet20_gan configs/cifar10_resnet20.py & A=$!
-train resnet4b_gan configs/cifar10_resnet4b.py & B=$!
-train resnet4b_deepsim configs/cifar10_resnet4b.py --config.method=deepsim \
+train resnet20_gan configs/cifar10.py:resnet20 & A=$!
+train resnet4b_gan configs/cifar10.py:resnet4b & B=$!
+train resnet4b_deepsim configs/cifar10.py:resnet4b --config.method=deepsim \
     --config.deepsim.comparator=pretrained/cifar10/resnet4b & C=$!
 FAILED=0
 for p in ${A} ${B} ${C}; do wait "${p}" || FAILED=1; done

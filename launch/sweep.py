@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Expand a sweep into biglogit.main runs with distinct workdirs; print them or run them in turn.
 
-  python launch/sweep.py --config=configs/cifar10_release.py --root=workdirs/release --dry_run
+  python launch/sweep.py --config=configs/cifar10.py:resnet4b --root=workdirs/release --dry_run
   python launch/sweep.py --config=configs/tiny.py --root=workdirs/lr \
       --grid=train.g_lr=1e-4,2e-4 --grid=seed=0,1 -- --config.data.dataset=data_out/...
 
@@ -20,11 +20,11 @@ import subprocess
 import sys
 
 
-def load_sweep(config_path: str):
+def load_sweep(config: str):
+  """config: FILE or FILE:VARIANT (a family); the sweep is FILE's get_sweep()."""
+  config_path = config.split(":", 1)[0]
   spec = importlib.util.spec_from_file_location("sweep_config", config_path)
   module = importlib.util.module_from_spec(spec)
-  repo = os.path.dirname(os.path.dirname(os.path.abspath(config_path)))
-  sys.path.insert(0, repo)  # configs import each other as the `configs` package
   spec.loader.exec_module(module)
   if not hasattr(module, "get_sweep"):
     raise SystemExit(f"error: {config_path} has no get_sweep(); give --grid=key=v1,v2 instead")

@@ -47,10 +47,11 @@ def test_slurm_and_local_dry_runs():
 
 
 def test_sweep_expands_get_sweep_and_grid(capsys):
-  assert sweep.main(["--config=configs/cifar10_release.py", "--root=/r", "--dry_run"]) == 0
+  assert sweep.main(["--config=configs/cifar10.py:resnet4b", "--root=/r", "--dry_run"]) == 0
   lines = capsys.readouterr().out.splitlines()
   assert len(lines) == 5
   assert "--workdir=/r/kind=topk,k=5" in lines[2] and "--config.release.k=5" in lines[2]
+  assert all("--config=configs/cifar10.py:resnet4b " in l for l in lines)  # the variant goes to every run
   assert sweep.main(["--config=configs/tiny.py", "--root=/r", "--grid=train.g_lr=1e-4,2e-4",
                      "--grid=seed=0,1", "--dry_run", "--", "--config.train.num_steps=2"]) == 0
   lines = capsys.readouterr().out.splitlines()

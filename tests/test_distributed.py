@@ -45,6 +45,9 @@ def test_two_processes_match_one_process(tiny_config, tmp_path):
   ckpt = checkpointing.Checkpointer(str(workdir), 3, checkpointing.architecture_signature(c))
   restored = ckpt.restore(4, trainer.abstract_state)
   ckpt.close()
+  # each process saved its own data position (Grain's checkpoint handler)
+  assert sorted(p.name for p in (workdir / "checkpoints" / "4" / "data").glob("*.json")) == [
+      "process_0-of-2.json", "process_1-of-2.json"]
   # Adam moves a parameter by about lr per step whatever the gradient's size, so entries whose
   # gradient is ~0 (and flips sign with the reduction order) may differ by up to steps * lr.
   atol = 1.5 * c.train.num_steps * max(c.train.g_lr, c.train.d_lr)

@@ -99,3 +99,17 @@ def test_the_graph_is_read_correctly():
   assert "biglogit.inverter" in graph["biglogit.evaluate.periodic"]
   assert "biglogit.train" in graph["biglogit.main"]
   assert "biglogit.train" in _reachable(graph, "biglogit.main")
+
+
+def test_both_trainers_run_the_one_skeleton():
+  """The GAN and classifier trainers use training_loop (jit, restore-or-init, the loop); no other
+  module keeps its own loop machinery (a SIGTERM handler, a donated jit of a step, a step checkpoint)."""
+  graph, _ = _graph()
+  for trainer in ("biglogit.train", "biglogit.classifiers.train"):
+    assert "biglogit.training_loop" in graph[trainer], trainer
+  for root, _, names in os.walk(PACKAGE):
+    for name in names:
+      if name.endswith(".py") and name != "training_loop.py":
+        source = open(os.path.join(root, name)).read()
+        for machinery in ("signal.SIGTERM", "donate_argnums=0", "checkpointer.save(step"):
+          assert machinery not in source, f"{name} has {machinery}; use biglogit/training_loop.py"

@@ -177,7 +177,7 @@ def _build_trainer(config, mesh, comparator: str) -> Trainer:
   aux = jax.device_put(aux, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()))
   jit_step = training_loop.jit_step(step_fn, abstract, sharding.batch_sharding(mesh, batch_axis=1),  # [d_steps, B, ...]
                                     mesh, num_aux=1)
-  jit_init = jax.jit(init_fn, out_shardings=state_sharding)
+  jit_init = training_loop.jit_init(init_fn, abstract)
   jit_reconstruct = jax.jit(functools.partial(steps.reconstruct, generator=generator,
                                               release_cfg=config.release))
   return Trainer(generator, discriminator, g_tx, d_tx, mesh, state_sharding, abstract,

@@ -142,3 +142,31 @@ def test_batch_norm_uses_batch_statistics_in_training_and_running_averages_after
   np.testing.assert_allclose(stats["var"], 0.9 + 0.1 * var, rtol=1e-4)  # from 1
   y_eval = bn.apply({"params": variables["params"], "batch_stats": updated["batch_stats"]}, x, train=False)
   np.testing.assert_allclose(y_eval, (xs - 0.1 * mean) / np.sqrt(0.9 + 0.1 * var + 1e-4), atol=1e-4)
+
+
+def test_the_init_on_one_device_equals_the_init_partitioned_over_the_mesh():
+  """training_loop.jit_init builds a single process's state on one device and copies it into its
+  shardings: the values must be those of the init partitioned over the 8 devices, bit for bit
+  (normal and orthogonal kernels, spectral-norm vectors, batch-norm MLPs)."""
+  import flax.linen as nn
+  from biglogit import sharding, training_loop
+  from biglogit.models.layers import SNConv
+
+  class Small(nn.Module):
+    @nn.compact
+    def __call__(self, x, cond, train: bool):
+      h = SNConv(8, 3, name="conv")(x, train)
+      h = ConditionalBatchNorm(16, name="cbn")(h, cond, train)
+      return SNDense(4, name="dense")(h.mean(axis=(1, 2)), train)
+
+  x, cond = jnp.zeros((2, 8, 8, 3)), jnp.zeros((2, 10))
+  init_fn = lambda key: Small().init({"params": key}, x, cond, train=True)
+  mesh = sharding.make_mesh()
+  abstract = sharding.sharded_abstract(init_fn, mesh)
+  one = training_loop.jit_init(init_fn, abstract)(jax.random.key(3))
+  spmd = jax.jit(init_fn, out_shardings=training_loop.shardings_of(abstract))(jax.random.key(3))
+  assert len(mesh.devices.flat) == 8
+  for a, b, s in zip(jax.tree_util.tree_leaves(one), jax.tree_util.tree_leaves(spmd),
+                     jax.tree_util.tree_leaves(abstract)):
+    assert a.sharding == s.sharding
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

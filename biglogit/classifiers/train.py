@@ -164,8 +164,7 @@ def train_classifier(config, workdir: str):
   step_fn = training_loop.jit_step(functools.partial(train_step, model=model, tx=tx, config=config),
                                    abstract, sharding.batch_sharding(mesh), mesh)
   train_iter = train_iterator(train_x, train_y, config)
-  state = training_loop.restore_or_init(checkpointer, abstract,
-                                        jax.jit(init, out_shardings=training_loop.shardings_of(abstract)),
+  state = training_loop.restore_or_init(checkpointer, abstract, training_loop.jit_init(init, abstract),
                                         config.seed, train_iter)
   writer = train_logs.create_writer(workdir, jax.process_index() == 0)
   state, step = training_loop.run(training_loop.Loop(

@@ -1,4 +1,6 @@
 """Generator / discriminator facts: shapes, parameter counts, spectral norm, conditional BN."""
+import os
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -147,26 +149,39 @@ def test_batch_norm_uses_batch_statistics_in_training_and_running_averages_after
 def test_the_init_on_one_device_equals_the_init_partitioned_over_the_mesh():
   """training_loop.jit_init builds a single process's state on one device and copies it into its
   shardings: the values must be those of the init partitioned over the 8 devices, bit for bit
-  (normal and orthogonal kernels, spectral-norm vectors, batch-norm MLPs)."""
-  import flax.linen as nn
-  from biglogit import sharding, training_loop
-  from biglogit.models.layers import SNConv
+  (normal and orthogonal kernels, spectral-norm vectors, batch-norm MLPs). Checked in a child with
+  XLA's default HLO passes, as users run them (the tests' FAST_COMPILE preset moves a spectral-norm
+  scale by one ulp)."""
+  import subprocess
+  import sys
+  from tests.conftest import REPO
+  env = {**os.environ, "XLA_FLAGS": "--xla_backend_optimization_level=0 --xla_force_host_platform_device_count=8",
+         "JAX_PLATFORMS": "cpu",
+         "PYTHONPATH": REPO + os.pathsep + os.environ.get("PYTHONPATH", "")}
+  out = subprocess.run([sys.executable, "-c", _INIT_CHECK], env=env, capture_output=True, text=True, timeout=300)
+  assert out.returncode == 0 and out.stdout.strip() == "8 devices, every leaf equal", out.stderr[-3000:]
 
-  class Small(nn.Module):
-    @nn.compact
-    def __call__(self, x, cond, train: bool):
-      h = SNConv(8, 3, name="conv")(x, train)
-      h = ConditionalBatchNorm(16, name="cbn")(h, cond, train)
-      return SNDense(4, name="dense")(h.mean(axis=(1, 2)), train)
 
-  x, cond = jnp.zeros((2, 8, 8, 3)), jnp.zeros((2, 10))
-  init_fn = lambda key: Small().init({"params": key}, x, cond, train=True)
-  mesh = sharding.make_mesh()
-  abstract = sharding.sharded_abstract(init_fn, mesh)
-  one = training_loop.jit_init(init_fn, abstract)(jax.random.key(3))
-  spmd = jax.jit(init_fn, out_shardings=training_loop.shardings_of(abstract))(jax.random.key(3))
-  assert len(mesh.devices.flat) == 8
-  for a, b, s in zip(jax.tree_util.tree_leaves(one), jax.tree_util.tree_leaves(spmd),
-                     jax.tree_util.tree_leaves(abstract)):
-    assert a.sharding == s.sharding
-    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+_INIT_CHECK = """
+import flax.linen as nn, jax, jax.numpy as jnp, numpy as np
+from biglogit import sharding, training_loop
+from biglogit.models.layers import ConditionalBatchNorm, SNConv, SNDense
+
+class Small(nn.Module):
+  @nn.compact
+  def __call__(self, x, cond, train):
+    h = SNConv(8, 3, name="conv")(x, train)
+    h = ConditionalBatchNorm(16, name="cbn")(h, cond, train)
+    return SNDense(4, name="dense")(h.mean(axis=(1, 2)), train)
+
+x, cond = jnp.zeros((2, 8, 8, 3)), jnp.zeros((2, 10))
+init_fn = lambda key: Small().init({"params": key}, x, cond, train=True)
+mesh = sharding.make_mesh()
+abstract = sharding.sharded_abstract(init_fn, mesh)
+one = training_loop.jit_init(init_fn, abstract)(jax.random.key(3))
+spmd = jax.jit(init_fn, out_shardings=training_loop.shardings_of(abstract))(jax.random.key(3))
+for a, b, s in zip(jax.tree_util.tree_leaves(one), jax.tree_util.tree_leaves(spmd), jax.tree_util.tree_leaves(abstract)):
+  assert a.sharding == s.sharding
+  np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+print(len(mesh.devices.flat), "devices, every leaf equal")
+"""

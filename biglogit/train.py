@@ -255,11 +255,14 @@ def _train(config, workdir, mesh, train_iter, spec, checkpointer, start_record):
   evaluation = None
 
   def evaluate(state, step, stem=None):
-    nonlocal evaluation
+    nonlocal evaluation  # built at the first evaluation: it loads the judges and scores the baselines
     evaluation = evaluation or periodic.PeriodicEvaluation(config)
-    return evaluation(state, step, workdir, **({"stem": stem} if stem else {}))
+    return evaluation(state, step, workdir, stem=stem)
 
-  every = lambda n: lambda step, last: bool(is_main and n and (step % n == 0 or last))
+  def due_every(n, skip_last=False):
+    """On process 0, every n steps and at the last one (n = 0: never)."""
+    return lambda step, last: bool(is_main and n and (step % n == 0 or last) and not (last and skip_last))
+
   loop = training_loop.Loop(
       compile_step=trainer.compiled_step,
       next_batch=lambda step: _next_batch(train_iter, mesh, step, config), data_iterator=train_iter,
@@ -267,10 +270,9 @@ def _train(config, workdir, mesh, train_iter, spec, checkpointer, start_record):
       examples_per_step=config.train.global_batch * config.train.d_steps, log_every=config.log_every,
       checkpoint_every=config.checkpoint_every,
       divergence_advice="lower the learning rates or use float32 compute",
-      periodic=[training_loop.Periodic(every(config.image_every), _grid_writer(trainer, config, workdir, writer)),
-                # the final evaluation below covers the last step when eval.at_end is on
-                training_loop.Periodic(lambda step, last: every(config.eval.every)(step, last) and not (
-                    last and config.eval.at_end), evaluate)])
+      periodic=[training_loop.Periodic(due_every(config.image_every), _grid_writer(trainer, config, workdir, writer)),
+                # with eval.at_end the final evaluation below covers the last step
+                training_loop.Periodic(due_every(config.eval.every, skip_last=config.eval.at_end), evaluate)])
   state, step = training_loop.run(loop, state)
   if is_main and config.eval.at_end and step == config.train.num_steps:
     writer.write_scalars(step, evaluate(state, step, stem="metrics"))

@@ -51,6 +51,36 @@ jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
+# The order in which pytest-xdist's workers take the files (--dist loadfile: a worker takes the next
+# file when its own run dry): the files that compile or train for minutes first, so that the two
+# workers start on different ones and neither is left alone with a long file at the end. xdist would
+# otherwise order files by their number of tests (pytest_configure turns that off). Seconds each took
+# in a cold run of the README's command (2026-11-30, --durations=0), before inverter_runs was shared.
+SLOW_FILES_FIRST = (
+    "test_bad_input_cli.py",  # 170: builds inverter_runs
+    "test_imagenet_path.py",  # 136: the 64-px attention GAN on EfficientNet's 1000 logits
+    "test_bad_input.py",  # 192, of which 46 were its own inverter_runs
+    "test_train.py",  # 87
+    "test_experiments.py",  # 68
+    "test_models.py",  # 61
+    "test_convert.py",  # 52
+    "test_classifier_train.py",  # 50
+    "test_notebook.py",  # 49
+    "test_preemption.py",  # 37
+    "test_leakage.py",  # 29
+)
+
+
+def pytest_configure(config):
+  if hasattr(config.option, "loadscopereorder"):  # pytest-xdist is installed
+    config.option.loadscopereorder = False
+
+
+def pytest_collection_modifyitems(items):
+  rank = {name: i for i, name in enumerate(SLOW_FILES_FIRST)}
+  items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: in-file order kept
+
+
 def shared_path(*parts):
   path = os.path.join(SHARED, *parts)
   if not os.path.exists(path):
@@ -135,16 +165,16 @@ def _eval_settings(c, root):
   e.bootstrap, e.fid_bootstrap = 50, 2
 
 
-@pytest.fixture(scope="session")
-def inverter_runs(tmp_path_factory):
+RUN_METHODS = ("gan", "deepsim")
+
+
+def _build_inverter_runs(root: str):
   """A logits dataset made by a tiny classifier phi, and two tiny trained runs on it: the GAN (with
-  periodic evaluation at its last step) and the DeePSiM baseline (seeing only the top-3 logits).
-  Paths in a dict."""
+  periodic evaluation at its last step) and the DeePSiM baseline (seeing only the top-3 logits)."""
   from biglogit import train
   from biglogit.data import dataset as dataset_lib
   from biglogit.evaluate import nets
   from configs import tiny
-  root = str(tmp_path_factory.mktemp("runs"))
   phi_dir = save_tiny_classifier(os.path.join(root, "phi"), 0)
   save_tiny_classifier(os.path.join(root, "identifier"), 1)
   phi = nets.Classifier(phi_dir, batch_size=16)
@@ -162,7 +192,7 @@ def inverter_runs(tmp_path_factory):
   dataset = str(dataset_lib.write_numpy_dataset(root, "phi_logits", splits,
                                                 metadata={"classifier_dir": phi_dir}))
   runs = {"root": root, "dataset": dataset, "phi": phi_dir, "identifier": os.path.join(root, "identifier")}
-  for method in ("gan", "deepsim"):
+  for method in RUN_METHODS:
     c = tiny.get_config()
     c.data.dataset = dataset
     c.method = method
@@ -173,6 +203,31 @@ def inverter_runs(tmp_path_factory):
     _eval_settings(c, root)
     runs[method] = os.path.join(root, method)
     train.train_and_evaluate(c, runs[method])
+  return runs
+
+
+@pytest.fixture(scope="session")
+def inverter_runs(tmp_path_factory):
+  """_build_inverter_runs' paths in a dict, built once per test session: under pytest-xdist the
+  first worker that asks builds them (about 100 s of compiling and training on an idle machine) while
+  another that asks meanwhile waits on a file lock; before, each worker built its own. Each worker gets its own copy of the
+  two runs, since some tests write into a run (its evaluation) and others check that a command
+  changed nothing in one; the dataset and the classifiers are only read."""
+  import fcntl
+  import json
+  import shutil
+  basetemp = tmp_path_factory.getbasetemp()
+  shared = basetemp.parent if os.environ.get("PYTEST_XDIST_WORKER") else basetemp
+  root, manifest = shared / "inverter_runs", shared / "inverter_runs.json"
+  with open(shared / "inverter_runs.lock", "w") as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also if the build raised
+    if not manifest.exists():
+      shutil.rmtree(root, ignore_errors=True)  # what a failed build left
+      manifest.write_text(json.dumps(_build_inverter_runs(str(root))))
+    runs = json.loads(manifest.read_text())
+  copies = tmp_path_factory.mktemp("runs")
+  for method in RUN_METHODS:
+    runs[method] = str(shutil.copytree(runs[method], copies / method, symlinks=True))
   return runs
 
 

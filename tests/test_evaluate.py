@@ -2,6 +2,7 @@
 trained run (including periodic evaluation during training)."""
 import json
 import os
+import shutil
 
 import jax.numpy as jnp
 import ml_collections
@@ -166,5 +167,9 @@ def test_learning_curve_plots_the_periodic_evaluations(inverter_runs, tmp_path):
   from PIL import Image
   width, height = Image.open(out).size
   assert width > 2 * height  # two panels side by side: the unknown metric is left out
+  # DeePSiM trained without periodic evaluation; without its eval/ folder (another test of this
+  # worker may have evaluated the run since) it is a run that was never evaluated.
+  never_evaluated = shutil.copytree(inverter_runs["deepsim"], tmp_path / "deepsim",
+                                    ignore=shutil.ignore_patterns("eval"))
   with pytest.raises(BiglogitError, match="has no eval/metrics_step"):
-    learning_curve.load_curve(inverter_runs["deepsim"])
+    learning_curve.load_curve(str(never_evaluated))

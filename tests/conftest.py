@@ -52,7 +52,7 @@ jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
 # The order in which pytest-xdist's workers take the files (--dist loadfile: a worker takes the next
-# file when its own run dry): the files that compile or train for minutes first, so that the two
+# file when its own runs dry): the files that compile or train for minutes first, so that the two
 # workers start on different ones and neither is left alone with a long file at the end. xdist would
 # otherwise order files by their number of tests (pytest_configure turns that off). Seconds each took
 # in a cold run of the README's command (2026-11-30, --durations=0), before inverter_runs was shared.
@@ -210,9 +210,9 @@ def _build_inverter_runs(root: str):
 def inverter_runs(tmp_path_factory):
   """_build_inverter_runs' paths in a dict, built once per test session: under pytest-xdist the
   first worker that asks builds them (about 100 s of compiling and training on an idle machine) while
-  another that asks meanwhile waits on a file lock; before, each worker built its own. Each worker gets its own copy of the
-  two runs, since some tests write into a run (its evaluation) and others check that a command
-  changed nothing in one; the dataset and the classifiers are only read."""
+  another that asks meanwhile waits on a file lock (before, each worker built its own). Each worker
+  gets its own copy of the two runs, since some tests write into a run (its evaluation) and others
+  check that a command changed nothing in one; the dataset and the classifiers are only read."""
   import fcntl
   import json
   import shutil

@@ -171,15 +171,16 @@ def test_resume_with_another_trajectory_is_refused_unless_allowed(tiny_config, t
   train.train_and_evaluate(tiny_config, str(run))
   before = {name: (run / name).read_bytes() for name in ("config.json", "run_history.json")}
   tiny_config.train.num_steps = 3
-  # Two changes the compiled step does not see (a new learning rate would cost a compile, ~20 s
-  # of the suite; the guard treats every trajectory key alike).
   tiny_config.seed = 1
-  tiny_config.data.train_split = "test"
-  _fails(tiny_config, run, r"^resuming .* at step 2 with a different trajectory: data.train_split 'train' -> "
-                           r"'test', dataset_identity '[0-9a-f]+' -> '[0-9a-f]+', seed 0 -> 1; use the original "
-                           r"settings .* --allow_changed_resume")
+  tiny_config.train.g_lr = 2e-4
+  _fails(tiny_config, run, r"^resuming .* at step 2 with a different trajectory: seed 0 -> 1, "
+                           r"train.g_lr 0.0001 -> 0.0002; use the original settings .* --allow_changed_resume")
   assert {name: (run / name).read_bytes() for name in before} == before
   assert sorted(os.listdir(run / "checkpoints")) == ["2"]
+  # Allowed, with changes the compiled step does not see (the refusal above comes before anything
+  # compiles; resuming with a new learning rate would compile a second step, ~20 s of the suite).
+  tiny_config.train.g_lr = 1e-4
+  tiny_config.data.train_split = "test"
   train.train_and_evaluate(tiny_config, str(run), allow_changed_resume=True)
   history = json.loads((run / "run_history.json").read_text())
   assert [s["step"] for s in history["starts"]] == [0, 2]

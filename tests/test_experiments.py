@@ -105,7 +105,12 @@ def test_optimisation_lowers_logit_distance_monotonically(inverter_runs):
   x_alone, alone = invert(jnp.full((3, 32, 32, 3), 0.5), jnp.asarray(target[:3]), 3)
   for k in ("objective", "logit_distance"):
     np.testing.assert_allclose(padded[k], alone[k], rtol=1e-4)
-  np.testing.assert_allclose(np.asarray(x_padded)[:3], x_alone, atol=1e-4)
+  # Each image is optimised on its own. Batches of 3 and 4 may take different convolution kernels
+  # (they did on an AVX-512 CPU: 40 steps amplified the rounding to 1.7e-4, 0.24% of the update);
+  # an image that depended on another one, the padding row included, would differ by far more.
+  update = np.abs(np.asarray(x_alone) - 0.5).max()
+  mismatch = np.abs(np.asarray(x_padded)[:3] - np.asarray(x_alone)).max()
+  assert mismatch < 0.01 * update, (mismatch, update)
 
 
 def test_optimize_cli_writes_a_run_the_report_reads(inverter_runs, tmp_path, caplog):

@@ -178,7 +178,7 @@ def test_resume_with_another_trajectory_is_refused_unless_allowed(tiny_config, t
   assert {name: (run / name).read_bytes() for name in before} == before
   assert sorted(os.listdir(run / "checkpoints")) == ["2"]
   # Allowed, with changes the compiled step does not see (the refusal above comes before anything
-  # compiles; resuming with a new learning rate would compile a second step, ~20 s of the suite).
+  # compiles; resuming with a new learning rate compiled a second step: 43-48 s of the suite).
   tiny_config.train.g_lr = 1e-4
   tiny_config.data.train_split = "test"
   train.train_and_evaluate(tiny_config, str(run), allow_changed_resume=True)

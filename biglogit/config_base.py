@@ -53,6 +53,10 @@ def base_config() -> ml_collections.ConfigDict:
   # trains D's projection to check the image against *these* logits rather than their class alone.
   # 0 = the paper's single hinge loss.
   c.train.mismatch_weight = 0.0
+  # Not in the paper: differentiable augmentation of every image D sees, real and generated
+  # (augment.py, DiffAugment): a comma-separated subset of color, translation, cutout. For few
+  # training images, where D otherwise memorises them. "" = none (the paper).
+  c.train.diff_augment = ""
 
   c.data = ml_collections.ConfigDict()
   c.data.dataset = ""  # a built logits dataset's folder, or its name under data_dir

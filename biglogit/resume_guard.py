@@ -48,8 +48,9 @@ def identity(config, spec, device_count: int) -> Dict:
   """The trajectory-defining values of this start."""
   flat = _flat(config.to_dict())
   values = {k: flat.get(k) for k in TRAJECTORY_KEYS}
-  if flat.get("train.mismatch_weight"):  # recorded only when on: runs from before it resume as they were
-    values["train.mismatch_weight"] = flat["train.mismatch_weight"]
+  for key in ("train.mismatch_weight", "train.diff_augment"):
+    if flat.get(key):  # recorded only when on: runs from before it resume as they were
+      values[key] = flat[key]
   values["dataset_identity"] = dataset_identity(spec)
   values["device_count"] = device_count  # the reduction order of the batch statistics
   return values

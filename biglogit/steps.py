@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from biglogit import losses
+from biglogit import augment, losses
 from biglogit.data import release
 from biglogit.state import GANState
 
@@ -32,7 +32,13 @@ def train_step(state: GANState, batch, aux, *, generator, discriminator, g_tx, d
   """
   t = config.train
   batch = {**batch, "logits": release.apply(config.release, batch["logits"])}
-  rng, *step_rngs = jax.random.split(jax.random.wrap_key_data(state.rng), t.d_steps + 2)
+  key = jax.random.wrap_key_data(state.rng)
+  rng, *step_rngs = jax.random.split(key, t.d_steps + 2)
+  # D's input augmentation (augment.py), drawn from its own branch of the key so that runs without
+  # it keep their exact random streams.
+  policy = augment.parse_policy(t.get("diff_augment", ""))
+  aug_rngs = jax.random.split(jax.random.fold_in(key, 1), t.d_steps + 1)
+  d_input = lambda rng, images: augment.diff_augment(rng, images, policy)
   g_params, g_stats, d_params, d_stats = state.g_params, state.g_stats, state.d_params, state.d_stats
   d_opt, g_opt = state.d_opt, state.g_opt
 
@@ -51,15 +57,15 @@ def train_step(state: GANState, batch, aux, *, generator, discriminator, g_tx, d
     fake, g_stats = generate(g_params, g_stats, logits, step_rngs[i])
     fake = jax.lax.stop_gradient(fake)  # G frozen in D's update
     (d_loss, (d_stats, d_real, d_fake, d_terms)), grads = jax.value_and_grad(d_loss_fn, has_aux=True)(
-        d_params, d_stats, real, fake, logits)
+        d_params, d_stats, real, fake, logits, d_view=functools.partial(d_input, aug_rngs[i]))
     updates, d_opt = d_tx.update(grads, d_opt, d_params)
     d_params = optax.apply_updates(d_params, updates)
 
   def g_loss_fn(g_params, g_stats, logits, real):
     fake, g_stats = generate(g_params, g_stats, logits, step_rngs[-1])
     # D frozen in G's update: its spectral-norm vectors are not advanced here.
-    d_fake = discriminator.apply({"params": d_params, "batch_stats": d_stats}, fake, logits,
-                                 train=False)
+    d_fake = discriminator.apply({"params": d_params, "batch_stats": d_stats},
+                                 d_input(aug_rngs[-1], fake), logits, train=False)
     adversarial = losses.generator_loss(d_fake)
     if config.method != "deepsim":
       return adversarial, (g_stats, {})
@@ -86,17 +92,19 @@ def train_step(state: GANState, batch, aux, *, generator, discriminator, g_tx, d
   return new_state, metrics
 
 
-def discriminator_loss(discriminator, d_params, d_stats, real, fake, logits, mismatch_weight=0.0):
+def discriminator_loss(discriminator, d_params, d_stats, real, fake, logits, mismatch_weight=0.0,
+                       d_view=lambda images: images):
   """L_D on one sub-batch, D's new batch_stats and the means of its outputs, in one D pass.
 
   mismatch_weight > 0 adds the matching-aware term: the same real images again, each with its
-  neighbour's logits (the batch rolled by one), judged like fakes (losses.mismatch_loss)."""
+  neighbour's logits (the batch rolled by one), judged like fakes (losses.mismatch_loss).
+  d_view: images -> what D sees of them (train.diff_augment), applied to the whole D batch."""
   images, image_logits = [real, fake], [logits, logits]
   if mismatch_weight > 0:
     images.append(real)
     image_logits.append(jnp.roll(logits, 1, axis=0))
   out, new_vars = discriminator.apply({"params": d_params, "batch_stats": d_stats},
-                                      jnp.concatenate(images, axis=0),
+                                      d_view(jnp.concatenate(images, axis=0)),
                                       jnp.concatenate(image_logits, axis=0), train=True,
                                       mutable=["batch_stats"])
   outs = jnp.split(out, len(images))

@@ -15,6 +15,7 @@ from absl import logging
 from etils import epath
 
 from biglogit import BiglogitError
+from biglogit import augment
 from biglogit import files
 from biglogit import images as image_lib
 from biglogit import checkpointing
@@ -101,6 +102,7 @@ def _check_ranges(config):
   for name, value in (("train.g_lr", t.g_lr), ("train.d_lr", t.d_lr), ("train.adam_eps", t.adam_eps)):
     if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
       raise BiglogitError(f"{name}={value!r}; use a finite number above 0 (e.g. 1e-4)")
+  augment.parse_policy(t.get("diff_augment", ""))
   weight = t.get("mismatch_weight", 0.0)
   if not (isinstance(weight, (int, float)) and math.isfinite(weight) and weight >= 0):
     raise BiglogitError(f"train.mismatch_weight={weight!r}; use 0 (the paper's loss) or a finite weight above 0 (e.g. 1.0)")

@@ -178,16 +178,22 @@ def test_ema_copies_g_before_ema_start_and_averages_after():
   np.testing.assert_allclose(ema["b"], -1.0 * (1 - 0.9**10), rtol=1e-5)
 
 
-def test_mismatch_term_judges_real_images_with_their_neighbours_logits_as_fake(tiny_config):
-  """train.mismatch_weight: L_D gains w * E[max(-1, D(x_i, z_{i-1}))], from the same D pass as the
-  real and fake terms, which it leaves as they were."""
-  c = tiny_config
+def _discriminator_and_batch(c):
+  """An initialised D of the config, 8 toy real images with their logits, and 8 noise 'fakes'."""
   _, discriminator = state_lib.build_models(c.model, c.method, c.deepsim.hidden)
   arrays = toy_arrays(8)
   real = steps.images_to_float(arrays["image"])
   logits = jnp.asarray(arrays["logits"])
   fake = jax.random.uniform(jax.random.key(1), real.shape, minval=-1, maxval=1)
   d_vars = jax.jit(lambda k: discriminator.init({"params": k}, real, logits, train=True))(jax.random.key(0))
+  return discriminator, d_vars, real, fake, logits
+
+
+def test_mismatch_term_judges_real_images_with_their_neighbours_logits_as_fake(tiny_config):
+  """train.mismatch_weight: L_D gains w * E[max(-1, D(x_i, z_{i-1}))], from the same D pass as the
+  real and fake terms, which it leaves as they were."""
+  c = tiny_config
+  discriminator, d_vars, real, fake, logits = _discriminator_and_batch(c)
   loss_fn = jax.jit(steps.discriminator_loss, static_argnums=(0, 6))
   plain = loss_fn(discriminator, d_vars["params"], d_vars["batch_stats"], real, fake, logits, 0.0)
   matched = loss_fn(discriminator, d_vars["params"], d_vars["batch_stats"], real, fake, logits, 1.5)
@@ -198,3 +204,30 @@ def test_mismatch_term_judges_real_images_with_their_neighbours_logits_as_fake(t
   np.testing.assert_allclose(matched[1][3]["d_mismatch"], np.mean(mismatched), rtol=1e-5)
   np.testing.assert_allclose(matched[0], plain[0] + 1.5 * mismatch_loss(mismatched), rtol=1e-5)
   assert not np.allclose(matched[0], plain[0])
+
+
+def test_diff_augment_shows_d_the_augmented_images_in_its_loss_and_trains(tiny_config):
+  """train.diff_augment: D's loss is computed on the augmented real and fake images (one draw for
+  the whole D batch), and a training step with it runs and stays finite."""
+  from biglogit import augment
+  c = tiny_config
+  discriminator, d_vars, real, fake, logits = _discriminator_and_batch(c)
+  policy = augment.parse_policy("translation,cutout")
+  aug = lambda images: augment.diff_augment(jax.random.key(2), images, policy)
+  loss_fn = jax.jit(steps.discriminator_loss, static_argnums=(0, 6, 7))
+  augmented = loss_fn(discriminator, d_vars["params"], d_vars["batch_stats"], real, fake, logits, 0.0, aug)
+  both = aug(jnp.concatenate([real, fake]))
+  by_hand = loss_fn(discriminator, d_vars["params"], d_vars["batch_stats"], both[:8], both[8:], logits, 0.0)
+  np.testing.assert_allclose(augmented[0], by_hand[0], rtol=1e-5)
+  plain = loss_fn(discriminator, d_vars["params"], d_vars["batch_stats"], real, fake, logits, 0.0)
+  assert not np.allclose(augmented[0], plain[0])
+
+  c = c.copy_and_resolve_references()
+  c.train.diff_augment = "color,translation,cutout"
+  mesh = sharding.make_mesh(jax.devices())
+  trainer = train.build_trainer(c, mesh)
+  state = trainer.init(jax.random.key(0))
+  state, m = trainer.run_step(state, sharding.to_global(_batch(c), mesh, batch_axis=1))
+  m = jax.device_get(m)
+  assert all(np.isfinite(v) for v in m.values()), m
+  assert int(state.step) == 1

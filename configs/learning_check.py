@@ -35,7 +35,8 @@ only; pixel retrieval at step 4000 only, against a control at 0 [0, 0]. Evaluate
 Chance is 0.004 (1/256). tests/test_learning_check.py asks for pixel and feature retrieval both above
 ten times chance (lower bound > 0.039) and above the control, so it still fails (strict xfail): pixel
 retrieval's lower bound never passes 0.016. D memorises the 256 again late (its mean score on real
-images 0.2-0.6 up to step 4000, 1.7 at step 8500, 2.1 at 9750); the config stops at 8000.
+images, as logged at every 1000th step: 0.26-0.47 up to step 4000, 1.0 at 6000, 1.7 at 8000, 2.2
+at 10000); the config stops at 8000.
 
 Why these settings (measured on the subset, EMA generator, 2 CPU devices, two runs sharing 2 cores):
 - configs/cifar10.py:resnet4b,cpu's (ch 8 here, batch 32, 2 D steps, G/D lr 1e-4/4e-4, EMA 0.999 from 200): after 500
@@ -88,8 +89,8 @@ Why these settings (measured on the subset, EMA generator, 2 CPU devices, two ru
   1.88 (4000), 2.37 (5500) and 3.59 (7500), far past the hinge's margin of 1, with its score on
   generated images falling to -2.1 (training logs, metrics.jsonl).
 - D's inputs augmented (2026-11-30, --config.train.diff_augment=translation,cutout, now this file's
-  setting; augment.py): D's score on real images stayed at 0.2-0.6 up to step 4000 (without it:
-  1.88) and reached 1.7 only by step 8500, and the full-logit GAN kept improving after step 4000 where
+  setting; augment.py): D's score on real images stayed at 0.26-0.47 up to step 4000 (without it:
+  1.88) and reached 1.7 only at step 8000, and the full-logit GAN kept improving after step 4000 where
   it had got worse without it: the table above. At step 4000 it matches the unaugmented run (feature
   retrieval 0.043 vs 0.023, instance gain 0.80 vs 0.76 dB) and its control is lower (0.016 vs 0.027).
 - A wider D alone (2026-11-30, same machine, evaluated every 300 steps): --config.model.ch_d=16 (G

@@ -97,7 +97,8 @@ Why these settings (measured on the subset, EMA generator, 2 CPU devices, two ru
   (2026-11-30): cutout alone at step 5000 feature retrieval 0.031 [0.012, 0.055], within class 0.094,
   pixel 0.020, instance gain 0.88 dB; color,translation,cutout 0.027 [0.008, 0.047], 0.082, 0.020, 0.72
   dB; translation,cutout (the table above) 0.047 [0.023, 0.070], 0.152, 0.027, 0.89 dB. Colour
-  jitter hides from D the colours that phi's logits carry; it stays off.
+  jitter changes the colours that phi's logits partly encode, a likely reason it does worst (not
+  tested further); it stays off.
 - A wider D alone (2026-11-30, same machine, evaluated every 300 steps): --config.model.ch_d=16 (G
   stays at ch 8) runs 2.35 steps/s against 5.84 (python -m biglogit.benchmark, 4 devices, idle); after
   1200 steps, alone on the machine, pixel retrieval top-1 0.020 [0.004, 0.039], feature 0.035 [0.016,

@@ -206,9 +206,10 @@ def test_mismatch_term_judges_real_images_with_their_neighbours_logits_as_fake(t
   assert not np.allclose(matched[0], plain[0])
 
 
-def test_diff_augment_shows_d_the_augmented_images_in_its_loss_and_trains(tiny_config):
+def test_diff_augment_shows_d_the_augmented_images_in_its_loss_and_trains(tiny_config, monkeypatch):
   """train.diff_augment: D's loss is computed on the augmented real and fake images (one draw for
-  the whole D batch), and a training step with it runs and stays finite."""
+  the whole D batch); the step augments what D sees in each D update and in G's update, and runs
+  finite."""
   from biglogit import augment
   c = tiny_config
   discriminator, d_vars, real, fake, logits = _discriminator_and_batch(c)
@@ -224,6 +225,14 @@ def test_diff_augment_shows_d_the_augmented_images_in_its_loss_and_trains(tiny_c
 
   c = c.copy_and_resolve_references()
   c.train.diff_augment = "color,translation,cutout"
+  augmented_batches = []  # the batch size of every image batch augmented while the step is traced
+  real_diff_augment = augment.diff_augment
+
+  def recording(rng, images, policy):
+    augmented_batches.append((images.shape[0], policy))
+    return real_diff_augment(rng, images, policy)
+
+  monkeypatch.setattr(steps.augment, "diff_augment", recording)
   mesh = sharding.make_mesh(jax.devices())
   trainer = train.build_trainer(c, mesh)
   state = trainer.init(jax.random.key(0))
@@ -231,3 +240,6 @@ def test_diff_augment_shows_d_the_augmented_images_in_its_loss_and_trains(tiny_c
   m = jax.device_get(m)
   assert all(np.isfinite(v) for v in m.values()), m
   assert int(state.step) == 1
+  b, policy = c.train.global_batch, ("color", "translation", "cutout")
+  # each D update sees real + fake together, then G's update sees its fakes
+  assert augmented_batches == [(2 * b, policy)] * c.train.d_steps + [(b, policy)]

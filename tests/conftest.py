@@ -231,14 +231,16 @@ def inverter_runs(tmp_path_factory):
   return runs
 
 
-def main_env(devices: int, compile_cache: bool = True):
+def main_env(devices: int, compile_cache: bool = True, test_xla_flags: bool = True):
   """Environment for a `python -m biglogit.main` subprocess: `devices` CPU devices and the tests'
-  persistent compile cache (so a relaunch does not recompile).
+  persistent compile cache (so a relaunch does not recompile). test_xla_flags=False compiles as users'
+  runs do (for a test that trains for minutes, where run time outweighs compile time).
 
   Multi-process runs go without the cache: if one process found its program there and the other
   compiled for longer than gloo's 30 s rendezvous timeout, the first collective would fail."""
   env = dict(os.environ)
-  env["XLA_FLAGS"] = f"{TEST_XLA_FLAGS} --xla_force_host_platform_device_count={devices}"
+  flags = TEST_XLA_FLAGS if test_xla_flags else ""
+  env["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={devices}".strip()
   env["JAX_PLATFORMS"] = "cpu"
   if compile_cache:
     env["JAX_COMPILATION_CACHE_DIR"] = os.environ["BIGLOGIT_COMPILE_CACHE"]

@@ -70,10 +70,11 @@ Why these settings (measured on the subset, EMA generator, 2 CPU devices, two ru
 - cpu_long's (1 D step, G and D lr 4e-4, EMA 0.99 from 100): after 900 steps (about 10 minutes)
   phi agreement 0.215 [0.16, 0.27] (chance 0.10), instance gain 0.41 [0.17, 0.64] dB, pixel retrieval
   top-1 0.012 [0, 0.027] (chance 0.004): the logits begin to show, retrieval not yet.
-- The same settings alone on the machine (tests/test_learning_check.py, 8 CPU devices), 900 steps per
-  model: full logits vs the top1 control: instance gain 1.08 [0.85, 1.33] vs 0.05 [-0.17, 0.27] dB
-  (separate), phi agreement 0.457 vs 0.461, pixel retrieval top-1 0.016 [0.004, 0.031] vs 0.008
-  [0, 0.020] (chance 0.004), PSNR 11.19 vs 9.65.
+- The same settings alone on the machine (tests/test_learning_check.py, 8 CPU devices, whose subset
+  was then the tarball's first 256 images: all one class, airplanes), 900 steps per model: full
+  logits vs the top1 control: instance gain 1.08 [0.85, 1.33] vs 0.05 [-0.17, 0.27] dB (separate),
+  phi agreement 0.457 vs 0.461, pixel retrieval top-1 0.016 [0.004, 0.031] vs 0.008 [0, 0.020]
+  (chance 0.004), PSNR 11.19 vs 9.65.
 - An EMA of 0.999 averages over ~1000 steps: on runs of a few hundred steps it reports an early G.
 - Longer and wider do not rescue it (2026-11-30, 4 CPU devices, eval every 300 steps on the 256):
   this file's settings for 1800 steps (about 15 min): phi agreement 0.18 -> 0.27, instance gain

@@ -84,7 +84,7 @@ def _metrics(workdir):
 
 def test_full_logits_retrieve_their_own_images_above_chance_and_the_label_only_control(tmp_path):
   dataset = _subset_dataset(str(tmp_path))
-  # Both at once, each on its share of the cores: the pair's wall time is about that of one alone.
+  # Both at once, each on its share of the cores (45 min for the pair on 2 cores).
   runs = {}
   for kind in ("full", "top1"):
     log = open(tmp_path / f"{kind}.log", "w")
@@ -92,7 +92,8 @@ def test_full_logits_retrieve_their_own_images_above_chance_and_the_label_only_c
   for kind, (proc, log) in runs.items():
     code = proc.wait()
     log.close()
-    assert code == 0, f"{kind} run failed (code {code}):\n" + (tmp_path / f"{kind}.log").read_text()[-3000:]
+    if code != 0:  # not an AssertionError: the xfail above expects only the unmet retrieval assertions
+      raise RuntimeError(f"{kind} run failed (code {code}):\n" + (tmp_path / f"{kind}.log").read_text()[-3000:])
   full, top1 = _metrics(str(tmp_path / "full")), _metrics(str(tmp_path / "top1"))
   for name in ("retrieval_top1_pixel", "retrieval_top1_pixel_in_class", "retrieval_top1_feature",
                "retrieval_top1_feature_in_class", "instance_gain_db"):

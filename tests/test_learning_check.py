@@ -1,6 +1,6 @@
 """The learning check (slow): on a fixed 256-image CIFAR-10 subset with the robust ResNet-4B's logits,
-the full-logit inverter must point back at its own training images far above chance (1/256) and
-above the same model trained on the top-1 release (the label only). A generator that ignores its
+the full-logit inverter must point back at its own training images far above chance (1/256) and,
+with the class factored out, above the same model trained on the top-1 release (the label only). A generator that ignores its
 conditioning, or a discriminator that ignores the logits, cannot pass: the label-only control gets
 exactly the class information and nothing more.
 
@@ -15,22 +15,28 @@ import pytest
 from tests.conftest import REPO, main_env, shared_path
 
 # Asserted on feature-space retrieval, the independent robust ResNet-2B's penultimate features (the
-# issue's space (b)); pixel retrieval is printed, not asserted: at this budget it stays at 0.02-0.05
-# (lower bounds 0.008-0.023) in every configuration tried, against 0.004-0.031 for the control
-# (configs/learning_check.py).
-# Not passed yet (2026-11-30, 45 min 27 s on the 2-core Xeon): feature retrieval 0.055 [0.031, 0.090]
-# is far above chance but overlaps the control's 0.020 [0.004, 0.039]; within class (chance ~0.04) it
-# separates, 0.180 [0.137, 0.227] vs 0.062 [0.035, 0.094], but that criterion was seen only after this
-# run, and training is deterministic, so a rerun cannot confirm it.
+# issue's space (b)): overall, far above chance (1/256); against the label-only control, where the class
+# it knows is factored out: within class (the issue's "among those of the same true class") and as
+# instance gain. Overall the control itself retrieves at about five times chance, since knowing the
+# class narrows 256 candidates to about 26. Pixel retrieval is printed, not asserted: at this budget
+# it stays at 0.02-0.05 (lower bounds 0.008-0.023) in every configuration tried (configs/learning_check.py).
+# History (2026-11-30, 45 min 27 s on the 2-core Xeon, draw seed 0): the then-assertion, overall feature
+# retrieval above the control's, failed: 0.055 [0.031, 0.090] vs 0.020 [0.004, 0.039]. Within class
+# the two separated, 0.180 [0.137, 0.227] vs 0.062 [0.035, 0.094], and instance gain too, 1.32
+# [1.06, 1.57] vs 0.14 [-0.14, 0.42] dB; seen after that run, so this criterion is tested on a fresh
+# draw (DRAW_SEED below).
 # strict: a pass must be noticed and this marker removed.
 pytestmark = [pytest.mark.slow,
               # raises=AssertionError: a crash is a failure, only the unmet assertion is expected.
               pytest.mark.xfail(strict=True, raises=AssertionError,
-                                reason="feature retrieval top-1 overlaps the top1 control's "
+                                reason="not yet confirmed on a fresh draw "
                                 "(configs/learning_check.py)")]
 
 SUBSET = 256
 DEVICES = 4  # what biglogit.main picks by itself on a 2-core host (two per core)
+# Seed 0 was the draw on which the within-class criterion was first seen; 1 is the fresh draw that
+# tests it.
+DRAW_SEED = 1
 
 
 def _subset_dataset(root):
@@ -43,7 +49,7 @@ def _subset_dataset(root):
   from biglogit.evaluate import nets
   tarball = shared_path("data", "cifar10-jpeg", "cifar10_jpeg_q75.tar.gz")
   phi_dir = os.path.join(REPO, "pretrained", "cifar10", "resnet4b")
-  rng = np.random.default_rng(0)
+  rng = np.random.default_rng(DRAW_SEED)
   records = []  # reservoir sampling: a uniform draw in one pass, whatever the split's length
   for seen, rec in enumerate(sources.open_source(tarball).records("train", 32, 32, sources.SkipLog())):
     if seen < SUBSET:
@@ -98,6 +104,10 @@ def test_full_logits_retrieve_their_own_images_above_chance_and_the_label_only_c
   for name in ("retrieval_top1_pixel", "retrieval_top1_pixel_in_class", "retrieval_top1_feature",
                "retrieval_top1_feature_in_class", "instance_gain_db"):
     print(name, "full", full[name], "top1", top1[name])
-  f, t = full["retrieval_top1_feature"], top1["retrieval_top1_feature"]
+  f = full["retrieval_top1_feature"]
   assert f["ci_low"] > 5 * f["chance"], (f, "not far above chance (1/256)")
-  assert f["ci_low"] > t["ci_high"], (f, t, "no more than the label tells")
+  # Against the control, where its class knowledge is factored out: among the ~26 originals of the
+  # same class, and as PSNR to the own original over the other same-class originals.
+  for name in ("retrieval_top1_feature_in_class", "instance_gain_db"):
+    f, t = full[name], top1[name]
+    assert f["ci_low"] > t["ci_high"], (name, f, t, "no more than the label tells")

@@ -17,25 +17,25 @@ from tests.conftest import REPO, main_env, shared_path
 # Asserted on feature-space retrieval, the independent robust ResNet-2B's penultimate features (the
 # issue's space (b)): overall, far above chance (1/256); against the label-only control, where the class
 # it knows is factored out: within class (the "among those of the same true class") and as
-# instance gain. Overall the control itself retrieves at about five times chance, since knowing the
+# instance gain. Overall the control itself retrieves at five to ten times chance, since knowing the
 # class narrows 256 candidates to about 26. Pixel retrieval is printed, not asserted: at this budget
-# it stays at 0.02-0.05 (lower bounds 0.008-0.023) in every configuration tried (configs/learning_check.py).
-# History (2026-11-30, 45 min 27 s on the 2-core Xeon, draw seed 0): the then-assertion, overall feature
-# retrieval above the control's, failed: 0.055 [0.031, 0.090] vs 0.020 [0.004, 0.039]. Within class
-# the two separated, 0.180 [0.137, 0.227] vs 0.062 [0.035, 0.094], and instance gain too, 1.32
-# [1.06, 1.57] vs 0.14 [-0.14, 0.42] dB; seen after that run, so this criterion is tested on a fresh
-# draw (DRAW_SEED below).
-# strict: a pass must be noticed and this marker removed.
-pytestmark = [pytest.mark.slow,
-              # raises=AssertionError: a crash is a failure, only the unmet assertion is expected.
-              pytest.mark.xfail(strict=True, raises=AssertionError,
-                                reason="not yet confirmed on a fresh draw "
-                                "(configs/learning_check.py)")]
+# it stays at 0.02-0.05 (lower bounds 0.008-0.027) in every configuration tried (configs/learning_check.py).
+# Measured (2026-11-30, the 2-core Xeon, nothing else running, 43 min 16 s for the test), full logits vs
+# the top1 control on the 256 images at step 8000:
+#   draw seed 1 (the criterion fixed before this run): feature retrieval 0.078 [0.047, 0.109] vs 0.039
+#   [0.020, 0.066] (5x chance: 0.020); within class 0.145 [0.102, 0.191] vs 0.062 [0.035, 0.094];
+#   instance gain 1.18 [0.93, 1.46] vs 0.06 [-0.18, 0.29] dB. Passes, within class by a narrow margin.
+#   draw seed 0 (45 min 27 s): 0.055 [0.031, 0.090] vs 0.020 [0.004, 0.039]; within class 0.180
+#   [0.137, 0.227] vs 0.062 [0.035, 0.094]; 1.32 [1.06, 1.57] vs 0.14 [-0.14, 0.42] dB. It failed the
+#   test's assertion then (overall, the full logits above the control's interval) and meets the one
+#   above, which was read off it: hence the fresh draw.
+# Training is deterministic on one machine; another CPU's XLA code may move the figures a little.
+pytestmark = pytest.mark.slow
 
 SUBSET = 256
 DEVICES = 4  # what biglogit.main picks by itself on a 2-core host (two per core)
 # Seed 0 was the draw on which the within-class criterion was first seen; 1 is the fresh draw that
-# tests it.
+# confirmed it.
 DRAW_SEED = 1
 
 
@@ -98,7 +98,7 @@ def test_full_logits_retrieve_their_own_images_above_chance_and_the_label_only_c
   for kind, (proc, log) in runs.items():
     code = proc.wait()
     log.close()
-    if code != 0:  # not an AssertionError: the xfail above expects only the unmet retrieval assertions
+    if code != 0:
       raise RuntimeError(f"{kind} run failed (code {code}):\n" + (tmp_path / f"{kind}.log").read_text()[-3000:])
   full, top1 = _metrics(str(tmp_path / "full")), _metrics(str(tmp_path / "top1"))
   for name in ("retrieval_top1_pixel", "retrieval_top1_pixel_in_class", "retrieval_top1_feature",

@@ -1,8 +1,8 @@
 """The learning check (slow): on a fixed 256-image CIFAR-10 subset with the robust ResNet-4B's logits,
 the full-logit inverter must point back at its own training images far above chance (1/256) and,
-with the class factored out, above the same model trained on the top-1 release (the label only). A generator that ignores its
-conditioning, or a discriminator that ignores the logits, cannot pass: the label-only control gets
-exactly the class information and nothing more.
+with the class factored out, above the same model trained on the top-1 release (the label only). A
+generator that ignores its conditioning, or a discriminator that ignores the logits, cannot pass: the
+label-only control gets exactly the class information and nothing more.
 
 Command-line equivalent: the docstring of configs/learning_check.py.
 """

@@ -57,6 +57,20 @@ def base_config() -> ml_collections.ConfigDict:
   # (augment.py, DiffAugment): a comma-separated subset of color, translation, cutout. For few
   # training images, where D otherwise memorises them. "" = none (the paper).
   c.train.diff_augment = ""
+  # Not in the paper: weight lambda of a logit-consistency loss for G, lambda * ||n(phi(G(z, eps))) -
+  # n(z)||^2 (n: the conditioning below), through the frozen classifier phi's gradients (robust
+  # classifiers have perceptually aligned ones). Needs release.kind full or softmax. 0 = off (the paper).
+  c.train.consistency_weight = 0.0
+  c.train.consistency_classifier = ""  # phi's directory; "" = the classifier that made the logits
+
+  # What G and D are fed of the released vector (data/conditioning.py): "standardize" per dimension
+  # by the training split's statistics (stored in the logits dataset, filled in at the start of
+  # training and saved in config.json), scaled to unit expected norm; "unit_norm"; or "none" (the
+  # paper: raw logits, whose norm of 9-21 degraded the images, results/conditioning/).
+  c.conditioning = ml_collections.ConfigDict()
+  c.conditioning.normalize = "standardize"
+  c.conditioning.mean = ml_collections.FieldReference([], field_type=list)
+  c.conditioning.std = ml_collections.FieldReference([], field_type=list)
 
   c.data = ml_collections.ConfigDict()
   c.data.dataset = ""  # a built logits dataset's folder, or its name under data_dir

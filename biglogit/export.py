@@ -27,6 +27,7 @@ from biglogit.data import dataset as dataset_lib
 from biglogit.data import pipeline
 from biglogit.evaluate import core
 from biglogit.inverter import EXPORT_DIGEST as DIGEST, Inverter, generator_file_digests
+from biglogit.data import conditioning
 from biglogit.data import release
 
 GENERATOR = "generator"
@@ -70,6 +71,9 @@ def model_card(name: str, config, inverter, record, seconds: float, hardware: st
       f"# {name}: logit inverter ({config.method})", "",
       f"- Inverts: {clf.get('architecture', '?')} logits (source checkpoint sha256 "
       f"{str(clf.get('source_sha256', '?'))[:12]}), released as: {release.describe(config.release)}",
+      f"- Conditioning (what G sees of the released vector, data/conditioning.py): "
+      f"{conditioning.describe(config)}" + (" (statistics in config.json)" if conditioning.settings(config)
+                                            and config.conditioning.normalize == "standardize" else ""),
       f"- Data: logits dataset `{dataset_name(config.data.dataset)}` from `{source}`; "
       f"classifier accuracy train {_accuracy(dataset_meta, 'train')}, test {_accuracy(dataset_meta, 'test')}",
       f"- Model: {config.model.resolution}px, ch_g {config.model.ch_g}, ch_d {config.model.ch_d}, "

@@ -23,6 +23,7 @@ from biglogit import images as image_lib
 from biglogit import sharding
 from biglogit import state as state_lib
 from biglogit import steps
+from biglogit.data import conditioning
 
 CONFIG_FILE = "config.json"
 EXPORT_DIGEST = "generator_sha256.json"  # {file under generator/: sha256}, written by export
@@ -77,8 +78,8 @@ class Inverter:
     self.params, self.g_stats = params, g_stats
     self.name, self.step, self.workdir = name, step, workdir
     self.batch_size = int(config.eval.batch_size)
-    self._jit = jax.jit(lambda p, s, z, e: image_lib.to_unit(steps.reconstruct(
-        p, s, z, e, generator=generator, release_cfg=config.release)))
+    self._jit = jax.jit(lambda p, s, z, e, conditioned: image_lib.to_unit(steps.reconstruct(
+        p, s, z, e, generator=generator, config=config, conditioned=conditioned)), static_argnames="conditioned")
 
   @property
   def stochastic(self) -> bool:
@@ -96,13 +97,20 @@ class Inverter:
     return np.asarray(_eps_for_indices(jax.random.key(seed), jnp.asarray(indices, jnp.uint32),
                                        self.dim_z))
 
-  def reconstruct(self, logits, eps=None, seed: int = 0, indices=None) -> np.ndarray:
-    """indices: the examples' dataset indices (eps is drawn per index; default 0..N-1)."""
+  def condition(self, logits) -> np.ndarray:
+    """What G sees of raw logits: the release format and normalisation this inverter was trained
+    with (data/conditioning.py)."""
+    return np.asarray(conditioning.apply(self.config, np.asarray(logits, np.float32)))
+
+  def reconstruct(self, logits, eps=None, seed: int = 0, indices=None, conditioned: bool = False) -> np.ndarray:
+    """logits: the classifier's raw logits (the inverter applies its release and normalisation), or,
+    with conditioned=True, vectors already in G's input space (e.g. from `condition`).
+    indices: the examples' dataset indices (eps is drawn per index; default 0..N-1)."""
     logits = np.asarray(logits, np.float32)
     if eps is None:
       eps = self.sample_eps(len(logits) if indices is None else indices, seed)
     eps = np.asarray(eps, np.float32)
-    fn = functools.partial(self._jit, self.params, self.g_stats)
+    fn = functools.partial(self._jit, self.params, self.g_stats, conditioned=bool(conditioned))
     return image_lib.batched_apply(fn, logits, eps, batch_size=self.batch_size)
 
   @classmethod

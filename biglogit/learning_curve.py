@@ -1,10 +1,13 @@
-"""python -m biglogit.learning_curve RUN [RUN ...] --out=FIGURE.png [--metrics=a,b,...]
+"""python -m biglogit.learning_curve RUN [RUN ...] --out=FIGURE.png [--metrics=a,b,...] [--logged]
 
 Metric vs. training step from the periodic evaluations of training workdirs (eval/metrics_step_N.json,
 written when eval.every > 0, plus the final eval/metrics.json), one panel per metric: each run a line
 with its 95% bootstrap interval as a band, the trivial baselines stored in the records as horizontal
 dashed lines, and the chance level as a dotted line. What a learning curve must show is whether and
 when a run leaves its baselines behind.
+
+--logged: the training log's scalars instead (metrics.jsonl, every log_every steps, no interval), e.g.
+D's two terms: --logged --metrics=d_real_w1,d_real_w2z,d_fake_w1,d_fake_w2z
 """
 import glob
 import json
@@ -16,6 +19,7 @@ from absl import flags
 
 from biglogit import BiglogitError
 from biglogit import cli
+from biglogit import train_logs
 
 DEFAULT_METRICS = ("phi_top1_agreement", "identifiability_accuracy", "retrieval_top1_feature_in_class",
                    "instance_gain_db", "psnr")
@@ -38,6 +42,20 @@ def load_curve(run_dir: str) -> List[Dict]:
   if not records:
     raise BiglogitError(f"{run_dir} has no eval/metrics_step_*.json: train it with --config.eval.every=N")
   return [dict(records[s], step=s) for s in sorted(records)]
+
+
+def load_logged(run_dir: str) -> List[Dict]:
+  """The training log (metrics.jsonl) as records of load_curve's shape, each value its own interval;
+  a resumed run's repeated steps keep their last values."""
+  path = os.path.join(run_dir, "metrics.jsonl")
+  if not os.path.exists(path):
+    raise BiglogitError(f"{run_dir} has no metrics.jsonl: pass the --workdir of a biglogit.main run")
+  rows = {}
+  for row in train_logs.read_jsonl(path):  # a step's training and evaluation scalars are separate rows
+    if "step" in row:
+      rows.setdefault(int(row["step"]), {}).update(row)
+  point = lambda v: {"mean": v, "ci_low": v, "ci_high": v}
+  return [{"step": s, "metrics": {k: point(v) for k, v in rows[s].items() if k != "step"}} for s in sorted(rows)]
 
 
 def plot(curves: Dict[str, List[Dict]], metrics: Sequence[str], path: str) -> str:
@@ -71,7 +89,7 @@ def plot(curves: Dict[str, List[Dict]], metrics: Sequence[str], path: str) -> st
           ax.axhline(values[metric]["mean"], linestyle="--", linewidth=1,
                      color=baseline_colors[(len(baselines_drawn) - 1) % len(baseline_colors)],
                      label=f"{kind} [{last.get('dataset', '')}]")
-      chance = last["metrics"][metric].get("chance")
+      chance = last["metrics"].get(metric, {}).get("chance")
       if chance is not None and "chance" not in baselines_drawn:
         baselines_drawn.add("chance")
         ax.axhline(chance, linestyle=":", color="black", linewidth=1, label="chance")
@@ -96,7 +114,8 @@ def main(argv):
     if len(argv) < 2:
       raise BiglogitError("give at least one training workdir: python -m biglogit.learning_curve RUN "
                           "[RUN ...] --out=FIGURE.png")
-    curves = {os.path.basename(os.path.normpath(d)): load_curve(d) for d in argv[1:]}
+    load = load_logged if flags.FLAGS.logged else load_curve
+    curves = {os.path.basename(os.path.normpath(d)): load(d) for d in argv[1:]}
     print(plot(curves, [m for m in flags.FLAGS.metrics.split(",") if m], flags.FLAGS.out))
   body()
 
@@ -104,4 +123,5 @@ def main(argv):
 if __name__ == "__main__":
   flags.DEFINE_string("out", "learning_curve.png", "Output PNG.")
   flags.DEFINE_string("metrics", ",".join(DEFAULT_METRICS), "Comma-separated metric names, a panel each.")
+  flags.DEFINE_bool("logged", False, "Plot the training log's scalars (metrics.jsonl), not the evaluations.")
   cli.run(main)

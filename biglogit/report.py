@@ -17,7 +17,7 @@ from biglogit import BiglogitError, learning_curve
 from biglogit import cli
 
 HEADLINE_METRICS = ("psnr", "ssim", "phi_top1_agreement", "logit_cosine", "logit_l2",
-                    "identifiability_accuracy", "robust_feature_relative_l2",
+                    "identifiability_accuracy", "identifier_agrees_with_phi", "robust_feature_relative_l2",
                     "retrieval_top1_pixel", "retrieval_top1_pixel_in_class", "retrieval_top1_feature",
                     "retrieval_top1_feature_in_class", "instance_gain_db", "fid", "kid", "noise_std")
 

@@ -1,7 +1,7 @@
 """A resume continues the run it resumes, or says why not.
 
 Everything that changes a run's trajectory -- batch, D steps, optimiser and EMA settings, seed, method,
-release, the dataset's identity, the number of devices -- is recorded in WORKDIR/run_history.json at
+release, the conditioning, the dataset's identity, the number of devices -- is recorded in WORKDIR/run_history.json at
 the first start. A resume that differs is refused with one line listing the differences, unless the
 user allows it explicitly (`python -m biglogit.main ... --allow_changed_resume`); then the changes are
 logged and appended to the history beside the step they took effect at. The architecture is guarded
@@ -48,8 +48,11 @@ def identity(config, spec, device_count: int) -> Dict:
   """The trajectory-defining values of this start."""
   flat = _flat(config.to_dict())
   values = {k: flat.get(k) for k in TRAJECTORY_KEYS}
-  for key in ("train.mismatch_weight", "train.diff_augment"):
+  for key in ("train.mismatch_weight", "train.diff_augment", "train.consistency_weight"):
     if flat.get(key):  # recorded only when on: runs from before it resume as they were
+      values[key] = flat[key]
+  for key in ("conditioning.normalize",):
+    if flat.get(key, "none") != "none":  # likewise: runs from before it had raw logits
       values[key] = flat[key]
   values["dataset_identity"] = dataset_identity(spec)
   values["device_count"] = device_count  # the reduction order of the batch statistics

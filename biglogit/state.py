@@ -72,9 +72,11 @@ def init_state(rng, config, generator: nn.Module, discriminator: nn.Module, g_tx
 
 
 def program_key(config, mesh, *extra) -> str:
-  """Everything the model's traced programs depend on, as a cache key: the model, method, release and
-  optimiser settings and the devices (not train.num_steps, which is the loop's, not the step's)."""
+  """Everything the model's traced programs depend on, as a cache key: the model, method, release,
+  conditioning (its statistics are constants of the program) and optimiser settings and the devices (not train.num_steps, which is the loop's, not the step's)."""
+  conditioning = config.get("conditioning")
   return json.dumps([config.model.to_dict(), config.method, config.deepsim.to_dict(), config.release.to_dict(),
+                     conditioning.to_dict() if conditioning is not None else None,
                      {k: v for k, v in config.train.to_dict().items() if k != "num_steps"},
                      [d.id for d in mesh.devices.flat], list(mesh.devices.shape), mesh.axis_names, *extra],
                     sort_keys=True, default=str)

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import optax
 
 from biglogit import augment, losses
-from biglogit.data import release
+from biglogit.data import conditioning
 from biglogit.state import GANState
 
 
@@ -21,17 +21,20 @@ def sample_eps(rng, batch, dim_z):
 
 
 def train_step(state: GANState, batch, aux, *, generator, discriminator, g_tx, d_tx, config,
-               comparator=None):
+               comparator=None, phi=None):
   """num_d_steps discriminator updates (one sub-batch each), then one generator update.
 
   batch: {'image': uint8 [d_steps, B, H, W, 3], 'logits': float32 [d_steps, B, nc]}; the logits
-  pass through the configured release transform first, so G and D only ever see what is released.
-  aux: frozen arrays the loss needs ({'comparator': variables} for method="deepsim", else {}).
+  pass through the conditioning first (data/conditioning.py: the release transform, then the
+  normalisation), so G and D only ever see what is released, normalised as configured.
+  aux: frozen arrays the loss needs ({'comparator': variables} for method="deepsim", {'phi': variables}
+  for train.consistency_weight > 0, else {}).
   comparator: (variables, images in [0, 1]) -> features, for method="deepsim".
+  phi: (variables, images in [0, 1]) -> raw logits, the frozen classifier of the consistency loss.
   Returns the new state and scalar metrics of this step.
   """
   t = config.train
-  batch = {**batch, "logits": release.apply(config.release, batch["logits"])}
+  batch = {**batch, "logits": conditioning.apply(config, batch["logits"])}
   key = jax.random.wrap_key_data(state.rng)
   rng, *step_rngs = jax.random.split(key, t.d_steps + 2)
   # D's input augmentation (augment.py), drawn from its own branch of the key so that runs without
@@ -67,15 +70,23 @@ def train_step(state: GANState, batch, aux, *, generator, discriminator, g_tx, d
     d_fake = discriminator.apply({"params": d_params, "batch_stats": d_stats},
                                  d_input(aug_rngs[-1], fake), logits, train=False)
     adversarial = losses.generator_loss(d_fake)
+    terms = {}
+    if t.get("consistency_weight", 0.0) > 0:
+      # ||n(phi(G(z, eps))) - n(z)||^2 through the frozen phi (its variables are aux, not differentiated)
+      conditioned_hat = conditioning.apply(config, phi(aux["phi"], (fake + 1.0) / 2.0))
+      consistency = jnp.mean(jnp.sum(jnp.square(conditioned_hat - logits), axis=-1))
+      terms = {"consistency_loss": consistency, "adversarial_loss": adversarial}
+      adversarial = adversarial + t.consistency_weight * consistency
     if config.method != "deepsim":
-      return adversarial, (g_stats, {})
+      return adversarial, (g_stats, terms)
     w = config.deepsim
     pixel = jnp.mean(jnp.square(fake - real))
     to_unit = lambda x: (x + 1.0) / 2.0
     feature = jnp.mean(jnp.square(comparator(aux["comparator"], to_unit(fake)) -
                                   jax.lax.stop_gradient(comparator(aux["comparator"], to_unit(real)))))
     total = w.pixel_weight * pixel + w.feature_weight * feature + w.adversarial_weight * adversarial
-    return total, (g_stats, {"pixel_loss": pixel, "feature_loss": feature, "adversarial_loss": adversarial})
+    return total, (g_stats, {**terms, "pixel_loss": pixel, "feature_loss": feature,
+                             "adversarial_loss": adversarial})
 
   logits = batch["logits"][-1]
   real = images_to_float(batch["image"][-1])
@@ -103,17 +114,22 @@ def discriminator_loss(discriminator, d_params, d_stats, real, fake, logits, mis
   if mismatch_weight > 0:
     images.append(real)
     image_logits.append(jnp.roll(logits, 1, axis=0))
-  out, new_vars = discriminator.apply({"params": d_params, "batch_stats": d_stats},
-                                      d_view(jnp.concatenate(images, axis=0)),
-                                      jnp.concatenate(image_logits, axis=0), train=True,
-                                      mutable=["batch_stats"])
+  (realism, consistency), new_vars = discriminator.apply(
+      {"params": d_params, "batch_stats": d_stats}, d_view(jnp.concatenate(images, axis=0)),
+      jnp.concatenate(image_logits, axis=0), train=True, terms=True, mutable=["batch_stats"])
+  out = realism + consistency
   outs = jnp.split(out, len(images))
   d_real, d_fake = outs[0], outs[1]
   loss = losses.discriminator_loss(d_real, d_fake)
-  terms = {}
+  # D's two terms apart, as mean magnitudes: w1^T psi (realism) and (W2 z)^T psi (consistency with z).
+  # If the second dwarfs the first, D judges the conditioning more than the image.
+  n = real.shape[0]
+  magnitude = lambda x, i: jax.lax.stop_gradient(jnp.mean(jnp.abs(x[i * n:(i + 1) * n])))
+  terms = {"d_real_w1": magnitude(realism, 0), "d_real_w2z": magnitude(consistency, 0),
+           "d_fake_w1": magnitude(realism, 1), "d_fake_w2z": magnitude(consistency, 1)}
   if mismatch_weight > 0:
     loss = loss + mismatch_weight * losses.mismatch_loss(outs[2])
-    terms = {"d_mismatch": jnp.mean(outs[2])}
+    terms["d_mismatch"] = jnp.mean(outs[2])
   return loss, (new_vars["batch_stats"], jnp.mean(d_real), jnp.mean(d_fake), terms)
 
 
@@ -125,8 +141,9 @@ def ema_update(ema_params, g_params, step, ema_start: int, ema_decay: float):
   return optax.incremental_update(g_params, ema_params, 1.0 - decay)
 
 
-def reconstruct(params, g_stats, logits, eps, *, generator, release_cfg):
-  """x_hat = G(release(z), eps) in evaluation mode (running BN statistics), in [-1, 1]. `logits` are
-  phi's full logits; the release transform the inverter was trained with is applied here."""
-  return generator.apply({"params": params, "batch_stats": g_stats},
-                         release.apply(release_cfg, logits), eps, train=False)
+def reconstruct(params, g_stats, logits, eps, *, generator, config, conditioned: bool = False):
+  """x_hat = G(n(release(z)), eps) in evaluation mode (running BN statistics), in [-1, 1]. `logits`
+  are phi's raw logits; the conditioning the inverter was trained with (config's release and
+  normalisation) is applied here. conditioned=True: `logits` are already what G sees."""
+  cond = logits if conditioned else conditioning.apply(config, logits)
+  return generator.apply({"params": params, "batch_stats": g_stats}, cond, eps, train=False)

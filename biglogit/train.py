@@ -27,6 +27,7 @@ from biglogit import state as state_lib
 from biglogit import steps
 from biglogit import workdir_lock
 from biglogit.classifiers import io as classifier_io
+from biglogit.data import conditioning
 from biglogit.data import dataset as dataset_lib
 from biglogit.data import make_logits
 from biglogit.data import pipeline
@@ -78,6 +79,7 @@ def validate_config(config, mesh):
   if config.method not in state_lib.METHODS:
     raise BiglogitError(f"method={config.method!r}; use one of {', '.join(state_lib.METHODS)}")
   release.validate(config.release, m.num_classes)
+  conditioning.validate(config, m.num_classes)
   periodic.check_settings(config)
   sharding.check_batch_divisible(t.global_batch, mesh)
 
@@ -106,9 +108,43 @@ def _check_ranges(config):
   weight = t.get("mismatch_weight", 0.0)
   if not (isinstance(weight, (int, float)) and math.isfinite(weight) and weight >= 0):
     raise BiglogitError(f"train.mismatch_weight={weight!r}; use 0 (the paper's loss) or a finite weight above 0 (e.g. 1.0)")
+  weight = t.get("consistency_weight", 0.0)
+  if not (isinstance(weight, (int, float)) and math.isfinite(weight) and weight >= 0):
+    raise BiglogitError(f"train.consistency_weight={weight!r}; use 0 (the paper's loss) or a finite weight "
+                        "above 0 (e.g. 0.1)")
+  if weight > 0 and config.release.kind not in CONSISTENCY_RELEASES:
+    raise BiglogitError(f"train.consistency_weight={weight} needs a differentiable release, and "
+                        f"release.kind={config.release.kind!r} is not; use release.kind=full or softmax, "
+                        "or train.consistency_weight=0")
   for name, value in (("train.ema_decay", t.ema_decay), ("train.b1", t.b1), ("train.b2", t.b2)):
     if not (isinstance(value, (int, float)) and 0 <= value < 1):
       raise BiglogitError(f"{name}={value!r}; use a number in [0, 1) (e.g. 0.999)")
+
+
+# The consistency loss compares release(phi(G(z))) with release(z) and needs gradients through the
+# release: top-1, top-k and rounding are piecewise constant.
+CONSISTENCY_RELEASES = ("full", "softmax")
+
+
+def phi_dir(config, dataset_metadata) -> str:
+  """The frozen classifier of train.consistency_weight: train.consistency_classifier, else the
+  classifier that made the logits."""
+  directory = config.train.get("consistency_classifier", "") or dataset_metadata.get("classifier_dir", "")
+  if not directory or not os.path.exists(os.path.join(directory, classifier_io.METADATA)):
+    raise BiglogitError(f"train.consistency_weight > 0 needs the classifier phi, and {directory!r} is not one; "
+                        "set --config.train.consistency_classifier=DIR (the classifier that made the logits)")
+  return directory
+
+
+def _phi_logits(directory: str):
+  """(fn(variables, images in [0, 1]) -> raw logits, variables) of a frozen classifier."""
+  module, variables, meta = classifier_io.load_classifier(directory)
+  resolution = int(meta["input_resolution"])
+
+  def logits(variables, x):
+    return module.apply(variables, image_lib.resize_to(x, resolution), train=False)
+
+  return logits, variables
 
 
 def comparator_dir(config, dataset_metadata) -> str:
@@ -148,40 +184,41 @@ _TRAINERS = collections.OrderedDict()
 _MAX_TRAINERS = 4
 
 
-def build_trainer(config, mesh, comparator: str = "") -> Trainer:
-  """comparator: classifier dir for method="deepsim" (see comparator_dir); unused otherwise."""
-  variables = os.path.join(comparator, classifier_io.VARIABLES) if comparator else ""
-  key = state_lib.program_key(config, mesh, comparator,
-                              os.path.getmtime(variables) if variables and os.path.exists(variables) else "")
+def build_trainer(config, mesh, comparator: str = "", phi: str = "") -> Trainer:
+  """comparator: classifier dir for method="deepsim" (see comparator_dir); unused otherwise.
+  phi: classifier dir for train.consistency_weight > 0 (see phi_dir); unused otherwise."""
+  mtime = lambda d: (os.path.getmtime(os.path.join(d, classifier_io.VARIABLES))
+                     if d and os.path.exists(os.path.join(d, classifier_io.VARIABLES)) else "")
+  key = state_lib.program_key(config, mesh, comparator, mtime(comparator), phi, mtime(phi))
   if key in _TRAINERS:
     _TRAINERS.move_to_end(key)
     return _TRAINERS[key]
-  trainer = _build_trainer(config, mesh, comparator)
+  trainer = _build_trainer(config, mesh, comparator, phi)
   _TRAINERS[key] = trainer
   while len(_TRAINERS) > _MAX_TRAINERS:
     _TRAINERS.popitem(last=False)
   return trainer
 
 
-def _build_trainer(config, mesh, comparator: str) -> Trainer:
+def _build_trainer(config, mesh, comparator: str, phi: str = "") -> Trainer:
   generator, discriminator = state_lib.build_models(config.model, config.method, config.deepsim.hidden)
   g_tx, d_tx = state_lib.build_optimizers(config.train)
   init_fn = functools.partial(state_lib.init_state, config=config, generator=generator,
                               discriminator=discriminator, g_tx=g_tx, d_tx=d_tx)
   abstract = state_lib.abstract_state(config, mesh)  # with the shardings the state lives in
   state_sharding = training_loop.shardings_of(abstract)
-  features_fn, aux = None, {}
+  features_fn, phi_fn, aux = None, None, {}
   if config.method == "deepsim" and comparator:
-    features_fn, variables = _comparator(comparator, config.deepsim.comparator_layer)
-    aux = {"comparator": variables}
+    features_fn, aux["comparator"] = _comparator(comparator, config.deepsim.comparator_layer)
+  if config.train.get("consistency_weight", 0.0) > 0 and phi:
+    phi_fn, aux["phi"] = _phi_logits(phi)
   step_fn = functools.partial(steps.train_step, generator=generator, discriminator=discriminator,
-                              g_tx=g_tx, d_tx=d_tx, config=config, comparator=features_fn)
+                              g_tx=g_tx, d_tx=d_tx, config=config, comparator=features_fn, phi=phi_fn)
   aux = jax.device_put(aux, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()))
   jit_step = training_loop.jit_step(step_fn, abstract, sharding.batch_sharding(mesh, batch_axis=1),  # [d_steps, B, ...]
                                     mesh, num_aux=1)
   jit_init = training_loop.jit_init(init_fn, abstract)
-  jit_reconstruct = jax.jit(functools.partial(steps.reconstruct, generator=generator,
-                                              release_cfg=config.release))
+  jit_reconstruct = jax.jit(functools.partial(steps.reconstruct, generator=generator, config=config))
   return Trainer(generator, discriminator, g_tx, d_tx, mesh, state_sharding, abstract,
                  jit_init, jit_step, jit_reconstruct, aux)
 
@@ -207,6 +244,10 @@ def train_and_evaluate(config, workdir: str, allow_changed_resume: bool = False)
   _build_dataset_if_missing(config)
   # Opening the data validates it against the model before anything is compiled or written.
   train_iter, spec = _open_data_on_every_process(config)
+  stats_from = conditioning.resolve(config, spec.metadata, lambda: pipeline.split_logits(
+      config.data.dataset, config.data.train_split, config.data.data_dir))
+  if stats_from:
+    logging.info("conditioning: %s, statistics from %s", conditioning.describe(config), stats_from)
   checkpointer = checkpointing.Checkpointer(workdir, config.keep_checkpoints,
                                             checkpointing.architecture_signature(config))
   checkpointer.check_compatible()
@@ -239,8 +280,9 @@ def train_and_evaluate(config, workdir: str, allow_changed_resume: bool = False)
 
 
 def _train(config, workdir, mesh, train_iter, spec, checkpointer, start_record):
-  trainer = build_trainer(config, mesh, comparator_dir(config, spec.metadata)
-                          if config.method == "deepsim" else "")
+  trainer = build_trainer(config, mesh,
+                          comparator_dir(config, spec.metadata) if config.method == "deepsim" else "",
+                          phi_dir(config, spec.metadata) if config.train.get("consistency_weight", 0.0) > 0 else "")
   _check_free_space(workdir, trainer.abstract_state)
   is_main = jax.process_index() == 0
   state = training_loop.restore_or_init(checkpointer, trainer.abstract_state, trainer.init, config.seed,

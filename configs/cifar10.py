@@ -6,6 +6,12 @@ PHI, the classifier inverted (its logits dataset is data_out/logits_dataset/cifa
 (ResNet-4B and ResNet-20 also differ in architecture; configs/classifier_cifar10.py trains a
 same-architecture standard/robust pair for a confound-free comparison.)
 
+Conditioning (every SCALE, the base config's default): G and D see the released logits standardised
+per dimension by the training split's mean and std and scaled to unit expected norm
+(conditioning.normalize=standardize, data/conditioning.py), not the raw logits, whose norms (9 for
+ResNet-4B, 21 for ResNet-20) degraded the images and confounded robust vs standard
+(results/conditioning/README.md). --config.conditioning.normalize=none gives the paper's raw logits.
+
 SCALE:
   gpu         BigGAN-32 (ch 64 in G and D, 3 G blocks, no attention), global batch 256, 2 D steps per
               G step, 50,000 steps: the paper's Fig. 1 columns (standard and robust logits) on CIFAR-10.

@@ -120,9 +120,15 @@ def toy_dataset(tmp_path_factory):
 
 @pytest.fixture
 def tiny_config(toy_dataset):
+  """The tiny config on the toy dataset, with the conditioning statistics that training fills in from
+  the dataset (data/conditioning.py), so that tests which build a trainer directly can run it."""
+  import json
+  from biglogit.data import conditioning
   from configs import tiny
   c = tiny.get_config()
   c.data.dataset = toy_dataset
+  with open(os.path.join(toy_dataset, "metadata.json")) as f:
+    conditioning.resolve(c, json.load(f), None)
   return c
 
 

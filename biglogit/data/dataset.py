@@ -16,6 +16,7 @@ from etils import epath
 from PIL import Image
 
 from biglogit import BiglogitError
+from biglogit.data import conditioning
 
 import tensorflow_datasets as tfds  # after numpy/PIL: its import is the slow one
 
@@ -79,11 +80,19 @@ class LogitsDataset(tfds.core.GeneratorBasedBuilder):
     return {split: self._generate_examples(split) for split in self._splits}
 
   def _generate_examples(self, split):
+    # The training split's logit statistics (data/conditioning.py) go into the metadata, computed once
+    # here from the logits as they are written.
+    stats_split = "train" if "train" in self._splits else self._splits[0]
+    logits = []
     for ex in self._example_fn(split):
       ex = dict(ex)
       if isinstance(ex["image"], np.ndarray):
         ex["image"] = png_bytes(ex["image"])
+      if split == stats_split:
+        logits.append(np.asarray(ex["logits"], np.float32))
       yield int(ex["index"]), ex
+    if split == stats_split and logits:
+      self.info.metadata[conditioning.METADATA_KEY] = conditioning.dataset_stats(np.stack(logits), split)
 
 
 def dataset_dir(data_dir: str, name: str) -> epath.Path:

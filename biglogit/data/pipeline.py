@@ -4,9 +4,12 @@ a small JSON dict per process, with every checkpoint)."""
 import dataclasses
 from typing import Any, Dict
 
+import os
+
 import grain
 import jax
 import numpy as np
+import tensorflow_datasets as tfds
 
 from biglogit import BiglogitError
 from biglogit.data import dataset as dataset_lib
@@ -87,6 +90,14 @@ def make_train_iterator(config):
   ds = train_dataset(source, seed=config.seed, per_process_batch=per_process,
                      d_steps=config.train.d_steps)
   return iterate(ds, d.num_read_threads, d.prefetch), spec
+
+
+def split_logits(dataset: str, split: str, data_dir: str) -> np.ndarray:
+  """Every logit vector of a split [N, C], in index order, without decoding the images."""
+  path = dataset_lib.resolve_dataset_dir(dataset, data_dir)
+  builder = tfds.builder_from_directory(os.fspath(path))
+  source = builder.as_data_source(split, decoders={"image": tfds.decode.SkipDecoding()})
+  return np.stack([np.asarray(source[i]["logits"], np.float32) for i in range(len(source))])
 
 
 def fixed_examples(dataset: str, split: str, data_dir: str, count):

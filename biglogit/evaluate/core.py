@@ -4,6 +4,7 @@
   phi_top1_agreement                  argmax phi(x_hat) == argmax z        (logit consistency)
   logit_cosine, logit_l2              phi(x_hat) vs z
   identifiability_accuracy            argmax psi(x_hat) == label, psi an independent classifier
+  identifier_agrees_with_phi          argmax psi(x_hat) == argmax z: psi sees phi's class in x_hat
   robust_feature_l2 (+ _relative)     penultimate features of a robust classifier, x_hat vs x
   retrieval_top{1,5}_{pixel,feature}[_in_class]
                                       is x_hat's own original among its k nearest of the N evaluated
@@ -86,7 +87,10 @@ class Evaluator:
       out["logit_cosine"] = M.cosine(phi_hat, logits)
       out["logit_l2"] = M.l2(phi_hat, logits)
     if self.identifier is not None:
-      out["identifiability_accuracy"] = (self.identifier.logits(x_hat).argmax(-1) == labels).astype(np.float64)
+      judged = self.identifier.logits(x_hat).argmax(-1)
+      out["identifiability_accuracy"] = (judged == labels).astype(np.float64)
+      # sample quality as a class: does an independent classifier see phi's class in x_hat?
+      out["identifier_agrees_with_phi"] = (judged == np.asarray(logits).argmax(-1)).astype(np.float64)
       out["identifier_accuracy_on_originals"] = (self.identifier.logits(x).argmax(-1) == labels).astype(np.float64)
     if self.robust is not None:
       fx, fh = self.robust.features(x), self.robust.features(x_hat)
@@ -147,6 +151,7 @@ def chance_levels(logits, labels) -> Dict[str, float]:
   labels = np.asarray(labels)
   n = len(labels)
   out = {"phi_top1_agreement": M.agreement_chance(np.asarray(logits).argmax(-1)),
+         "identifier_agrees_with_phi": M.agreement_chance(np.asarray(logits).argmax(-1)),
          "identifiability_accuracy": M.agreement_chance(labels), "instance_gain_db": 0.0}
   for space in ("pixel", "feature"):
     for k in RETRIEVAL_K:

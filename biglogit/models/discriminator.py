@@ -48,7 +48,9 @@ class Discriminator(nn.Module):
   dtype: Any = jnp.float32
 
   @nn.compact
-  def __call__(self, x, logits, train: bool):
+  def __call__(self, x, logits, train: bool, terms: bool = False):
+    """D(x, z); terms=True returns its two terms apart, (w1^T psi(x), (W2 z)^T psi(x)): realism and
+    consistency with z, which training logs to show which one drives D (results/conditioning/)."""
     table = arch_lib.d_arch(self.resolution)
     h = x.astype(self.dtype)
     for i, (out_mult, down, res) in enumerate(zip(table.out_mult, table.downsample, table.resolution)):
@@ -59,4 +61,5 @@ class Discriminator(nn.Module):
     # eq. 2 exactly: no bias; w1 judges real vs. synthetic, W2 z judges consistency with the logits.
     w1_term = SNDense(1, use_bias=False, name="w1")(psi, train)[:, 0]
     projection = SNDense(psi.shape[-1], use_bias=False, name="W2")(logits.astype(jnp.float32), train)
-    return w1_term + jnp.sum(projection * psi, axis=-1)
+    consistency_term = jnp.sum(projection * psi, axis=-1)
+    return (w1_term, consistency_term) if terms else w1_term + consistency_term

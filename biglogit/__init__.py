@@ -13,6 +13,10 @@ def exit_on_error(fn):
   import sys
   try:
     return fn()
+  except KeyboardInterrupt:  # Ctrl-C outside the training loop (which checkpoints on its first one)
+    print("error: interrupted (Ctrl-C); what was complete is kept (every write is atomic): run the "
+          "command again to resume or redo the rest", file=sys.stderr)
+    sys.exit(130)
   except BiglogitError as e:
     from absl import logging
     stream = getattr(logging.get_absl_handler().python_handler, "stream", sys.stderr)

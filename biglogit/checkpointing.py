@@ -5,6 +5,7 @@ import contextlib
 import copy
 import json
 import os
+import shutil
 from typing import Any, Dict, Optional
 
 import grain
@@ -103,6 +104,12 @@ def save_each_array_from_one_replica():
     ocp.type_handlers.register_type_handler(jax.Array, handler, override=True)
 
 
+def checkpoint_bytes(state) -> int:
+  """What one checkpoint of `state` (arrays or their abstract shapes) takes on disk: OCDBT writes the
+  arrays and a per-process copy, plus metadata (measured: 2.1-2.2x the arrays' bytes, tiny to cpu_long)."""
+  return int(2.5 * sum(x.size * x.dtype.itemsize for x in jax.tree_util.tree_leaves(state)))
+
+
 class Checkpointer:
 
   def __init__(self, workdir: str, keep: int, signature: Dict[str, Any]):
@@ -158,20 +165,48 @@ class Checkpointer:
     mid-save never replaces the previous checkpoint; the failure becomes one line saying so."""
     try:
       yield
-    except OSError as e:
+    except Exception as e:  # OSError locally; tensorstore says RESOURCE_EXHAUSTED for a full disk
+      if not (isinstance(e, OSError) or files.disk_full(e)):
+        raise
       try:  # let an earlier asynchronous write finish, so the report names the real newest step
         self._manager.wait_until_finished()
       except Exception:  # the same failure again: the report below covers it
         pass
-      raise BiglogitError(f"{what} in {self.directory} failed ({e.strerror or e}); the newest complete "
+      self._remove_unfinished()
+      cause = "no space left on the device" if files.disk_full(e) else (getattr(e, "strerror", None) or
+                                                                         str(e).splitlines()[0][:200])
+      raise BiglogitError(f"{what} in {self.directory} failed ({cause}); the newest complete "
                           f"checkpoint (step {self.latest_step()}) is intact; free space or fix the "
                           "workdir, then rerun to resume") from e
+
+  def _remove_unfinished(self):
+    """Orbax's temporary folders of writes that failed (this run's own): they hold no usable step."""
+    if not files.is_remote(self.directory) and self.directory.exists():
+      for tmp in self.directory.glob("*.orbax-checkpoint-tmp*"):
+        shutil.rmtree(os.fspath(tmp), ignore_errors=True)
+
+  def check_space(self, step: int, state):
+    """Before a checkpoint is written: a disk without room for it stops the run in one line, rather
+    than a failed write training on without checkpoints."""
+    if files.is_remote(self.directory):
+      return
+    need = checkpoint_bytes(state)
+    self.directory.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(os.fspath(self.directory)).free
+    if free < need + 2**20:  # and a margin for the logs written until the next checkpoint
+      raise BiglogitError(f"{self.directory} has {free / 2**20:.1f} MiB free but checkpoint step {step} needs "
+                          f"about {need / 2**20:.1f} MiB: stopped at step {step} without writing it; the "
+                          f"newest complete checkpoint (step {self.latest_step()}) is intact; free space, then "
+                          "rerun to resume")
 
   def save(self, step: int, state, data_iterator):
     """data_iterator: the Grain iterator the state was trained from, at the position of the next
     batch; each process writes its own (data/process_I-of-N.json, Grain's checkpoint handler)."""
     # Asynchronous: the write overlaps training; an error surfaces at the next save or at close().
     with self._write_errors_reported(f"writing checkpoint step {step}"):
+      if self._manager is not None:
+        self._manager.check_for_errors()  # the previous write's failure, if it had one
+      self.check_space(step, state)
       self.manager.save(step, args=ocp.args.Composite(
           state=ocp.args.StandardSave(state), data=grain.checkpoint.CheckpointSave(data_iterator),
           meta=ocp.args.JsonSave(self.signature), digest=ocp.args.JsonSave(state_digest(state))),
@@ -199,6 +234,11 @@ class Checkpointer:
     and verified against the digest saved with it; `data_iterator` (a Grain iterator), if given, is
     moved to the position saved with it. A damaged step is an error that names the newest older step
     that verifies; never a silent restart from step 0."""
+    saved = sorted(ocp.utils.checkpoint_steps(self.directory)) if self.directory.exists() else []
+    if step not in saved:
+      raise BiglogitError(f"{self.directory} has no checkpoint step {step} (it holds steps "
+                          f"{', '.join(map(str, saved)) or 'none'}: older steps are removed as newer ones are "
+                          f"written, keep_checkpoints={self.keep_n}); pass one of those")
     restored, reason = self._restore_verified(step, abstract_state)
     if restored is not None:
       if data_iterator is not None:

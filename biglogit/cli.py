@@ -13,6 +13,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from biglogit import exit_on_error
+from biglogit import files
 
 
 def fail(message: str):
@@ -62,6 +63,10 @@ class QuietLibraries(logging.logging.Filter):
   _OWN = os.path.dirname(os.path.abspath(__file__))
 
   def filter(self, record):
+    # A library's traceback of a full disk (Orbax logs its writer thread's failure): the one-line error
+    # that biglogit raises for it says what is intact and what to do.
+    if record.exc_info and record.exc_info[1] is not None and files.disk_full(record.exc_info[1]):
+      return False
     # (absl.logging.WARNING is an absl verbosity, -1; records carry the standard library levels)
     return record.levelno >= logging.logging.WARNING or record.pathname.startswith(self._OWN)
 

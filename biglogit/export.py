@@ -158,23 +158,46 @@ def export(workdir: str, out: str, hardware: str, step=None, dtype: str = "float
   if dtype not in ("float32", "bfloat16"):
     raise BiglogitError(f"--dtype={dtype}; use float32 or bfloat16")
   target = epath.Path(out)
+  if target.exists() and not target.is_dir():
+    raise BiglogitError(f"--out={out} is an existing file; export into a fresh folder")
   if target.exists() and any(target.iterdir()):
     raise BiglogitError(f"{out} exists and is not empty; export into a fresh folder")
+  if not files.is_remote(out):
+    files.check_can_create(out, "--out")
   inverter = Inverter.load(workdir, step)
   config = inverter.config
   record = None
   metrics_path = epath.Path(workdir) / "eval" / "metrics.json"
   if metrics_path.exists():
-    record = json.loads(metrics_path.read_text())
+    record = json.loads(files.read_pair(metrics_path, metrics_path.with_suffix(".md")))
     if record.get("step") != inverter.step:
       record = None  # numbers of another checkpoint do not describe this one
     else:
       record["workdir"] = out  # the release, not the training machine's path
   _, builder = dataset_lib.open_split(config.data.dataset, config.data.train_split, config.data.data_dir)
-  # Staged beside a local `out` (one rename publishes it), in a local temporary folder for a remote one.
-  tmp = tempfile.mkdtemp() if files.is_remote(out) else out.rstrip("/") + ".tmp"
-  shutil.rmtree(tmp, ignore_errors=True)
-  os.makedirs(tmp)
+  # Staged beside a local `out` (one rename publishes it), in a local temporary folder for a remote one;
+  # the staging folder is this export's own (a unique name), and the only thing a failure removes.
+  if files.is_remote(out):
+    tmp = tempfile.mkdtemp()
+  else:
+    parent = os.path.dirname(os.path.abspath(out))
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(os.path.abspath(out))}.export-")
+  try:
+    _stage(tmp, workdir, inverter, record, builder, hardware, dtype, limitations, target.name)
+    publish(tmp, out)
+  except BaseException as e:
+    shutil.rmtree(tmp, ignore_errors=True)
+    if files.disk_full(e):
+      raise BiglogitError(f"export to {out} failed: no space left on the device (nothing was published; "
+                          f"the run {workdir} is untouched); free space and export again") from e
+    raise
+  return out
+
+
+def _stage(tmp, workdir, inverter, record, builder, hardware, dtype, limitations, name):
+  """Writes the whole release into the folder `tmp`."""
+  config = inverter.config
   checkpointer = ocp.StandardCheckpointer()
   params = jax.tree_util.tree_map(lambda x: jnp.asarray(x, dtype), inverter.params)
   generator = {"params": params, "batch_stats": inverter.g_stats}
@@ -193,17 +216,13 @@ def export(workdir: str, out: str, hardware: str, step=None, dtype: str = "float
           "limitations": limitations}
   with open(os.path.join(tmp, RELEASE_INFO), "w") as f:
     json.dump(info, f, indent=2)
-  write_card(tmp, inverter, record, info, dict(builder.info.metadata or {}),
-             name=target.name)
+  write_card(tmp, inverter, record, info, dict(builder.info.metadata or {}), name=name)
   for root, _, names in os.walk(tmp):
-    for name in names:
-      size = os.path.getsize(os.path.join(root, name)) / 2**20
+    for file_name in names:
+      size = os.path.getsize(os.path.join(root, file_name)) / 2**20
       if size > MAX_FILE_MB:
-        shutil.rmtree(tmp)
-        raise BiglogitError(f"{name} is {size:.1f} MB, over the {MAX_FILE_MB} MB release limit; "
+        raise BiglogitError(f"{file_name} is {size:.1f} MB, over the {MAX_FILE_MB} MB release limit; "
                             "release a smaller model or host it elsewhere")
-  publish(tmp, out)
-  return out
 
 
 def publish(staged: str, out: str):

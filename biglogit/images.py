@@ -6,8 +6,9 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
-from etils import epath
 from PIL import Image
+
+from biglogit import files
 
 
 def to_unit(images_m1_1):
@@ -43,9 +44,7 @@ def save_png(path: str, image: np.ndarray, upscale: int = 1):
     img = img.resize((img.width * upscale, img.height * upscale), Image.NEAREST)
   buffer = io.BytesIO()
   img.save(buffer, format="PNG")
-  target = epath.Path(path)
-  target.parent.mkdir(parents=True, exist_ok=True)
-  target.write_bytes(buffer.getvalue())
+  files.atomic_write(path, buffer.getvalue())
 
 
 def resize_to(x, resolution: int):

@@ -8,6 +8,7 @@ import glob
 import html
 import json
 import os
+import re
 import shutil
 from typing import Dict, List
 
@@ -15,6 +16,7 @@ from absl import flags
 
 from biglogit import BiglogitError, learning_curve
 from biglogit import cli
+from biglogit import files
 
 HEADLINE_METRICS = ("psnr", "ssim", "phi_top1_agreement", "logit_cosine", "logit_l2",
                     "identifiability_accuracy", "identifier_agrees_with_phi", "robust_feature_relative_l2",
@@ -93,8 +95,7 @@ def load_report_run(run_dir: str) -> Dict:
   metrics_path = os.path.join(run_dir, "eval", "metrics.json")
   record = None
   if os.path.exists(metrics_path):
-    with open(metrics_path) as f:
-      record = json.load(f)
+    record = json.loads(files.read_pair(metrics_path, metrics_path[:-len(".json")] + ".md"))
   experiments = {}
   for path in sorted(glob.glob(os.path.join(run_dir, "experiments", "*", "*.json"))):
     with open(path) as f:
@@ -171,10 +172,12 @@ def build(run_dirs: List[str], out: str, title: str = "biglogit report", intro: 
           curve_runs: List[str] = ()) -> str:
   """intro: markdown paragraphs placed under the title (the reader's summary of the findings).
   curve_runs: training workdirs whose periodic evaluations become a learning-curve figure."""
-  runs = [load_report_run(d) for d in run_dirs]  # all inputs checked before anything is written
+  previous = check_out(out)  # the output, then all inputs, checked before anything is written
+  runs = [load_report_run(d) for d in run_dirs]
   curves = {os.path.basename(os.path.normpath(d)): learning_curve.load_curve(d) for d in curve_runs}
   figures_dir = os.path.join(out, "figures")
   os.makedirs(figures_dir, exist_ok=True)
+  written = []
   page = Page()
   page.heading(1, title)
   for paragraph in filter(None, (p.strip() for p in intro.split("\n\n"))):
@@ -195,6 +198,7 @@ def build(run_dirs: List[str], out: str, title: str = "biglogit report", intro: 
     page.text("Each run's periodic evaluation (eval.every) on the held-out examples, mean with its 95% "
               "interval as a band; dashed lines: the trivial baselines on the same examples; dotted: chance.")
     learning_curve.plot(curves, learning_curve.DEFAULT_METRICS, os.path.join(figures_dir, "learning_curve.png"))
+    written.append("figures/learning_curve.png")
     page.image("figures/learning_curve.png", "metric vs training step, " + ", ".join(curves))
   for r in runs:
     for exp, (data, folder) in r["experiments"].items():
@@ -202,14 +206,48 @@ def build(run_dirs: List[str], out: str, title: str = "biglogit report", intro: 
       header, rows = _experiment_rows(exp, data)
       page.table(header, rows)
       for fig in data.get("figures", []):
-        target = f"{r['name']}_{exp}_{fig}"
+        # Names built here from safe parts: a run's record or experiment file cannot steer the write
+        # (or the read) outside --out (or outside the experiment's folder).
+        fig = os.path.basename(str(fig))
+        if not os.path.isfile(os.path.join(folder, fig)):
+          raise BiglogitError(f"{folder} lists figure {fig!r}, which is not in that folder; rerun the experiment")
+        target = f"{safe_name(r['name'])}_{safe_name(exp)}_{safe_name(fig)}"
         shutil.copyfile(os.path.join(folder, fig), os.path.join(figures_dir, target))
+        written.append(f"figures/{target}")
         columns = data.get("columns") or data.get("figure_columns") or ""
         page.image(f"figures/{target}", f"{exp} {fig}: columns {columns}" if columns else f"{exp} {fig}")
   for name, text in (("README.md", page.markdown()), ("index.html", page.html(title))):
-    with open(os.path.join(out, name), "w") as f:
-      f.write(text)
+    files.atomic_write(os.path.join(out, name), text)
+  for stale in set(previous) - set(written) - {"README.md", "index.html"}:  # its own, from last time
+    if os.path.isfile(os.path.join(out, stale)):
+      os.remove(os.path.join(out, stale))
+  files.atomic_write(os.path.join(out, MARKER), json.dumps(sorted(written + ["README.md", "index.html"]),
+                                                           indent=0))
   return os.path.join(out, "README.md")
+
+
+MARKER = ".biglogit_report.json"  # the files a report wrote into its --out: the only ones it replaces
+OWN_NAMES = ("README.md", "index.html", "figures")
+
+
+def safe_name(name: str) -> str:
+  """A file-name part of letters, digits, '-', '_' and '.', never starting with a dot."""
+  return re.sub(r"[^A-Za-z0-9_.-]", "_", str(name)).lstrip(".") or "_"
+
+
+def check_out(out: str) -> List[str]:
+  """--out may be new, hold other things than a report's files (an intro file, say), or be a folder an
+  earlier report wrote (its MARKER lists what it may replace); a README.md, index.html or figures/ it
+  did not write is refused in one line. Returns the files the earlier report wrote."""
+  files.check_can_create(out, "--out")
+  marker = os.path.join(out, MARKER)
+  previous = json.loads(open(marker).read()) if os.path.isfile(marker) else []
+  foreign = [n for n in OWN_NAMES if os.path.exists(os.path.join(out, n)) and n not in previous
+             and not (n == "figures" and any(p.startswith("figures/") for p in previous))]
+  if foreign:
+    raise BiglogitError(f"--out={out} holds {', '.join(foreign)}, which no report wrote there; give a new "
+                        "folder (a report writes README.md, index.html and figures/)")
+  return previous
 
 
 def main(argv):

@@ -73,6 +73,12 @@ def validate_config(config, mesh):
   arch_lib.g_arch(m.resolution)
   arch_lib.d_arch(m.resolution)
   arch_lib.latent_chunks(m.dim_z, len(arch_lib.g_arch(m.resolution).out_mult))
+  # An attention resolution that no block has would be silently ignored: refused instead.
+  for name, value, table in (("g_attention", m.g_attention, arch_lib.g_arch(m.resolution)),
+                             ("d_attention", m.d_attention, arch_lib.d_arch(m.resolution))):
+    if value and value not in table.resolution:
+      raise BiglogitError(f"model.{name}={value} is no block's resolution at {m.resolution}px (they are "
+                          f"{', '.join(map(str, sorted(set(table.resolution))))}); use one of them or 0 (none)")
   if m.compute_dtype not in state_lib.COMPUTE_DTYPES:
     raise BiglogitError(f"model.compute_dtype={m.compute_dtype!r}; use one of {sorted(state_lib.COMPUTE_DTYPES)}")
   _check_ranges(config)
@@ -244,6 +250,8 @@ def train_and_evaluate(config, workdir: str, allow_changed_resume: bool = False)
   _build_dataset_if_missing(config)
   # Opening the data validates it against the model before anything is compiled or written.
   train_iter, spec = _open_data_on_every_process(config)
+  if config.eval.every or config.eval.at_end:  # the evaluations' split, before any step is spent
+    dataset_lib.open_split(config.data.dataset, config.eval.split, config.data.data_dir)
   stats_from = conditioning.resolve(config, spec.metadata, lambda: pipeline.split_logits(
       config.data.dataset, config.data.train_split, config.data.data_dir))
   if stats_from:
@@ -318,6 +326,8 @@ def _train(config, workdir, mesh, train_iter, spec, checkpointer, start_record):
                 # with eval.at_end the final evaluation below covers the last step
                 training_loop.Periodic(due_every(config.eval.every, skip_last=config.eval.at_end), evaluate)])
   state, step = training_loop.run(loop, state)
+  # The final checkpoint is complete on disk before anything else that can fail runs.
+  checkpointer.wait()
   if is_main and config.eval.at_end and step == config.train.num_steps:
     writer.write_scalars(step, evaluate(state, step, stem="metrics"))
   checkpointer.close()
@@ -358,7 +368,7 @@ def run_summary(workdir: str, step: int, num_steps: int) -> str:
   evaluations = [root / "eval" / "metrics.json"] if (root / "eval" / "metrics.json").exists() else \
       sorted((root / "eval").glob("metrics_step_*.json")) if (root / "eval").exists() else []
   if evaluations:
-    record = json.loads(evaluations[-1].read_text())
+    record = json.loads(files.read_pair(evaluations[-1], evaluations[-1].with_suffix(".md")))
     lines.append(f"  evaluation: {evaluations[-1].with_suffix('.md')} (step {record.get('step')}, "
                  f"{record.get('num_examples')} held-out examples)")
     baseline = (record.get("baselines") or {}).get("class_mean") or {}
@@ -421,13 +431,13 @@ def _open_data_on_every_process(config):
 def _check_free_space(workdir: str, abstract):
   """A full disk would fail the first checkpoint after a long compile; fail now instead."""
   import shutil
-  need = sum(x.size * x.dtype.itemsize for x in jax.tree_util.tree_leaves(abstract))
+  need = checkpointing.checkpoint_bytes(abstract)
   if files.is_remote(workdir):  # object storage: no quota to query
     return
   free = shutil.disk_usage(workdir).free
   if free < 2 * need:
-    raise BiglogitError(f"workdir {workdir} has {free / 2**20:.0f} MiB free but a checkpoint needs "
-                        f"about {need / 2**20:.0f} MiB (keep twice that free); free space or pick "
+    raise BiglogitError(f"workdir {workdir} has {free / 2**20:.1f} MiB free but a checkpoint needs "
+                        f"about {need / 2**20:.1f} MiB (keep twice that free); free space or pick "
                         "another --workdir")
 
 

@@ -13,6 +13,7 @@ from absl import logging
 
 from biglogit import BiglogitError
 from biglogit import checkpointing
+from biglogit import files
 from biglogit import sharding
 from biglogit import train_logs
 
@@ -66,26 +67,31 @@ class Periodic:
 
 
 class StopRequested:
-  """SIGTERM (TPU VM / SLURM preemption notice) asks the loop to checkpoint and exit cleanly."""
+  """SIGTERM (TPU VM / SLURM preemption notice) and SIGINT (Ctrl-C) ask the loop to checkpoint and exit
+  cleanly. A second Ctrl-C interrupts at once (the checkpoint of the step in flight is then lost)."""
+  SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
   def __init__(self):
     self.requested = False
-    self._previous = None
+    self._previous = {}
 
   def __enter__(self):
     try:
-      self._previous = signal.signal(signal.SIGTERM, self._handle)
+      self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
     except ValueError:  # not the main thread (e.g. a notebook worker): no handler
-      self._previous = None
+      self._previous = {}
     return self
 
   def _handle(self, signum, frame):
-    logging.warning("SIGTERM received: checkpointing and exiting")
+    if signum == signal.SIGINT and self.requested:
+      raise KeyboardInterrupt
+    logging.warning("%s received: checkpointing and exiting%s", signal.Signals(signum).name,
+                    " (Ctrl-C again to stop at once)" if signum == signal.SIGINT else "")
     self.requested = True
 
   def __exit__(self, *exc):
-    if self._previous is not None:
-      signal.signal(signal.SIGTERM, self._previous)
+    for s, previous in self._previous.items():
+      signal.signal(s, previous)
 
 
 @dataclasses.dataclass
@@ -179,4 +185,14 @@ def run(loop: Loop, state):
     except BiglogitError:
       checkpointer.close()  # lets an in-flight checkpoint finish; nothing later is written
       raise
+    except Exception as e:  # a full disk under a log, image or evaluation write: one line, not a traceback
+      if not files.disk_full(e):
+        raise
+      try:
+        checkpointer.close()
+      except BiglogitError:
+        pass
+      raise BiglogitError(f"no space left on the device at step {step}: stopped; the newest complete "
+                          f"checkpoint (step {checkpointer.latest_step()}) is intact; free space, then rerun "
+                          "to resume") from e
   return state, step

@@ -19,7 +19,8 @@ in each class the last 5 files by name are held out ("test", 1,000 images), the 
 (x*255 - 127) / 128), its 1000 logits are stored with the 64-px photo, and its label is the ImageNet-1k
 index of its wnid (all 200 Tiny-ImageNet classes are ImageNet-1k classes).
 Model: the code path of the ImageNet configs (robust_r152, standard_r152, inception_v3) at 64 px:
-BigGAN-64 tables, self-attention at 64x64 in G and D as they have it, 1000-logit conditioning;
+BigGAN-64 tables, self-attention at 64x64 in G (D's blocks end at 32x32 and below, so D has none:
+BigGAN's attention-at-64 never applied to it), 1000-logit conditioning;
 widths and batch sized for a CPU (ch 8, batch 32, 1 D step, the optimiser of configs/cifar10.py's cpu_long).
 Evaluation needs no second ImageNet classifier: PSNR/SSIM, phi agreement and logit cosine, the
 pixel-space retrieval metrics, beside the trivial baselines (FID off: no ImageNet Inception offline).
@@ -35,7 +36,7 @@ def get_config():
   c.model.resolution = 64
   c.model.num_classes = 1000
   c.model.g_attention = 64
-  c.model.d_attention = 64
+  c.model.d_attention = 0  # 64 named no D block (it was silently ignored; now refused)
   c.data.dataset = "tinyimagenet_effnet_lite0"
   c.data.data_dir = "data_out"
   c.train.num_steps = 600

@@ -50,6 +50,10 @@ def files(tmp_path_factory, inverter_runs):
 
   (root / "not_a_checkpoint.pth").write_bytes(b"this is no pickle")
   (root / "existing_file").write_text("keep me")
+  (root / "project").mkdir()  # a folder where report --out=. would have replaced the README
+  (root / "project" / "README.md").write_text("# my project\n")
+  p["project"] = str(root / "project")
+  p["data_root"] = os.path.dirname(os.path.dirname(os.path.dirname(p["dataset"])))
   (root / "folder_of_other_files").mkdir()
   (root / "folder_of_other_files" / "notes.txt").write_text("keep me")
   p["not_a_checkpoint"] = str(root / "not_a_checkpoint.pth")
@@ -171,6 +175,31 @@ CASES = [
     ("export: run without checkpoint", "biglogit.export",
      ["--workdir={config_only}", "--out={new}", "--hardware=cpu"],
      "{config_only} has no checkpoint yet; train first or pass another --workdir"),
+    ("export: out is a file", "biglogit.export", ["--workdir={run}", "--out={existing_file}", "--hardware=cpu"],
+     "--out={existing_file} is an existing file; export into a fresh folder"),
+    ("evaluate: out is a file", "biglogit.evaluate", ["--workdir={run}", "--out={existing_file}"],
+     "--out={existing_file} is an existing file; give a folder"),
+    ("evaluate: a step rotated away", "biglogit.evaluate", ["--workdir={run}", "--step=1", "--out={new}"],
+     "{run}/checkpoints has no checkpoint step 1 (it holds steps 2, 4: older steps are removed as newer "
+     "ones are written, keep_checkpoints=3); pass one of those"),
+    ("main: final evaluation on a missing split", "biglogit.main",
+     ["--config=configs/tiny.py", "--workdir={new}", "--config.data.dataset={dataset}", "--config.eval.split=nosuch",
+      "--config.eval.at_end=True"], None),
+    ("main: final evaluation without resamples", "biglogit.main",
+     ["--config=configs/tiny.py", "--workdir={new}", "--config.data.dataset={dataset}", "--config.eval.bootstrap=0",
+      "--config.eval.at_end=True"], "eval.bootstrap=0; use an integer of at least 1"),
+    ("main: attention where no block is", "biglogit.main",
+     ["--config=configs/tiny.py", "--workdir={new}", "--config.data.dataset={dataset}", "--config.model.d_attention=32"],
+     "model.d_attention=32 is no block's resolution at 32px (they are 8, 16); use one of them or 0 (none)"),
+    ("make_logits: a name taken by another dataset", "biglogit.data.make_logits",
+     ["--source={images}", "--classifier={phi}", "--data_dir={data_root}", "--name=phi_logits"], None),
+    ("make_logits: a name that leaves data_dir", "biglogit.data.make_logits",
+     ["--source={images}", "--classifier={phi}", "--data_dir={new}", "--name=../../x"],
+     "--name='../../x'; use a plain folder name (no '/', not starting with '.'): the dataset goes to "
+     "DATA_DIR/logits_dataset/NAME"),
+    ("report: out holds a README it did not write", "biglogit.report", ["{run}", "--out={project}"],
+     "--out={project} holds README.md, which no report wrote there; give a new folder (a report writes "
+     "README.md, index.html and figures/)"),
     ("baselines: unknown kind", "biglogit.baselines", ["--kind=median", "--dataset={dataset}", "--out={new}"],
      "flag --kind=median: value should be one of <constant|mean|class_mean|nearest_logits>; see --helpfull "
      "for the flags"),
@@ -201,7 +230,7 @@ def outcomes(files):
     names = {**files, "new": os.path.join(files["root"], f"new_{i}")}
     cwd = files["root"] if "another folder" in CASES[i][0] else REPO
     runs.append({"argv": [module] + [a.format(**names) for a in args], "cwd": cwd,
-                 "watch": [files["root"], os.path.dirname(files["run"])]})
+                 "watch": [files["root"], os.path.dirname(files["run"]), files["data_root"]]})
   out = subprocess.run([sys.executable, os.path.join(REPO, "tests", "cli_runner.py")], input=json.dumps(runs),
                        capture_output=True, text=True, cwd=REPO, timeout=600)
   assert out.returncode == 0, out.stderr[-3000:]
@@ -228,12 +257,16 @@ STARTS = {
     "make_logits: truncated tar.gz": "{truncated_tar} is not a readable tar archive (EOFError: ",
     "evaluate: damaged export": "{damaged_export} is damaged: ",
     "classifier training: missing config": "--config={root}/nothere.py cannot be loaded (",
+    "main: final evaluation on a missing split": "dataset {dataset} has no split 'nosuch'; it has [",
+    "make_logits: a name taken by another dataset": "dataset {data_root}/logits_dataset/phi_logits/1.0.0 already "
+                                                    "exists but was built with another classifier (None, ",
 }
 
 
 ENDS = {"evaluate: damaged export": "export it again with python -m biglogit.export",
         "make_logits: truncated tar.gz": "download or pack it again",
-        "classifier training: missing config": "pass a config file such as configs/classifier_tiny.py"}
+        "classifier training: missing config": "pass a config file such as configs/classifier_tiny.py",
+        "make_logits: a name taken by another dataset": "pick another --name, or remove that folder to rebuild it"}
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])

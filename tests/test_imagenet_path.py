@@ -75,7 +75,8 @@ def test_headline_configs_build_at_full_size_on_the_same_code_path(config_name):
   from tests.test_models import _expected_counts
   config = importlib.import_module(f"configs.{config_name}").get_config()
   small = tinyimagenet_effnet.get_config()
-  same = ("method", "release", "model.num_classes", "model.dim_z", "model.g_attention", "model.d_attention")
+  # (not model.d_attention: 64 on the 128-px configs, while the 64-px D has no 64x64 block to put it in)
+  same = ("method", "release", "model.num_classes", "model.dim_z", "model.g_attention")
   for key in same:
     a, b = config, small
     for part in key.split("."):

@@ -7,6 +7,7 @@ the finished dataset and does nothing; an interrupted run leaves only TFDS's `in
 which never reads as a dataset. Unreadable images are counted, listed and skipped.
 """
 import os
+import shutil
 from typing import Iterable, List, Optional
 
 import jax
@@ -15,7 +16,7 @@ from absl import flags, logging
 from tqdm import tqdm
 
 from biglogit import BiglogitError
-from biglogit import host, sharding
+from biglogit import files, host, sharding
 from biglogit import cli
 from biglogit.classifiers import io as cio
 from biglogit.data import dataset as dataset_lib
@@ -63,6 +64,30 @@ def _resize(images: np.ndarray, resolution: int) -> np.ndarray:
                    for im in images])
 
 
+def _check_same_dataset(path, wanted):
+  """An existing dataset of this name is reused only if it was built from the same classifier, source,
+  limits and splits; otherwise one line says how they differ (the old data is kept)."""
+  import json
+  import tensorflow_datasets as tfds
+  metadata_file = path / "metadata.json"
+  stored = json.loads(metadata_file.read_text()) if metadata_file.exists() else {}
+  classifier = stored.get("classifier") or {}
+  found = {"classifier": classifier.get("variables_sha256") or classifier.get("source_sha256"),
+           "source": stored.get("source"), "holdout_per_class": stored.get("holdout_per_class", 0),
+           "class_index": stored.get("class_index", "folder"), "max_per_class": stored.get("max_per_class"),
+           "stored_resolution": stored.get("stored_resolution"),
+           "splits": sorted(tfds.builder_from_directory(os.fspath(path)).info.splits)}
+  # a source by its file name: the same tarball spelled as another relative or absolute path is the same
+  source_name = lambda s: s if str(s).startswith("tfds:") else os.path.basename(str(s).rstrip("/"))
+  found["source"], wanted = source_name(found["source"]), {**wanted, "source": source_name(wanted["source"])}
+  differ = [k for k in wanted if found.get(k) != wanted[k]]
+  if differ:
+    k = differ[0]
+    raise BiglogitError(f"dataset {path} already exists but was built with another {k} ({found.get(k)!r}, "
+                        f"this command asks for {wanted[k]!r}); pick another --name, or remove that folder "
+                        "to rebuild it")
+
+
 def build_logits_dataset(source_spec: str, classifier_dir: str, data_dir: str, name: Optional[str] = None,
                          splits: Optional[List[str]] = None, batch_size: int = 256,
                          store_resolution: Optional[int] = None, tfds_data_dir: Optional[str] = None,
@@ -83,8 +108,16 @@ def build_logits_dataset(source_spec: str, classifier_dir: str, data_dir: str, n
   base = os.path.basename(source_spec.rstrip("/")).split(".")[0] if not source_spec.startswith("tfds:") \
       else source_spec[5:].replace("/", "_").replace(":", "_")
   name = name or f"{base}_{meta['architecture']}"
+  if not name or name in (".", "..") or "/" in name or os.sep in name or name.startswith("."):
+    raise BiglogitError(f"--name={name!r}; use a plain folder name (no '/', not starting with '.'): the "
+                        "dataset goes to DATA_DIR/logits_dataset/NAME")
+  identity = {"classifier": meta.get("variables_sha256") or meta.get("source_sha256"), "source": source_spec,
+              "holdout_per_class": holdout_per_class, "class_index": class_index,
+              "max_per_class": limits, "stored_resolution": store_resolution or meta["input_resolution"],
+              "splits": sorted(splits)}
   if dataset_lib.is_complete(data_dir, name):
     path = dataset_lib.dataset_dir(data_dir, name)
+    _check_same_dataset(path, identity)
     logging.info("dataset %s is already complete; nothing to do", path)
     return path
   class_names = source.class_names(splits[0])
@@ -144,7 +177,17 @@ def build_logits_dataset(source_spec: str, classifier_dir: str, data_dir: str, n
                                     if len(class_names) == meta["num_classes"] else None)
   builder = dataset_lib.LogitsDataset(config=config, example_fn=example_fn, splits=splits,
                                       metadata=metadata, data_dir=data_dir, file_format="array_record")
-  builder.download_and_prepare()
+  try:
+    builder.download_and_prepare()
+  except Exception as e:
+    if not files.disk_full(e):
+      raise
+    folder = dataset_lib.dataset_dir(data_dir, name).parent
+    for unfinished in folder.glob(f"incomplete.*{dataset_lib.VERSION}"):  # this build's own, never read
+      shutil.rmtree(os.fspath(unfinished), ignore_errors=True)
+    raise BiglogitError(f"building the logits dataset {name} in {data_dir} failed: no space left on the "
+                        "device (nothing of it was kept; other datasets there are intact); free space and "
+                        "run the command again") from e
   return dataset_lib.dataset_dir(data_dir, name)
 
 

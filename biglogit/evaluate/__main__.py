@@ -11,6 +11,7 @@ from absl import flags
 
 from biglogit import BiglogitError
 from biglogit import cli
+from biglogit import files
 from biglogit.evaluate import baselines, core
 from biglogit.inverter import Inverter, load_config
 
@@ -38,6 +39,12 @@ def run(workdir: str, step=None, out=None, overrides=None):
   if config.eval.num_examples is not None and int(config.eval.num_examples) < 1:
     raise BiglogitError(f"--num_examples={config.eval.num_examples}; use at least 1 (or leave it unset for "
                         "the run's eval.num_examples)")
+  out = out or os.path.join(workdir, "eval")
+  if not files.is_remote(out):  # before the work, not after it
+    files.check_can_create(out, "--out")
+    for stem in ("metrics.json", "metrics.md"):
+      if os.path.isdir(os.path.join(out, stem)):
+        raise BiglogitError(f"{os.path.join(out, stem)} is a folder; give another --out")
   # Data and judging networks first: a bad path fails before the checkpoint is restored.
   examples, metadata = core.held_out(config, config.eval.split, config.eval.num_examples)
   evaluator = core.Evaluator(config, metadata)
@@ -46,7 +53,6 @@ def run(workdir: str, step=None, out=None, overrides=None):
   record = core.evaluate_inverter(inverter, evaluator, examples)
   record["split"] = config.eval.split
   record["baselines"] = baselines.for_config(config, evaluator, examples)
-  out = out or os.path.join(workdir, "eval")
   core.write_record(out, record)
   print(core.markdown_table(record))
   return record

@@ -213,8 +213,14 @@ def fmt_ci(m) -> str:
 
 
 def write_record(out_dir: str, record: Dict, stem: str = "metrics"):
-  files.atomic_write(os.path.join(out_dir, f"{stem}.json"), json.dumps(record, indent=2))
-  files.atomic_write(os.path.join(out_dir, f"{stem}.md"), markdown_table(record))
+  """STEM.md, then STEM.json (files.write_pair: a reader never takes one half of an interrupted pair)."""
+  files.write_pair(os.path.join(out_dir, f"{stem}.json"), json.dumps(record, indent=2),
+                   os.path.join(out_dir, f"{stem}.md"), markdown_table(record))
+
+
+def read_record(json_path: str) -> Dict:
+  """A record written by write_record, checked against the markdown beside it."""
+  return json.loads(files.read_pair(json_path, os.path.splitext(json_path)[0] + ".md"))
 
 
 def scalars(record: Dict, prefix: str = "eval/") -> Dict[str, float]:

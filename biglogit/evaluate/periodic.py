@@ -19,6 +19,19 @@ def check_settings(config):
   if e.get("class_mean_by", "label") not in baselines.CLASS_MEAN_BY:
     raise BiglogitError(f"eval.class_mean_by={e.class_mean_by!r}; use one of "
                         f"{', '.join(baselines.CLASS_MEAN_BY)}")
+  if not (e.every or e.at_end):
+    return
+  for name, low in (("bootstrap", 1), ("fid_bootstrap", 1), ("noise_samples", 0), ("noise_examples", 0)):
+    value = e.get(name)
+    if not isinstance(value, int) or isinstance(value, bool) or value < low:
+      raise BiglogitError(f"eval.{name}={value!r}; use an integer of at least {low}")
+  judges = {"eval.classifier": e.classifier, "eval.identifier": e.identifier,
+            "eval.robust_features": e.robust_features,
+            "eval.fid_extractor": e.fid_extractor.split(":", 1)[-1] if e.fid_extractor else ""}
+  for name, directory in judges.items():
+    if directory and not os.path.exists(os.path.join(directory, "classifier.json")):
+      raise BiglogitError(f"{name}={directory!r} is not a classifier directory (no classifier.json); fix the "
+                          "path or set it to '' to skip that judge")
 
 
 class PeriodicEvaluation:

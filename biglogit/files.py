@@ -68,7 +68,12 @@ def write_pair(json_path, record_text: str, md_path, md_text: str):
   digest = hashlib.sha256(record_text.encode()).hexdigest()
   line = PAIR_LINE.format(name=os.path.basename(os.fspath(json_path)), digest=digest)
   atomic_write(md_path, md_text.rstrip("\n") + "\n\n" + line + "\n")
-  atomic_write(json_path, record_text)
+  try:
+    atomic_write(json_path, record_text)
+  except BaseException:  # the markdown of a record that was not written goes too
+    if not is_remote(md_path):
+      os.remove(os.fspath(md_path))
+    raise
 
 
 def read_pair(json_path, md_path):

@@ -144,3 +144,25 @@ def test_a_real_full_disk_stops_training_in_one_line_with_the_last_checkpoint_in
   assert newest == saved[-1] >= 1 and not [p for p in os.listdir(workdir / "checkpoints") if "tmp" in p]
   from biglogit.inverter import Inverter
   assert Inverter.load(str(workdir)).step == newest  # it restores
+
+
+def _fill(disk, leave_bytes=0):
+  """Fills the filesystem at `disk` up to `leave_bytes` of free space."""
+  free = shutil.disk_usage(disk).free
+  with open(os.path.join(disk, "filler"), "wb") as f:
+    f.write(b"\0" * max(free - leave_bytes, 0))
+
+
+def test_evaluate_and_make_logits_on_a_full_disk_are_one_line_and_leave_nothing_half_written(
+    inverter_runs, image_folder, small_disk):
+  _fill(small_disk, leave_bytes=4096)
+  results = _cli(
+      (["biglogit.evaluate", f"--workdir={inverter_runs['gan']}", f"--out={small_disk / 'eval'}"], REPO, []),
+      (["biglogit.data.make_logits", f"--source={image_folder}", f"--classifier={inverter_runs['phi']}",
+        f"--data_dir={small_disk / 'data'}"], REPO, []))
+  for result in results:
+    lines = [l for l in result["stderr"].splitlines() if l.startswith("error: ")]
+    assert result["rc"] == 2 and "Traceback" not in result["stderr"], result["stderr"][-3000:]
+    assert len(lines) == 1 and "no space left on the device" in lines[0], result["stderr"][-3000:]
+  leftovers = [os.path.join(root, n) for root, _, names in os.walk(small_disk) for n in names if n != "filler"]
+  assert leftovers == [], leftovers  # no 0-byte metrics.md.tmp, no incomplete dataset

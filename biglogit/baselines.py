@@ -52,9 +52,8 @@ def run(kind: str, dataset: str, out: str, *, data_dir: str = "", split: str = "
   core.write_record(os.path.join(out, "eval"), record)
   shown = np.linspace(0, len(x_hat) - 1, min(num_images, len(x_hat))).astype(int)
   image_lib.save_png(os.path.join(out, "eval", "grid.png"),
-                       image_lib.image_grid([examples["image"][shown],
-                                               image_lib.unit_to_uint8(x_hat[shown])]),
-                       upscale=3)
+                     image_lib.labelled_grid([examples["image"][shown], image_lib.unit_to_uint8(x_hat[shown])],
+                                             ["original", f"baseline: {kind}"], upscale=3))
   print(core.markdown_table(record))
   return record
 

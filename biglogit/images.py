@@ -38,6 +38,39 @@ def image_grid(columns, pad: int = 2) -> np.ndarray:
   return grid
 
 
+HEADER_ROW = 12  # pixels per line of text in a label band (Pillow's default bitmap font is ~11 high)
+
+
+def labelled_grid(columns, titles, row_labels=None, upscale: int = 1, pad: int = 2) -> np.ndarray:
+  """image_grid, upscaled, with each column's title drawn in a white band above it (wrapped to the
+  column's width) and, where rows differ, each row's label in a band to the left: a picture copied
+  anywhere still says what it shows."""
+  from PIL import ImageDraw, ImageFont
+  if len(titles) != len(columns):
+    raise ValueError(f"{len(titles)} titles for {len(columns)} columns")
+  grid = image_grid(columns, pad)
+  n, h, w, _ = columns[0].shape
+  cell_w = (w + pad) * upscale
+  font = ImageFont.load_default()
+  char_w = max(6, int(font.getlength("M")))
+  wrap = lambda text, width: [text[i:i + max(1, width // char_w)] for i in range(0, len(text), max(1, width // char_w))] or [""]
+  title_lines = [wrap(str(t), cell_w - 2) for t in titles]
+  header = HEADER_ROW * max(len(t) for t in title_lines) + 4
+  labels = [str(l) for l in row_labels] if row_labels is not None else []
+  left = (max(int(font.getlength(l)) for l in labels) + 8) if labels else 0
+  body = Image.fromarray(grid).resize((grid.shape[1] * upscale, grid.shape[0] * upscale), Image.NEAREST)
+  canvas = Image.new("RGB", (body.width + left, body.height + header), (255, 255, 255))
+  canvas.paste(body, (left, header))
+  draw = ImageDraw.Draw(canvas)
+  for j, lines in enumerate(title_lines):
+    for k, line in enumerate(lines):
+      draw.text((left + pad * upscale + j * cell_w, 2 + k * HEADER_ROW), line, fill=(0, 0, 0), font=font)
+  for i, label in enumerate(labels):
+    y = header + (pad + i * (h + pad)) * upscale + (h * upscale - HEADER_ROW) // 2
+    draw.text((4, y), label, fill=(0, 0, 0), font=font)
+  return np.asarray(canvas)
+
+
 def save_png(path: str, image: np.ndarray, upscale: int = 1):
   img = Image.fromarray(image)
   if upscale > 1:

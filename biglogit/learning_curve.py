@@ -109,6 +109,18 @@ def plot(curves: Dict[str, List[Dict]], metrics: Sequence[str], path: str) -> st
   return path
 
 
+def table(curves: Dict[str, List[Dict]], metrics: Sequence[str], steps: Sequence[int]) -> str:
+  """A markdown table of each run's metrics at the given steps (the figure's numbers)."""
+  lines = ["| run | step | " + " | ".join(metrics) + " |", "|" + "---|" * (2 + len(metrics))]
+  for name, curve in curves.items():
+    by_step = {r["step"]: r["metrics"] for r in curve}
+    for step in steps:
+      if step in by_step:
+        cells = [f"{by_step[step][m]['mean']:.3g}" if m in by_step[step] else "-" for m in metrics]
+        lines.append(f"| {name} | {step} | " + " | ".join(cells) + " |")
+  return "\n".join(lines)
+
+
 def main(argv):
   def body():
     if len(argv) < 2:
@@ -116,12 +128,16 @@ def main(argv):
                           "[RUN ...] --out=FIGURE.png")
     load = load_logged if flags.FLAGS.logged else load_curve
     curves = {os.path.basename(os.path.normpath(d)): load(d) for d in argv[1:]}
-    print(plot(curves, [m for m in flags.FLAGS.metrics.split(",") if m], flags.FLAGS.out))
+    metrics = [m for m in flags.FLAGS.metrics.split(",") if m]
+    print(plot(curves, metrics, flags.FLAGS.out))
+    if flags.FLAGS.table_steps:
+      print(table(curves, metrics, [int(s) for s in flags.FLAGS.table_steps]))
   body()
 
 
 if __name__ == "__main__":
   flags.DEFINE_string("out", "learning_curve.png", "Output PNG.")
   flags.DEFINE_string("metrics", ",".join(DEFAULT_METRICS), "Comma-separated metric names, a panel each.")
+  flags.DEFINE_list("table_steps", [], "Also print a markdown table of the metrics at these steps.")
   flags.DEFINE_bool("logged", False, "Plot the training log's scalars (metrics.jsonl), not the evaluations.")
   cli.run(main)

@@ -229,14 +229,17 @@ def _build_trainer(config, mesh, comparator: str, phi: str = "") -> Trainer:
                  jit_init, jit_step, jit_reconstruct, aux)
 
 
-def _grid_images(trainer, state, examples, config):
-  """Columns: original | G(z, eps1) | G(z, eps2), with the EMA generator."""
+GRID_TITLES = ("original", "G(z, eps1)", "G(z, eps2)")
+
+
+def _grid_columns(trainer, state, examples, config):
+  """Columns (uint8 arrays): original | G(z, eps1) | G(z, eps2), with the EMA generator."""
   logits = jnp.asarray(examples["logits"])
   rng1, rng2 = jax.random.split(jax.random.key(config.seed + 1))
   outs = [image_lib.to_uint8(trainer.reconstruct(state.ema_params, state.g_stats, logits,
                                                    steps.sample_eps(r, logits.shape[0], config.model.dim_z)))
           for r in (rng1, rng2)]
-  return image_lib.image_grid([examples["image"]] + outs)
+  return [examples["image"]] + outs
 
 
 def train_and_evaluate(config, workdir: str, allow_changed_resume: bool = False):
@@ -344,9 +347,10 @@ def _grid_writer(trainer, config, workdir, writer):
                                      config.data.data_dir, config.num_grid_images)
 
   def write(state, step):
-    grid = _grid_images(trainer, state, examples, config)
-    image_lib.save_png(os.path.join(workdir, "images", f"step_{step:08d}.png"), grid, upscale=2)
-    writer.write_images(step, {"original|recon_eps1|recon_eps2": grid})
+    columns = _grid_columns(trainer, state, examples, config)
+    image_lib.save_png(os.path.join(workdir, "images", f"step_{step:08d}.png"),
+                       image_lib.labelled_grid(columns, GRID_TITLES, upscale=2))
+    writer.write_images(step, {"original|recon_eps1|recon_eps2": image_lib.image_grid(columns)})
     return {}
 
   return write

@@ -48,6 +48,11 @@ def files(tmp_path_factory, inverter_runs):
   del meta["variables_sha256"]
   (root / "garbled_no_digest" / "classifier.json").write_text(json.dumps(meta))
 
+  shutil.copytree(good, root / "edited_normalisation")  # classifier.json's mean changed by hand
+  meta = json.loads((root / "edited_normalisation" / "classifier.json").read_text())
+  meta["mean"] = [0.0, 0.0, 0.0]
+  (root / "edited_normalisation" / "classifier.json").write_text(json.dumps(meta))
+  p["edited_normalisation"] = str(root / "edited_normalisation")
   (root / "not_a_checkpoint.pth").write_bytes(b"this is no pickle")
   (root / "existing_file").write_text("keep me")
   (root / "project").mkdir()  # a folder where report --out=. would have replaced the README
@@ -193,6 +198,11 @@ CASES = [
      "model.d_attention=32 is no block's resolution at 32px (they are 8, 16); use one of them or 0 (none)"),
     ("make_logits: a name taken by another dataset", "biglogit.data.make_logits",
      ["--source={images}", "--classifier={phi}", "--data_dir={data_root}", "--name=phi_logits"], None),
+    ("make_logits: a classifier whose normalisation was edited", "biglogit.data.make_logits",
+     ["--source={images}", "--classifier={edited_normalisation}", "--data_dir={new}"],
+     "{edited_normalisation}/classifier.json was edited: its architecture, input size or normalisation no "
+     "longer match behaviour_sha256 (written with the weights); convert or train the classifier again rather "
+     "than editing it"),
     ("make_logits: a name that leaves data_dir", "biglogit.data.make_logits",
      ["--source={images}", "--classifier={phi}", "--data_dir={new}", "--name=../../x"],
      "--name='../../x'; use a plain folder name (no '/', not starting with '.'): the dataset goes to "

@@ -36,11 +36,21 @@ def module_from_metadata(meta: Dict[str, Any]):
   return classifiers.build(meta["architecture"], **kw)
 
 
+# The metadata that changes what the classifier computes; behaviour_sha256 covers it, so an edited
+# normalisation or input size is caught like damaged weights (older classifiers have no such digest).
+BEHAVIOUR_KEYS = ("architecture", "num_classes", "input_resolution", "resize", "mean", "std", "module_kwargs")
+
+
+def behaviour_digest(meta: Dict[str, Any]) -> str:
+  return hashlib.sha256(json.dumps({k: meta.get(k) for k in BEHAVIOUR_KEYS}, sort_keys=True).encode()).hexdigest()
+
+
 def save_classifier(out_dir: str, variables, meta: Dict[str, Any]) -> Dict[str, Any]:
   """Write atomically (temporary name, then rename); returns the metadata as written, which adds
-  variables_sha256."""
+  variables_sha256 and behaviour_sha256."""
   data = flax.serialization.msgpack_serialize(jax.device_get(variables))
   meta = {**meta, "variables_sha256": hashlib.sha256(data).hexdigest()}
+  meta["behaviour_sha256"] = behaviour_digest(meta)
   files.atomic_write(os.path.join(out_dir, VARIABLES), data)
   files.atomic_write(os.path.join(out_dir, METADATA), json.dumps(meta, indent=2))
   return meta
@@ -57,6 +67,10 @@ def load_classifier(directory: str) -> Tuple[Any, Any, Dict[str, Any]]:
       meta = json.load(f)
   except ValueError as e:
     raise BiglogitError(f"{meta_path} is not valid JSON ({e}); convert the classifier again") from e
+  if meta.get("behaviour_sha256") and behaviour_digest(meta) != meta["behaviour_sha256"]:
+    raise BiglogitError(f"{meta_path} was edited: its architecture, input size or normalisation no longer "
+                        "match behaviour_sha256 (written with the weights); convert or train the classifier "
+                        "again rather than editing it")
   variables_path = os.path.join(directory, VARIABLES)
   if not os.path.exists(variables_path):
     raise BiglogitError(f"{directory} has {METADATA} but no {VARIABLES}; convert or train the "

@@ -71,9 +71,10 @@ def run(workdir, out=None, eps_255=(0, 1, 2, 4, 8), steps: int = 10, num_images:
     row["psnr_vs_original_all"] = M.bootstrap_ci(M.psnr(x, x_hat))
     per_eps.append(row)
     columns += [x_adv[shown], x_hat[shown]]
-  figure = common.save_grid(os.path.join(r.out, "adversarial.png"), columns)
+  titles = ["original"] + [f"{k} eps={e:g}/255" for e in eps_255 for k in ("x_adv", "x_hat_adv")]
+  figure = common.save_grid(os.path.join(r.out, "adversarial.png"), columns, titles)
   result = {**common.header(r, NAME), "attack": f"PGD-{steps} L-inf, random start, step 2.5 eps/{steps}",
-            "columns": ["original"] + [f"{k} eps={e}/255" for e in eps_255 for k in ("x_adv", "x_hat_adv")],
+            "columns": titles,
             "per_eps": per_eps, "figures": [os.path.basename(figure)]}
   common.write_json(os.path.join(r.out, "adversarial.json"), result)
   return result

@@ -46,10 +46,11 @@ def prepare_experiment(workdir: str, experiment: str, *, num_examples: int, spli
 to_uint8 = image_lib.unit_to_uint8
 
 
-def save_grid(path: str, columns: List[np.ndarray], upscale: int = 3) -> str:
-  """columns: float [0, 1] or uint8 arrays [N, H, W, 3], one column each; a row per example."""
+def save_grid(path: str, columns: List[np.ndarray], titles: List[str], row_labels=None, upscale: int = 3) -> str:
+  """columns: float [0, 1] or uint8 arrays [N, H, W, 3], one column each, titled in the picture; a
+  row per example (row_labels: what differs between rows, where something does)."""
   cols = [c if c.dtype == np.uint8 else image_lib.unit_to_uint8(c) for c in columns]
-  image_lib.save_png(path, image_lib.image_grid(cols), upscale=upscale)
+  image_lib.save_png(path, image_lib.labelled_grid(cols, titles, row_labels, upscale=upscale))
   return path
 
 

@@ -51,8 +51,9 @@ def run(workdirs, out=None, num_images: int = 8, num_examples: int = 1000, seed:
     per_run[r.inverter.name] = {"psnr": M.psnr(x, x_hat), "ssim": M.ssim(x, x_hat),
                                 "method": r.inverter.config.method, "step": r.inverter.step}
   out_dir = runs[0].out
-  figure = common.save_grid(os.path.join(out_dir, "grid.png"), columns)
-  result = {**common.header(runs[0], NAME), "columns": ["original"] + [r.inverter.name for r in runs],
+  titles = ["original"] + [r.inverter.name for r in runs]
+  figure = common.save_grid(os.path.join(out_dir, "grid.png"), columns, titles)
+  result = {**common.header(runs[0], NAME), "columns": titles,
             "source_indices": chosen, "all_correct_pool": len(right), "per_run": per_run,
             "figures": [os.path.basename(figure)]}
   common.write_json(os.path.join(out_dir, "grid.json"), result)

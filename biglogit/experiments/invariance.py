@@ -73,9 +73,10 @@ def run(workdir, out=None, num_images: int = 6, num_examples: int = 500, seed: i
           "psnr_vs_untransformed_reconstruction": M.bootstrap_ci(M.psnr(x_hat[kept], x_hat_t[kept]))})
     results[name] = row
     columns += [x_t[shown], x_hat_t[shown]]
-  figure = common.save_grid(os.path.join(r.out, "invariance.png"), columns)
+  titles = ["original", "x_hat"] + [f"{k} {t}" for t in TRANSFORMS for k in ("T(x)", "x_hat_T")]
+  figure = common.save_grid(os.path.join(r.out, "invariance.png"), columns, titles)
   result = {**common.header(r, NAME), "transforms": results, "figures": [os.path.basename(figure)],
-            "columns": ["original", "x_hat"] + [f"{k} {t}" for t in TRANSFORMS for k in ("T(x)", "x_hat_T")]}
+            "columns": titles}
   common.write_json(os.path.join(r.out, "invariance.json"), result)
   return result
 

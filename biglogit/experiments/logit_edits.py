@@ -74,7 +74,8 @@ def run(workdir, out=None, edits=None, num_images: int = 6, num_examples: int = 
       rows.append(row)
       columns.append(x_hat[shown])
     results[kind] = rows
-    figures.append(os.path.basename(common.save_grid(os.path.join(r.out, f"{kind}.png"), columns)))
+    titles = ["original"] + (["partner"] if kind == "interpolate" else []) + [f"{kind} {v:g}" for v in values]
+    figures.append(os.path.basename(common.save_grid(os.path.join(r.out, f"{kind}.png"), columns, titles)))
   result = {**common.header(r, NAME), "edits": {k: list(v) for k, v in edits.items()},
             "results": results, "figures": figures,
             "figure_columns": "original (| partner for interpolate) | one column per edit value"}

@@ -34,7 +34,8 @@ def run(workdir, out=None, num_images: int = 8, num_examples: int = 2000, seed: 
     groups[name] = {"count": int(len(idx)), "metrics": summary}
     shown = idx[common.pick(len(idx), num_images, seed)]
     figures.append(os.path.basename(common.save_grid(os.path.join(r.out, f"{name}.png"),
-                                                     [ex["x"][shown], x_hat[shown]])))
+                                                     [ex["x"][shown], x_hat[shown]],
+                                                     ["original", f"x_hat ({name})"])))
   result = {**common.header(r, NAME), "accuracy": float(correct.mean()), "groups": groups,
             "figures": figures}
   common.write_json(os.path.join(r.out, "misclassified.json"), result)

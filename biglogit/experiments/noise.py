@@ -28,8 +28,8 @@ def run(workdir, out=None, num_images: int = 8, num_samples: int = 8, num_exampl
   std, samples = r.evaluator.noise_sensitivity(r.inverter.reconstruct, ex["logits"], num_samples, seed,
                                                indices=ex["index"])
   rows = common.pick(len(ex["x"]), num_images, seed)
-  figure = common.save_grid(os.path.join(r.out, "noise.png"),
-                            [ex["x"][rows]] + [s[rows] for s in samples])
+  figure = common.save_grid(os.path.join(r.out, "noise.png"), [ex["x"][rows]] + [s[rows] for s in samples],
+                            ["original"] + [f"eps {k + 1}" for k in range(len(samples))])
   e = r.config.eval
   result = {**common.header(r, NAME), "num_samples": num_samples,
             "noise_std": M.bootstrap_ci(std, e.bootstrap),

@@ -68,7 +68,7 @@ def run(workdir, out=None, source_specs=("skimage",), limit: int = 500, num_imag
   x_hat = r.inverter.reconstruct(ex["logits"], seed=seed, indices=ex["index"])
   groups = {"in_distribution": {"count": len(ex["x"]),
                                 "metrics": r.evaluator.score(ex["x"], x_hat, ex["logits"], ex["label"])[0]}}
-  columns = [[], []]
+  columns, row_labels = [[], []], []
   for spec, images in loaded.items():
     x = images.astype(np.float32) / 255.0
     z = phi.logits(x)
@@ -81,7 +81,9 @@ def run(workdir, out=None, source_specs=("skimage",), limit: int = 500, num_imag
     shown = common.pick(len(x), num_images, seed)
     columns[0].append(x[shown])
     columns[1].append(x_hat[shown])
-  figure = common.save_grid(os.path.join(r.out, "ood.png"), [np.concatenate(c) for c in columns])
+    row_labels += [name[:12]] * len(shown)
+  figure = common.save_grid(os.path.join(r.out, "ood.png"), [np.concatenate(c) for c in columns],
+                            ["foreign image", "x_hat"], row_labels)
   result = {**common.header(r, NAME), "groups": groups, "figures": [os.path.basename(figure)],
             "figure_rows": [k for k in groups if k != "in_distribution"]}
   common.write_json(os.path.join(r.out, "ood.json"), result)

@@ -121,7 +121,8 @@ def run(classifier: str, dataset: str, out: str, *, data_dir: str = "", split: s
   core.write_record(os.path.join(out, "eval"), record)
   exp_dir = os.path.join(out, "experiments", "optimize")
   shown = common.pick(len(x), num_images, seed)
-  figure = common.save_grid(os.path.join(exp_dir, "optimize.png"), [x[shown], x0[shown], x_hat[shown]])
+  figure = common.save_grid(os.path.join(exp_dir, "optimize.png"), [x[shown], x0[shown], x_hat[shown]],
+                            ["original", "start", "result"])
   common.write_json(os.path.join(exp_dir, "optimize.json"),
                     {"experiment": "optimize", "run": record["run"], "classifier": classifier,
                      "settings": settings, "history": history, "figures": [os.path.basename(figure)],

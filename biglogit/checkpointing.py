@@ -194,6 +194,9 @@ class Checkpointer:
     self.directory.mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(os.fspath(self.directory)).free
     if free < need + 2**20:  # and a margin for the logs written until the next checkpoint
+      if self._manager is not None:  # the write still in flight decides which step is the newest
+        with self._write_errors_reported("finishing a checkpoint write"):
+          self._manager.wait_until_finished()
       raise BiglogitError(f"{self.directory} has {free / 2**20:.1f} MiB free but checkpoint step {step} needs "
                           f"about {need / 2**20:.1f} MiB: stopped at step {step} without writing it; the "
                           f"newest complete checkpoint (step {self.latest_step()}) is intact; free space, then "

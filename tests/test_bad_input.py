@@ -53,7 +53,7 @@ def test_checkpoint_write_error_is_one_line_and_keeps_the_previous(tiny_config, 
     return real_save(self, step, *args, **kwargs)
 
   monkeypatch.setattr(checkpointing.ocp.CheckpointManager, "save", disk_full_at_step_4)
-  _fails(tiny_config, tmp_path / "run", r"checkpoint step 4 .*No space left on device.*\(step 2\) is intact")
+  _fails(tiny_config, tmp_path / "run", r"checkpoint step 4 .*no space left on the device.*\(step 2\) is intact")
   assert sorted(os.listdir(tmp_path / "run" / "checkpoints")) == ["2"]
 
 
@@ -86,6 +86,7 @@ def test_split_smaller_than_a_batch(tiny_config, tmp_path):
 
 
 def test_logits_length_and_image_size_mismatch(tiny_config, tmp_path):
+  tiny_config.conditioning.mean, tiny_config.conditioning.std = [], []  # as a user's config: filled from the data
   tiny_config.model.num_classes = 100
   _fails(tiny_config, tmp_path / "run", "10 logits per example but model.num_classes=100")
   tiny_config.model.num_classes = 10

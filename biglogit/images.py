@@ -1,6 +1,7 @@
 """Images in one place: the range conversions (G's [-1, 1], evaluation's [0, 1], uint8), resizing,
 grids and PNG writing, and the padded batching every network application uses."""
 import io
+import textwrap
 from typing import Callable
 
 import jax
@@ -52,8 +53,10 @@ def labelled_grid(columns, titles, row_labels=None, upscale: int = 1, pad: int =
   n, h, w, _ = columns[0].shape
   cell_w = (w + pad) * upscale
   font = ImageFont.load_default()
-  char_w = max(6, int(font.getlength("M")))
-  wrap = lambda text, width: [text[i:i + max(1, width // char_w)] for i in range(0, len(text), max(1, width // char_w))] or [""]
+  char_w = max(1.0, font.getlength("abcdefghijklmnopqrstuvwxyz_0123456789") / 37)
+  # wrapped at spaces and after underscores (run names), long words cut
+  wrap = lambda text, width: [l.replace("_ ", "_") for l in
+                              textwrap.wrap(text.replace("_", "_ "), max(1, int(width // char_w)))] or [""]
   title_lines = [wrap(str(t), cell_w - 2) for t in titles]
   header = HEADER_ROW * max(len(t) for t in title_lines) + 4
   labels = [str(l) for l in row_labels] if row_labels is not None else []

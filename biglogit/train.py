@@ -26,6 +26,7 @@ from biglogit import sharding
 from biglogit import state as state_lib
 from biglogit import steps
 from biglogit import workdir_lock
+from biglogit.config_base import base_config
 from biglogit.classifiers import io as classifier_io
 from biglogit.data import conditioning
 from biglogit.data import dataset as dataset_lib
@@ -86,8 +87,33 @@ def validate_config(config, mesh):
     raise BiglogitError(f"method={config.method!r}; use one of {', '.join(state_lib.METHODS)}")
   release.validate(config.release, m.num_classes)
   conditioning.validate(config, m.num_classes)
+  _refuse_ignored_settings(config)
   periodic.check_settings(config)
   sharding.check_batch_divisible(t.global_batch, mesh)
+
+
+def _refuse_ignored_settings(config):
+  """A setting changed from its default where the run would never read it is a mistake the user
+  should hear about (the run would silently do something else): one line, before any work."""
+  defaults = base_config()
+  unused = []
+  if config.release.kind != "topk":
+    unused.append(("release.k", "release.kind=topk"))
+  if config.release.kind != "rounded":
+    unused.append(("release.decimals", "release.kind=rounded"))
+  if config.method != "deepsim":
+    unused += [(f"deepsim.{k}", "method=deepsim") for k in defaults.deepsim]
+  if not config.train.get("consistency_weight", 0.0):
+    unused.append(("train.consistency_classifier", "train.consistency_weight > 0"))
+  c = conditioning.settings(config)
+  if c is not None and c.normalize != "standardize":
+    unused += [("conditioning.mean", "conditioning.normalize=standardize"),
+               ("conditioning.std", "conditioning.normalize=standardize")]
+  for key, needs in unused:
+    section, name = key.split(".")
+    if section in config and name in config[section] and config[section][name] != defaults[section][name]:
+      raise BiglogitError(f"{key}={config[section][name]!r} is used only with {needs}, which this config does "
+                          f"not have; remove the setting or set {needs.split(' ')[0]}")
 
 
 def _check_ranges(config):
@@ -406,20 +432,23 @@ def _write_config(workdir: str, config):
 
 def _build_dataset_if_missing(config):
   """data.source + data.classifier: build the logits dataset first when it is not there yet (every
-  process builds its own copy unless data_dir is storage they share and it already exists)."""
+  process builds its own copy unless data_dir is storage they share and it already exists); one that
+  is there under that name must have been built from this source and classifier (make_logits checks)."""
   d = config.data
   if not (d.source and d.classifier):
     return
   try:
-    dataset_lib.resolve_dataset_dir(d.dataset, d.data_dir)
-    return
+    found = dataset_lib.resolve_dataset_dir(d.dataset, d.data_dir)
   except BiglogitError:
-    pass
+    found = None
+  if found is not None and ("/" in d.dataset or not d.data_dir):
+    return  # a dataset folder given directly is used as it is
   if not d.data_dir or not d.dataset or "/" in d.dataset:
     raise BiglogitError("to build the logits dataset from data.source, set data.data_dir and a plain "
                         f"data.dataset name (got dataset={d.dataset!r}, data_dir={d.data_dir!r})")
-  logging.info("logits dataset %s missing: building it from %s through %s", d.dataset, d.source,
-               d.classifier)
+  if found is None:
+    logging.info("logits dataset %s missing: building it from %s through %s", d.dataset, d.source,
+                 d.classifier)
   make_logits.build_logits_dataset(d.source, d.classifier, d.data_dir, name=d.dataset)
 
 

@@ -202,8 +202,8 @@ def _build_inverter_runs(root: str):
     c = tiny.get_config()
     c.data.dataset = dataset
     c.method = method
-    c.deepsim.hidden = 32
     if method == "deepsim":  # also exercises a restricted release format end to end
+      c.deepsim.hidden = 32
       c.release.kind, c.release.k = "topk", 3
     c.eval.every = 4 if method == "gan" else 0
     _eval_settings(c, root)

@@ -196,6 +196,13 @@ CASES = [
     ("main: attention where no block is", "biglogit.main",
      ["--config=configs/tiny.py", "--workdir={new}", "--config.data.dataset={dataset}", "--config.model.d_attention=32"],
      "model.d_attention=32 is no block's resolution at 32px (they are 8, 16); use one of them or 0 (none)"),
+    ("main: a setting the run would ignore", "biglogit.main",
+     ["--config=configs/tiny.py", "--workdir={new}", "--config.data.dataset={dataset}", "--config.release.k=3"],
+     "release.k=3 is used only with release.kind=topk, which this config does not have; remove the setting or "
+     "set release.kind=topk"),
+    ("main: a dataset name built from another classifier", "biglogit.main",
+     ["--config=configs/tiny.py", "--workdir={new}", "--config.data.dataset=phi_logits",
+      "--config.data.data_dir={data_root}", "--config.data.source={images}", "--config.data.classifier={phi}"], None),
     ("make_logits: a name taken by another dataset", "biglogit.data.make_logits",
      ["--source={images}", "--classifier={phi}", "--data_dir={data_root}", "--name=phi_logits"], None),
     ("make_logits: a classifier whose normalisation was edited", "biglogit.data.make_logits",
@@ -270,13 +277,16 @@ STARTS = {
     "main: final evaluation on a missing split": "dataset {dataset} has no split 'nosuch'; it has [",
     "make_logits: a name taken by another dataset": "dataset {data_root}/logits_dataset/phi_logits/1.0.0 already "
                                                     "exists but was built with another classifier (None, ",
+    "main: a dataset name built from another classifier": "dataset {data_root}/logits_dataset/phi_logits/1.0.0 "
+                                                          "already exists but was built with another classifier (None, ",
 }
 
 
 ENDS = {"evaluate: damaged export": "export it again with python -m biglogit.export",
         "make_logits: truncated tar.gz": "download or pack it again",
         "classifier training: missing config": "pass a config file such as configs/classifier_tiny.py",
-        "make_logits: a name taken by another dataset": "pick another --name, or remove that folder to rebuild it"}
+        "make_logits: a name taken by another dataset": "pick another --name, or remove that folder to rebuild it",
+        "main: a dataset name built from another classifier": "pick another --name, or remove that folder to rebuild it"}
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])

@@ -29,9 +29,9 @@ SCALE:
 
 Data (the logits datasets; the quickstart builds its own):
   python -m biglogit.data.make_logits --source=../shared/data/cifar10-jpeg/cifar10_jpeg_q75.tar.gz \
-      --classifier=pretrained/cifar10/resnet20 --data_dir=data_out
+      --classifier=pretrained/cifar10/resnet20 --data_dir=data_out --name=cifar10_resnet20
   python -m biglogit.data.make_logits --source=../shared/data/cifar10-jpeg/cifar10_jpeg_q75.tar.gz \
-      --classifier=pretrained/cifar10/resnet4b --data_dir=data_out
+      --classifier=pretrained/cifar10/resnet4b --data_dir=data_out --name=cifar10_resnet4b
 Training:
   python -m biglogit.main --config=configs/cifar10.py:resnet20 --workdir=workdirs/cifar10_resnet20
   python -m biglogit.main --config=configs/cifar10.py:resnet4b --workdir=workdirs/cifar10_resnet4b

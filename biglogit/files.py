@@ -1,6 +1,7 @@
 """Workdir files through etils.epath (Orbax's file layer), so that local folders and object storage
 (gs://...) take the same code: one atomic-write helper and one test for remote paths."""
 import errno
+import hashlib
 import os
 import uuid
 from typing import Union
@@ -64,7 +65,6 @@ def write_pair(json_path, record_text: str, md_path, md_text: str):
   """A record and its markdown rendering, as two atomic writes: the markdown first, ending with the
   sha256 of the JSON it renders, then the JSON (the record readers use). Interrupted between the two,
   the pair disagrees visibly, and read_pair refuses it; neither file is ever seen half written."""
-  import hashlib
   digest = hashlib.sha256(record_text.encode()).hexdigest()
   line = PAIR_LINE.format(name=os.path.basename(os.fspath(json_path)), digest=digest)
   atomic_write(md_path, md_text.rstrip("\n") + "\n\n" + line + "\n")
@@ -79,7 +79,6 @@ def write_pair(json_path, record_text: str, md_path, md_text: str):
 def read_pair(json_path, md_path):
   """The JSON record's text, refused in one line if the markdown beside it renders another record (an
   interrupted write_pair); a record without its markdown, or from before the digest line, is read."""
-  import hashlib
   text = epath.Path(json_path).read_text()
   md = epath.Path(md_path)
   if md.exists():

@@ -70,21 +70,21 @@ def train_step(state: GANState, batch, aux, *, generator, discriminator, g_tx, d
     d_fake = discriminator.apply({"params": d_params, "batch_stats": d_stats},
                                  d_input(aug_rngs[-1], fake), logits, train=False)
     adversarial = losses.generator_loss(d_fake)
-    terms = {}
+    extra, terms = 0.0, {}
     if t.get("consistency_weight", 0.0) > 0:
       # ||n(phi(G(z, eps))) - n(z)||^2 through the frozen phi (its variables are aux, not differentiated)
       conditioned_hat = conditioning.apply(config, phi(aux["phi"], (fake + 1.0) / 2.0))
       consistency = jnp.mean(jnp.sum(jnp.square(conditioned_hat - logits), axis=-1))
-      terms = {"consistency_loss": consistency, "adversarial_loss": adversarial}
-      adversarial = adversarial + t.consistency_weight * consistency
+      extra, terms = t.consistency_weight * consistency, {"consistency_loss": consistency,
+                                                          "adversarial_loss": adversarial}
     if config.method != "deepsim":
-      return adversarial, (g_stats, terms)
+      return adversarial + extra, (g_stats, terms)
     w = config.deepsim
     pixel = jnp.mean(jnp.square(fake - real))
     to_unit = lambda x: (x + 1.0) / 2.0
     feature = jnp.mean(jnp.square(comparator(aux["comparator"], to_unit(fake)) -
                                   jax.lax.stop_gradient(comparator(aux["comparator"], to_unit(real)))))
-    total = w.pixel_weight * pixel + w.feature_weight * feature + w.adversarial_weight * adversarial
+    total = w.pixel_weight * pixel + w.feature_weight * feature + w.adversarial_weight * adversarial + extra
     return total, (g_stats, {**terms, "pixel_loss": pixel, "feature_loss": feature,
                              "adversarial_loss": adversarial})
 

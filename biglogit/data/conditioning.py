@@ -46,13 +46,11 @@ class _Release:
 
 def release_key(release_cfg) -> str:
   """The name a release format's statistics are stored under: full, softmax, top1, topk:5, rounded:2."""
-  kind = release_cfg.kind if hasattr(release_cfg, "kind") else release_cfg["kind"]
-  get = (lambda k, d: getattr(release_cfg, k, d)) if hasattr(release_cfg, "kind") else release_cfg.get
-  if kind == "topk":
-    return f"topk:{int(get('k', 5))}"
-  if kind == "rounded":
-    return f"rounded:{int(get('decimals', 2))}"
-  return kind
+  if release_cfg.kind == "topk":
+    return f"topk:{int(release_cfg.k)}"
+  if release_cfg.kind == "rounded":
+    return f"rounded:{int(release_cfg.decimals)}"
+  return release_cfg.kind
 
 
 def compute_stats(logits, release_cfg) -> Dict[str, list]:
@@ -74,10 +72,10 @@ def dataset_stats(logits, split: str) -> Dict:
   """What a logits dataset stores in its metadata: statistics of every standard release format."""
   logits = np.asarray(logits, np.float32)
   formats = {}
-  for spec in STANDARD_RELEASES:
-    if spec["kind"] == "topk" and spec["k"] >= logits.shape[-1]:
+  for spec in map(lambda s: _Release(**s), STANDARD_RELEASES):
+    if spec.kind == "topk" and spec.k >= logits.shape[-1]:
       continue  # top-k of k >= C is the full vector
-    formats[release_key(spec)] = compute_stats(logits, _Release(**spec))
+    formats[release_key(spec)] = compute_stats(logits, spec)
   return {"split": split, "count": int(len(logits)), "formats": formats}
 
 

@@ -163,11 +163,22 @@ def classifier_base_config() -> ml_collections.ConfigDict:
   c.train.weight_decay = 5e-4
   c.train.crop_padding = 4
 
+  c.data.holdout = 0  # the train split's last N images, kept out of training for the guard below
+
   c.adversarial = ml_collections.ConfigDict()
   c.adversarial.enabled = False
   c.adversarial.eps = 2 / 255  # L-inf on [0, 1] pixels
+  # pgd: Madry et al. 2018, `steps` steps of `step_size` from a random start (steps + 1 passes per batch).
+  # fgsm_rs: Wong, Rice & Kolter 2020, one step of fgsm_step * eps from a random start (2 passes).
+  c.adversarial.method = "pgd"
   c.adversarial.step_size = 0.5 / 255
   c.adversarial.steps = 7
+  c.adversarial.fgsm_step = 1.25
+  # Catastrophic-overfitting guard (Wong et al. 2020): every guard_every steps, PGD accuracy on the
+  # data.holdout held-out images; an adversarial run whose PGD accuracy falls below guard_drop x its
+  # best (once the best is above chance-level 0.1) stops with one line. 0: off.
+  c.adversarial.guard_every = 0
+  c.adversarial.guard_drop = 0.5
 
   c.evaluation = ml_collections.ConfigDict()
   c.evaluation.pgd_eps = 2 / 255

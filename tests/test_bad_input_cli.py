@@ -233,6 +233,13 @@ CASES = [
      "{images} has no config.json; pass the --workdir of a biglogit.main run"),
     ("classifier training: missing config", "biglogit.classifiers.train",
      ["--config={root}/nothere.py", "--workdir={new}"], None),
+    ("classifier training: unknown attack", "biglogit.classifiers.train",
+     ["--config=configs/classifier_cifar10.py:robust", "--workdir={new}", "--config.adversarial.method=fgsm"],
+     "adversarial.method='fgsm'; use one of pgd, fgsm_rs"),
+    ("classifier training: guard without held-out images", "biglogit.classifiers.train",
+     ["--config=configs/classifier_cifar10.py:robust", "--workdir={new}", "--config.data.holdout=0"],
+     "adversarial.guard_every needs held-out images to attack: set data.holdout=N (e.g. 500), or "
+     "adversarial.guard_every=0"),
     ("subset: zero count", "biglogit.data.subset",
      ["--dataset={dataset}", "--count=0", "--name=empty", "--out_data_dir={new}"],
      "--count=0; give a positive number of examples"),

@@ -2,9 +2,14 @@
 adversarial run trains, reports clean/PGD accuracy, checkpoints, resumes, and writes a classifier
 directory that the rest of biglogit loads."""
 import functools
+import os
 
 import jax
 import numpy as np
+import optax
+import pytest
+
+from biglogit import BiglogitError
 
 from biglogit import sharding
 from biglogit.classifiers import io as cio
@@ -63,3 +68,58 @@ def test_tiny_adversarial_training_end_to_end_and_resume(image_folder, tmp_path)
   assert steps_logged == [1, 2, 3]
   # the data position was saved by Grain's handler with each checkpoint, one file per process
   assert (tmp_path / "run" / "checkpoints" / "3" / "data" / "process_0-of-1.json").exists()
+
+
+def test_fgsm_rs_stays_in_the_ball_moves_every_image_and_its_loss_reaches_the_model(image_folder):
+  c = _config(image_folder)
+  c.adversarial.method, c.adversarial.eps = "fgsm_rs", 8 / 255
+  model = ctrain.build_model(c)
+  images, labels, _ = ctrain.load_split(image_folder, "train", 32, 32)
+  x = images[:8].astype(np.float32) / 255
+  variables = model.init(jax.random.key(0), x[:1], train=False)
+  logits_fn = lambda v: model.apply(variables, v, train=False)
+  x_adv = ctrain.adversarial_examples(logits_fn, x, labels[:8], c.adversarial, jax.random.key(3))
+  delta = np.abs(np.asarray(x_adv) - x)
+  assert delta.max() <= 8 / 255 + 1e-6 and 0 <= float(x_adv.min()) and float(x_adv.max()) <= 1
+  assert (delta.reshape(8, -1).max(1) > 4 / 255).all()  # every image moved, most pixels to the ball's edge
+  loss = lambda v: float(optax.softmax_cross_entropy_with_integer_labels(logits_fn(v), labels[:8]).mean())
+  random_start = np.clip(x + np.random.default_rng(0).uniform(-8 / 255, 8 / 255, x.shape), 0, 1).astype(np.float32)
+  assert loss(x_adv) > loss(random_start)  # the signed-gradient step ascends the loss
+  # one training step on the attacked batch changes every parameter tensor, and differs from a clean step
+  tx = ctrain.make_optimizer(c, steps_per_epoch=1)
+  init = ctrain.ClassifierState(step=np.int32(0), params=variables["params"],
+                                batch_stats=variables["batch_stats"], opt_state=tx.init(variables["params"]),
+                                rng=jax.random.key_data(jax.random.key(1)))
+  batch = {"image": images[:8], "label": labels[:8]}
+  adv_state, _ = jax.jit(functools.partial(ctrain.train_step, model=model, tx=tx, config=c))(init, batch)
+  c.adversarial.enabled = False
+  clean_state, _ = jax.jit(functools.partial(ctrain.train_step, model=model, tx=tx, config=c))(init, batch)
+  moved = jax.tree_util.tree_map(lambda a, b: float(np.abs(np.asarray(a) - np.asarray(b)).max()),
+                                 adv_state.params, init.params)
+  assert min(jax.tree_util.tree_leaves(moved)) > 0
+  assert not np.allclose(adv_state.params["linear"]["kernel"], clean_state.params["linear"]["kernel"])
+
+
+def test_a_run_whose_pgd_accuracy_collapses_stops_with_one_line_and_keeps_its_checkpoints(
+    image_folder, tmp_path, monkeypatch):
+  c = _config(image_folder)
+  c.adversarial.method = "fgsm_rs"
+  c.data.holdout, c.adversarial.guard_every = 3, 1
+  c.train.num_epochs = 4  # 10 training images after the hold-out, batch 8: one step per epoch
+  measured = iter([(0.6, 0.4), (0.7, 0.5), (0.9, 0.1), (0.9, 0.1)])  # a collapse at step 3
+  monkeypatch.setattr(ctrain.pgd, "accuracy_with", lambda *args, **kw: next(measured, (0.5, 0.0)))  # then the final evaluation
+  with pytest.raises(BiglogitError) as e:
+    ctrain.train_classifier(c, str(tmp_path / "run"))
+  assert str(e.value) == ("catastrophic overfitting at step 3: PGD accuracy on the 3 held-out images fell from "
+                          "0.500 (step 2) to 0.100; stopped without saving this state; lower adversarial.eps or "
+                          "adversarial.fgsm_step, or use adversarial.method=pgd")
+  assert sorted(os.listdir(tmp_path / "run" / "checkpoints")) == ["2"]  # the collapsed state is not saved
+  assert not (tmp_path / "run" / "classifier").exists()
+  logged = [r for r in read_jsonl(str(tmp_path / "run" / "metrics.jsonl")) if "holdout_pgd_accuracy" in r]
+  assert [(r["step"], r["holdout_pgd_accuracy"]) for r in logged] == [(1, 0.4), (2, 0.5)]
+  # a standard run logs the same curve and never stops on it
+  c.adversarial.enabled = False
+  measured = iter([(0.6, 0.4), (0.7, 0.5), (0.9, 0.1), (0.9, 0.0)])
+  monkeypatch.setattr(ctrain.pgd, "accuracy_with", lambda *args, **kw: next(measured, (0.5, 0.0)))  # then the final evaluation
+  state, _ = ctrain.train_classifier(c, str(tmp_path / "standard"))
+  assert int(state.step) == 4

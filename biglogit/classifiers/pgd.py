@@ -36,17 +36,29 @@ def pgd_linf(logits_fn, x, labels, *, eps: float, step_size: float, steps: int, 
   return jax.lax.fori_loop(0, steps, body, x_adv)
 
 
-def robust_accuracy(module, variables, images, labels, *, eps, step_size, steps, batch_size=250,
-                    seed=0):
-  """(clean accuracy, PGD accuracy) over numpy images (float [0,1], NHWC) and labels."""
-  logits_fn = lambda x: module.apply(variables, x, train=False)
-
+def accuracy_evaluator(module, *, eps, step_size, steps):
+  """A jitted fn(variables, x, y, rng) -> (correct on x, correct on its PGD image), per example: made
+  once and called on equal-sized batches, it compiles once (the training guard calls it every few
+  hundred steps)."""
   @jax.jit
-  def evaluate(x, y, rng):  # per example: correct on x, correct on its PGD image
+  def evaluate(variables, x, y, rng):
+    logits_fn = lambda v: module.apply(variables, v, train=False)
     clean = jnp.argmax(logits_fn(x), -1) == y
     x_adv = pgd_linf(logits_fn, x, y, eps=eps, step_size=step_size, steps=steps, rng=rng)
     return clean, jnp.argmax(logits_fn(x_adv), -1) == y
 
+  return evaluate
+
+
+def robust_accuracy(module, variables, images, labels, *, eps, step_size, steps, batch_size=250,
+                    seed=0):
+  """(clean accuracy, PGD accuracy) over numpy images (float [0,1], NHWC) and labels."""
+  evaluate = accuracy_evaluator(module, eps=eps, step_size=step_size, steps=steps)
+  return accuracy_with(evaluate, variables, images, labels, batch_size=batch_size, seed=seed)
+
+
+def accuracy_with(evaluate, variables, images, labels, *, batch_size=250, seed=0):
+  """robust_accuracy with an evaluator made once by accuracy_evaluator."""
   clean = adv = 0
   rng = jax.random.key(seed)
   batch_size = min(batch_size, max(len(images), 1))  # a few images are not padded to 250
@@ -55,7 +67,7 @@ def robust_accuracy(module, variables, images, labels, *, eps, step_size, steps,
     # the last batch padded to the others' size: one compile, the padding not counted
     (x, y), valid = pad_batch([np.asarray(images[start:start + batch_size]),
                                np.asarray(labels[start:start + batch_size])], batch_size)
-    c, a = jax.device_get(evaluate(jnp.asarray(x), jnp.asarray(y), sub))
+    c, a = jax.device_get(evaluate(variables, jnp.asarray(x), jnp.asarray(y), sub))
     clean, adv = clean + int(c[:valid].sum()), adv + int(a[:valid].sum())
   n = max(len(images), 1)
   return clean / n, adv / n

@@ -83,6 +83,19 @@ def augment(rng, images, pad: int):
   return jnp.where(flip, crop[:, :, ::-1], crop)
 
 
+METHODS = ("pgd", "fgsm_rs")
+
+
+def adversarial_examples(attack_fn, x, labels, adv, rng):
+  """The training batch's adversarial images, both methods from a uniform random start in the
+  eps-ball. FGSM-RS is PGD with one step of fgsm_step * eps (Wong et al. 2020: 1.25 eps), which is
+  why one attack function serves both."""
+  if adv.method == "fgsm_rs":
+    return pgd.pgd_linf(attack_fn, x, labels, eps=adv.eps, step_size=adv.fgsm_step * adv.eps, steps=1,
+                        rng=rng)
+  return pgd.pgd_linf(attack_fn, x, labels, eps=adv.eps, step_size=adv.step_size, steps=adv.steps, rng=rng)
+
+
 def train_step(state: ClassifierState, batch, *, model, tx, config):
   """batch: {"image": uint8 [B, H, W, 3], "label": int32 [B]}."""
   labels = batch["label"]
@@ -93,8 +106,7 @@ def train_step(state: ClassifierState, batch, *, model, tx, config):
   if adv.enabled:
     # The attack sees the model as it trains (batch statistics), without updating its statistics.
     attack_fn = lambda xa: model.apply(variables, xa, train=True, mutable=["batch_stats"])[0]
-    x = jax.lax.stop_gradient(pgd.pgd_linf(attack_fn, x, labels, eps=adv.eps, step_size=adv.step_size,
-                                           steps=adv.steps, rng=pgd_rng))
+    x = jax.lax.stop_gradient(adversarial_examples(attack_fn, x, labels, adv, pgd_rng))
 
   def loss_fn(params):
     logits, new_vars = model.apply({"params": params, "batch_stats": state.batch_stats}, x, train=True,
@@ -130,7 +142,53 @@ def evaluate(model, variables, images, labels, config):
                                     pgd_examples=e.pgd_examples)
 
 
+def check_config(config):
+  """Settings that would fail or mean nothing later, refused before any image is decoded."""
+  adv, holdout = config.adversarial, config.data.holdout
+  if adv.method not in METHODS:
+    raise BiglogitError(f"adversarial.method={adv.method!r}; use one of {', '.join(METHODS)}")
+  if adv.guard_every < 0 or holdout < 0:
+    raise BiglogitError("adversarial.guard_every and data.holdout must be >= 0")
+  if adv.guard_every and not holdout:
+    raise BiglogitError("adversarial.guard_every needs held-out images to attack: set data.holdout=N "
+                        "(e.g. 500), or adversarial.guard_every=0")
+  if not 0 < adv.guard_drop < 1:
+    raise BiglogitError(f"adversarial.guard_drop={adv.guard_drop}; use a fraction in (0, 1), e.g. 0.5")
+
+
+class CollapseGuard:
+  """Catastrophic overfitting (Wong et al. 2020): single-step adversarial training can, within an
+  epoch, flip to a model that resists FGSM but not PGD; its PGD accuracy falls towards 0. This
+  attacks the held-out images every guard_every steps (logged for every run, so a standard member of
+  a pair shows its curve too) and stops an adversarial run whose PGD accuracy fell below guard_drop
+  times its best. The best is this process's: a resumed run starts tracking again."""
+  CHANCE = 0.1  # a best below this (the start of training) is not a level that can collapse
+
+  def __init__(self, model, images, labels, config):
+    e = config.evaluation
+    self.images, self.labels, self.config = images.astype(np.float32) / 255, labels, config
+    self.evaluator = pgd.accuracy_evaluator(model, eps=e.pgd_eps, step_size=e.pgd_step_size, steps=e.pgd_steps)
+    self.best, self.best_step = 0.0, 0
+
+  def due(self, step, last):
+    return step % self.config.adversarial.guard_every == 0 or last
+
+  def run(self, state, step):
+    variables = {"params": state.params, "batch_stats": state.batch_stats}
+    clean, robust = pgd.accuracy_with(self.evaluator, variables, self.images, self.labels)
+    adv = self.config.adversarial
+    if robust > self.best:
+      self.best, self.best_step = robust, step
+    elif adv.enabled and self.best >= self.CHANCE and robust < adv.guard_drop * self.best:
+      raise BiglogitError(
+          f"catastrophic overfitting at step {step}: PGD accuracy on the {len(self.labels)} held-out images "
+          f"fell from {self.best:.3f} (step {self.best_step}) to {robust:.3f}; stopped without saving this "
+          f"state; lower adversarial.eps or adversarial.fgsm_step, or use adversarial.method=pgd")
+    return {"holdout_clean_accuracy": clean, "holdout_pgd_accuracy": robust}
+
+
 def train_classifier(config, workdir: str):
+  check_config(config)
   mesh = sharding.make_mesh()
   t, m = config.train, config.model
   sharding.check_batch_divisible(t.global_batch, mesh)
@@ -138,6 +196,12 @@ def train_classifier(config, workdir: str):
   res, resize = spec.policy.resolution, spec.policy.resize
   train_x, train_y, class_names = load_split(config.data.source, config.data.train_split, res, resize,
                                              config.data.limit)
+  holdout = config.data.holdout
+  if holdout:
+    if holdout >= len(train_x) // 2:
+      raise BiglogitError(f"data.holdout={holdout} keeps half or more of the {len(train_x)} training images "
+                          "out of training; use fewer")
+    train_x, train_y, held_x, held_y = train_x[:-holdout], train_y[:-holdout], train_x[-holdout:], train_y[-holdout:]
   eval_x, eval_y, _ = load_split(config.data.source, config.data.eval_split, res, resize,
                                  config.data.eval_limit)
   if len(class_names) != m.num_classes:
@@ -167,12 +231,16 @@ def train_classifier(config, workdir: str):
   state = training_loop.restore_or_init(checkpointer, abstract, training_loop.jit_init(init, abstract),
                                         config.seed, train_iter)
   writer = train_logs.create_writer(workdir, jax.process_index() == 0)
+  periodic = []
+  if config.adversarial.guard_every:
+    guard = CollapseGuard(model, held_x, held_y, config)
+    periodic.append(training_loop.Periodic(due=guard.due, run=guard.run))
   state, step = training_loop.run(training_loop.Loop(
       compile_step=lambda state, batch: step_fn.lower(state, batch).compile(),
       next_batch=lambda step: sharding.to_global(next(train_iter), mesh), data_iterator=train_iter,
       checkpointer=checkpointer, writer=writer, num_steps=total_steps, examples_per_step=t.global_batch,
       log_every=config.log_every, checkpoint_every=config.checkpoint_every,
-      divergence_advice="lower train.learning_rate"), state)
+      divergence_advice="lower train.learning_rate", periodic=periodic), state)
   checkpointer.close()
 
   variables = {"params": state.params, "batch_stats": state.batch_stats}
@@ -185,6 +253,7 @@ def train_classifier(config, workdir: str):
           "source_checkpoint": os.path.abspath(os.path.join(workdir, "checkpoints", str(step))),
           "source_sha256": None, "trained_by": "biglogit.classifiers.train",
           "training": {"source": config.data.source, "steps": step, "global_batch": t.global_batch,
+                       "holdout": holdout,
                        "adversarial": config.adversarial.to_dict()},
           "class_names": class_names, "evaluation": {"split": config.data.eval_split, **results}}
   if jax.process_index() == 0:

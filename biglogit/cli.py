@@ -78,3 +78,11 @@ def run(main):
     logging.get_absl_handler().addFilter(QuietLibraries())
     return exit_on_error(lambda: main(argv))
   app.run(quiet_main, flags_parser=parse_flags)
+
+
+def forward_moved(old: str, new: str):
+  """`python -m OLD` for a module that moved: one line saying where, then NEW runs as if called."""
+  import runpy
+  print(f"python -m {old} moved to python -m {new}; this path forwards to it for now", file=sys.stderr)
+  sys.argv[0] = new
+  runpy.run_module(new, run_name="__main__", alter_sys=True)

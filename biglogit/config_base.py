@@ -163,7 +163,7 @@ def classifier_base_config() -> ml_collections.ConfigDict:
   c.train.weight_decay = 5e-4
   c.train.crop_padding = 4
 
-  c.data.holdout = 0  # the train split's last N images, kept out of training for the guard below
+  c.data.holdout = 0  # N training images (a seeded random choice) kept out of training for the guard below
 
   c.adversarial = ml_collections.ConfigDict()
   c.adversarial.enabled = False

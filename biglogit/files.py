@@ -17,11 +17,18 @@ def is_remote(path) -> bool:
 
 
 def disk_full(e: BaseException) -> bool:
-  """A full device, as the OS says it (ENOSPC, EDQUOT) or as tensorstore does (RESOURCE_EXHAUSTED)."""
-  if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
-    return True
-  text = str(e)
-  return "RESOURCE_EXHAUSTED" in text or "No space left on device" in text or "Disk quota exceeded" in text
+  """A full device, as the OS says it (ENOSPC, EDQUOT) or as tensorstore does (RESOURCE_EXHAUSTED), also
+  when it arrives wrapped (clu's AsyncWriter re-raises a writer thread's error as its cause)."""
+  seen = set()
+  while e is not None and id(e) not in seen:
+    seen.add(id(e))
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+      return True
+    text = str(e)
+    if "RESOURCE_EXHAUSTED" in text or "No space left on device" in text or "Disk quota exceeded" in text:
+      return True
+    e = e.__cause__ or e.__context__
+  return False
 
 
 def unique_sibling(path, tag: str = "tmp") -> str:

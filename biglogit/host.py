@@ -3,7 +3,7 @@ import os
 import sys
 
 DEVICE_COUNT_FLAG = "--xla_force_host_platform_device_count"
-# Measured on 2 cores (python -m biglogit.benchmark --config=configs/learning_check.py --steps=20,
+# Measured on 2 cores (python -m biglogit.perf.benchmark --config=configs/learning_check.py --steps=20,
 # XLA_FLAGS set by hand): 2 devices 68 images/s, 4 devices 86, 8 devices 86, 16 devices 62.
 DEVICES_PER_CORE = 2
 

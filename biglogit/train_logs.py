@@ -2,6 +2,7 @@
 and progress lines. (Evaluation metrics live in biglogit/evaluate/metrics.py.)"""
 import json
 import os
+import sys
 import time
 from typing import Dict, Mapping
 
@@ -10,14 +11,62 @@ from clu import metrics as clu_metrics
 from etils import epath
 from biglogit import files
 
+
 def average_metrics(names):
   """A clu collection averaging each named scalar between log points (names: what the step returns,
   which depends on config.method)."""
   return clu_metrics.Collection.create(**{n: clu_metrics.Average.from_output(n) for n in sorted(names)})
 
 
-class JsonlWriter:
+def _clu_metric_writers():
+  """clu.metric_writers' MultiWriter, AsyncWriter and MetricWriter interface, with or without TensorFlow.
+
+  clu 0.0.12's package __init__ also imports its TensorFlow SummaryWriter, so without TensorFlow (the GPU
+  hosts here) `import clu.metric_writers` fails after its TF-free submodules have loaded; those are the
+  ones used here, taken from sys.modules. A TensorFlow host gets the package as it is."""
+  try:
+    from clu import metric_writers
+    return metric_writers.MultiWriter, metric_writers.AsyncWriter, metric_writers.MetricWriter
+  except ImportError as e:
+    if "tensorflow" not in str(e):
+      raise
+    loaded = {name: sys.modules.get(f"clu.metric_writers.{name}")
+              for name in ("multi_writer", "async_writer", "interface")}
+    if None in loaded.values():
+      raise
+    return (loaded["multi_writer"].MultiWriter, loaded["async_writer"].AsyncWriter,
+            loaded["interface"].MetricWriter)
+
+
+MultiWriter, AsyncWriter, MetricWriter = _clu_metric_writers()
+
+
+class _ScalarsAndImagesOnly(MetricWriter):
+  """The rest of clu's MetricWriter interface, which training does not write: accepted and dropped."""
+
+  def write_summaries(self, step, values, metadata=None):
+    pass
+
+  def write_videos(self, step, videos):
+    pass
+
+  def write_audios(self, step, audios, *, sample_rate):
+    pass
+
+  def write_texts(self, step, texts):
+    pass
+
+  def write_histograms(self, step, arrays, num_buckets=None):
+    pass
+
+  def write_hparams(self, hparams):
+    pass
+
+
+class JsonlWriter(_ScalarsAndImagesOnly):
   """One JSON object per line: {"step": s, name: value, ...}. Easy to read back in tests and pandas.
+  Written on the training thread and flushed at once: the training loop's checks (a full disk) see
+  its failures at the step that caused them, and readers of metrics.jsonl never wait.
 
   Object stores cannot append, so for a remote path the lines are kept and the file rewritten at
   each flush (logs are small: one line per log_every steps)."""
@@ -54,8 +103,8 @@ class JsonlWriter:
       self._f.close()
 
 
-class TensorboardXWriter:
-  """TensorBoard event files without TensorFlow, with clu's MetricWriter method names."""
+class TensorboardXWriter(_ScalarsAndImagesOnly):
+  """TensorBoard event files without TensorFlow: the backend clu lacks (its SummaryWriter needs TF)."""
 
   def __init__(self, logdir: str):
     from tensorboardX import SummaryWriter
@@ -77,47 +126,20 @@ class TensorboardXWriter:
 
 
 def _tensorboard_writer(logdir: str):
-  try:  # clu's writers need TensorFlow (the `tf` extra); GPU hosts usually lack it
+  try:  # clu's writer needs TensorFlow (the `tf` extra); GPU hosts usually lack it
     from clu import metric_writers
     return metric_writers.SummaryWriter(logdir)
   except ImportError:
     return TensorboardXWriter(logdir)
 
 
-class MultiWriter:
-
-  def __init__(self, writers):
-    self._writers = list(writers)
-
-  def write_scalars(self, step, scalars):
-    for w in self._writers:
-      w.write_scalars(step, scalars)
-
-  def write_images(self, step, images):
-    for w in self._writers:
-      w.write_images(step, images)
-
-  def flush(self):
-    for w in self._writers:
-      w.flush()
-
-  def close(self):
-    for w in self._writers:
-      w.close()
-
-
-class NullWriter(MultiWriter):
-  """Processes other than 0 write nothing."""
-
-  def __init__(self):
-    super().__init__([])
-
-
 def create_writer(workdir: str, is_main_process: bool):
+  """Process 0: metrics.jsonl (synchronous) and TensorBoard, whose event and image writes clu's
+  AsyncWriter moves off the training thread (its errors surface at the next write or at close)."""
   if not is_main_process:
-    return NullWriter()
+    return MultiWriter([])  # processes other than 0 write nothing
   return MultiWriter([JsonlWriter(os.path.join(workdir, "metrics.jsonl")),
-                      _tensorboard_writer(os.path.join(workdir, "tensorboard"))])
+                      AsyncWriter(_tensorboard_writer(os.path.join(workdir, "tensorboard")))])
 
 
 def read_jsonl(path: str):

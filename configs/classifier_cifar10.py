@@ -3,8 +3,8 @@
 
 What it is for: robust-vs-standard inversions that compare training objectives alone. Both members
 are the akamaster ResNet-20 architecture (width 16), with the same data order, seed, augmentation
-(crop + flip), schedule (SGD + Nesterov, cosine decay over 6 epochs) and held-out images (the
-train split's last 500, for the guard); only the objective differs:
+(crop + flip), schedule (SGD + Nesterov, cosine decay over 6 epochs) and held-out images (500
+of the train split, a seeded random choice, for the guard); only the objective differs:
   standard  cross-entropy on clean images
   robust    FGSM-RS adversarial training (Wong, Rice & Kolter 2020): L-inf eps 8/255, one step of
             1.25 eps from a random start, with the catastrophic-overfitting guard (PGD-10 accuracy

@@ -1,7 +1,7 @@
 """ImageNet inverter for an adversarially robust ResNet-152 (the paper's headline model, Fig. 1 col. 2).
 
 Command (hardware: a TPU pod slice or several 8-GPU hosts; expected time: not yet measured --
-time a step with python -m biglogit.benchmark --config=configs/robust_r152.py):
+time a step with python -m biglogit.perf.benchmark --config=configs/robust_r152.py):
   python -m biglogit.data.make_logits --source=tfds:imagenet2012 --classifier=CONVERTED_R152_DIR \
       --data_dir=gs://BUCKET/data --store_resolution=128 --name=imagenet2012_robust_r152
   python -m biglogit.main --config=configs/robust_r152.py --workdir=gs://BUCKET/runs/robust_r152 \

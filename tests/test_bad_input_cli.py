@@ -227,8 +227,8 @@ CASES = [
      "give at least one run folder: python -m biglogit.report RUN [RUN ...] --out=DIR"),
     ("report: missing run", "biglogit.report", ["{root}/missing_run", "--out={new}"],
      "run folder {root}/missing_run does not exist"),
-    ("learning_curve: no runs", "biglogit.learning_curve", ["--out={new}/curve.png"],
-     "give at least one training workdir: python -m biglogit.learning_curve RUN [RUN ...] --out=FIGURE.png"),
+    ("learning_curve: no runs", "biglogit.report.learning_curve", ["--out={new}/curve.png"],
+     "give at least one training workdir: python -m biglogit.report.learning_curve RUN [RUN ...] --out=FIGURE.png"),
     ("experiment: not a run", "biglogit.experiments.noise", ["--workdir={images}", "--out={new}"],
      "{images} has no config.json; pass the --workdir of a biglogit.main run"),
     ("classifier training: missing config", "biglogit.classifiers.train",
@@ -266,7 +266,7 @@ def test_the_table_covers_every_command():
   modules = {c[1] for c in CASES}
   for command in ("biglogit.main", "biglogit.convert", "biglogit.data.make_logits", "biglogit.evaluate",
                   "biglogit.export", "biglogit.report", "biglogit.baselines", "biglogit.classifiers.train",
-                  "biglogit.experiments.noise", "biglogit.learning_curve", "biglogit.data.subset"):
+                  "biglogit.experiments.noise", "biglogit.report.learning_curve", "biglogit.data.subset"):
     assert command in modules, command
 
 

@@ -159,7 +159,7 @@ def test_deepsim_baseline_trains_with_the_same_trainer(inverter_runs):
 
 
 def test_learning_curve_plots_the_periodic_evaluations(inverter_runs, tmp_path):
-  from biglogit import learning_curve
+  from biglogit.report import learning_curve
   curve = learning_curve.load_curve(inverter_runs["gan"])
   assert [r["step"] for r in curve] == [4] and "baselines" in curve[0]
   out = learning_curve.plot({"gan": curve}, ["psnr", "retrieval_top1_pixel", "not_a_metric"],

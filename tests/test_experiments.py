@@ -26,8 +26,11 @@ def test_grid_side_by_side_on_images_all_classifiers_get_right(inverter_runs, tm
   res = grid.run([inverter_runs["gan"], inverter_runs["deepsim"]], out=str(tmp_path), num_images=4,
                  num_examples=32)
   _check_outputs(res, tmp_path, "grid.json")
-  assert res["columns"] == ["original", "gan", "deepsim"]
+  assert res["columns"] == ["original", "gan", "deepsim", "baseline: nearest_logits"]
+  assert set(res["per_run"]) == {"gan", "deepsim", "baseline: nearest_logits"}
   assert len(res["source_indices"]) == 4
+  bare = grid.run([inverter_runs["gan"]], out=str(tmp_path / "bare"), num_images=4, num_examples=32, baselines=())
+  assert bare["columns"] == ["original", "gan"]
   # The toy labels make every 4th example misclassified: none of those may be chosen.
   assert all(i % 4 != 0 for i in res["source_indices"])
 
@@ -122,7 +125,7 @@ def test_optimize_cli_writes_a_run_the_report_reads(inverter_runs, tmp_path, cap
   assert len(compiles) == 1, compiles
   assert os.path.exists(os.path.join(out, "eval", "metrics.json"))
   assert record["method"] == "optimization" and len(history["objective"]) == 5
-  from biglogit import report
+  from biglogit.report import page as report
   from biglogit.evaluate.__main__ import run as evaluate_run
   for name in ("gan", "deepsim"):
     evaluate_run(inverter_runs[name])

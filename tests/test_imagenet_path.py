@@ -101,7 +101,7 @@ def test_headline_configs_take_a_real_training_step_at_tiny_width():
   train step (both D and G updates) on synthetic 1000-logit data gives finite losses and moves G."""
   import importlib
   from biglogit import sharding, train
-  from biglogit.benchmark import synthetic_batch
+  from biglogit.perf.benchmark import synthetic_batch
   for config_name in ("robust_r152", "standard_r152", "inception_v3"):
     c = importlib.import_module(f"configs.{config_name}").get_config()
     assert (c.model.resolution, c.model.num_classes, c.model.g_attention) == (128, 1000, 64)

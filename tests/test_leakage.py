@@ -145,7 +145,7 @@ def test_reconstruction_of_an_image_does_not_depend_on_its_batch(inverter_runs):
 
 def test_evaluate_and_baselines_cli_carry_baselines_and_chance(inverter_runs, tmp_path):
   from biglogit import baselines as baselines_cli
-  from biglogit import report
+  from biglogit.report import page as report
   from biglogit.evaluate.__main__ import run
   record = run(inverter_runs["gan"], out=str(tmp_path / "eval"))
   assert set(record["baselines"]) == set(B.KINDS)

@@ -3,7 +3,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from biglogit import profile_step
+from biglogit.perf import profile_step
 
 
 def test_top_operations_names_the_costly_operation():

@@ -9,7 +9,10 @@ from tests.conftest import REPO
 PACKAGE = os.path.join(REPO, "biglogit")
 # What may sit downstream of a trained checkpoint but must never build a trainer.
 DOWNSTREAM = ("biglogit.inverter", "biglogit.evaluate", "biglogit.experiments", "biglogit.export",
-              "biglogit.report", "biglogit.baselines", "biglogit.learning_curve")
+              "biglogit.report", "biglogit.baselines")
+# Tools grouped by what they are for; their old top-level paths only forward `python -m` to them.
+TOOL_FOLDERS = {"perf": ("benchmark", "conv_benchmark", "profile_step", "compare_reference"),
+                "report": ("page", "learning_curve")}
 
 
 def _module_name(path):
@@ -113,3 +116,14 @@ def test_both_trainers_run_the_one_skeleton():
         source = open(os.path.join(root, name)).read()
         for machinery in ("signal.SIGTERM", "donate_argnums=0", "checkpointer.save(step"):
           assert machinery not in source, f"{name} has {machinery}; use biglogit/training_loop.py"
+
+
+def test_tools_live_in_their_folders_and_old_paths_only_forward():
+  for folder, tools in TOOL_FOLDERS.items():
+    for tool in tools:
+      assert os.path.exists(os.path.join(PACKAGE, folder, tool + ".py")), f"{folder}/{tool}.py"
+      old = os.path.join(PACKAGE, tool + ".py")
+      if os.path.exists(old):
+        source = open(old).read()
+        assert len(source.splitlines()) <= 5 and f"cli.forward_moved(\"biglogit.{tool}\"" in source, old
+  assert os.path.exists(os.path.join(PACKAGE, "report", "__main__.py"))  # python -m biglogit.report

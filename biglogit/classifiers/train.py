@@ -201,7 +201,10 @@ def train_classifier(config, workdir: str):
     if holdout >= len(train_x) // 2:
       raise BiglogitError(f"data.holdout={holdout} keeps half or more of the {len(train_x)} training images "
                           "out of training; use fewer")
-    train_x, train_y, held_x, held_y = train_x[:-holdout], train_y[:-holdout], train_x[-holdout:], train_y[-holdout:]
+    # a seeded random choice, not the split's end: image folders and tarballs are stored class by class
+    held = np.zeros(len(train_x), bool)
+    held[np.random.default_rng(config.seed).choice(len(train_x), holdout, replace=False)] = True
+    train_x, train_y, held_x, held_y = train_x[~held], train_y[~held], train_x[held], train_y[held]
   eval_x, eval_y, _ = load_split(config.data.source, config.data.eval_split, res, resize,
                                  config.data.eval_limit)
   if len(class_names) != m.num_classes:

@@ -1,25 +1,32 @@
 """Figure-1-style grid: original | reconstruction by each given inverter, side by side.
 
-  python -m biglogit.experiments.grid --workdir=RUN_ROBUST --workdir=RUN_DEEPSIM --workdir=RUN_STANDARD
+  python -m biglogit.experiments.grid --workdir=RUN_ROBUST --workdir=RUN_DEEPSIM --workdir=RUN_STANDARD \
+      [--baselines=nearest_logits,class_mean]
 
 Images are random held-out examples that every run's classifier gets right (the logits of every
 run's dataset put the true label first). Runs are aligned by the example's source index, so runs on
 logits of different classifiers of the same images line up. Writes grid.png and grid.json (chosen
 indices, per-run PSNR/SSIM on exactly these images) under the first run's experiments/grid/.
+--baselines adds a column per trivial inverter (default nearest_logits), computed from the first
+run's logits with its training split as the reference, so every picture shows what no training gives.
 """
 import os
 
 import numpy as np
 
 from biglogit import BiglogitError
+from biglogit import cli
 from biglogit import images as image_lib
+from biglogit.evaluate import baselines as B
 from biglogit.evaluate import metrics as M
 from biglogit.experiments import common
 
 NAME = "grid"
 
 
-def run(workdirs, out=None, num_images: int = 8, num_examples: int = 1000, seed: int = 0, split=None):
+def run(workdirs, out=None, num_images: int = 8, num_examples: int = 1000, seed: int = 0, split=None,
+        baselines=("nearest_logits",)):
+  kinds = B.parse_kinds(baselines)
   runs = [common.prepare_experiment(w, NAME, num_examples=num_examples, split=split,
                           out=out if i == 0 else os.path.join(w, "experiments", NAME))
           for i, w in enumerate(workdirs)]
@@ -50,8 +57,19 @@ def run(workdirs, out=None, num_images: int = 8, num_examples: int = 1000, seed:
     columns.append(x_hat)
     per_run[r.inverter.name] = {"psnr": M.psnr(x, x_hat), "ssim": M.ssim(x, x_hat),
                                 "method": r.inverter.config.method, "step": r.inverter.step}
-  out_dir = runs[0].out
   titles = ["original"] + [r.inverter.name for r in runs]
+  if kinds:
+    c = runs[0].config
+    e = c.eval
+    reference = B.load_reference(c.data.dataset, c.data.train_split, c.data.data_dir)
+    logits = first["logits"][[position[0][i] for i in chosen]]
+    for kind in kinds:
+      x_hat = B.reconstruct(kind, reference, logits, e.get("nearest_distance", "cosine"),
+                            e.get("class_mean_by", "label"))
+      columns.append(x_hat)
+      titles.append(f"baseline: {kind}")
+      per_run[f"baseline: {kind}"] = {"psnr": M.psnr(originals, x_hat), "ssim": M.ssim(originals, x_hat)}
+  out_dir = runs[0].out
   figure = common.save_grid(os.path.join(out_dir, "grid.png"), columns, titles)
   result = {**common.header(runs[0], NAME), "columns": titles,
             "source_indices": chosen, "all_correct_pool": len(right), "per_run": per_run,
@@ -60,5 +78,15 @@ def run(workdirs, out=None, num_images: int = 8, num_examples: int = 1000, seed:
   return result
 
 
+def main():
+  from absl import flags
+  common.define_common_flags(1000, multi_workdir=True)
+  flags.DEFINE_integer("num_images", 8, "Rows of the figure.")
+  flags.DEFINE_list("baselines", ["nearest_logits"], f"Trivial inverters as extra columns, any of "
+                    f"{', '.join(B.KINDS)}; empty for none.")
+  F = flags.FLAGS
+  cli.run(lambda _: run(F.workdir, F.out, F.num_images, F.num_examples, F.seed, F.split, F.baselines))
+
+
 if __name__ == "__main__":
-  common.simple_main(run, 1000, 8, multi_workdir=True)
+  main()

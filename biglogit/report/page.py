@@ -14,7 +14,8 @@ from typing import Dict, List
 
 from absl import flags
 
-from biglogit import BiglogitError, learning_curve
+from biglogit import BiglogitError
+from biglogit.report import learning_curve
 from biglogit import cli
 from biglogit import files
 
@@ -264,10 +265,15 @@ def main(argv):
   body()
 
 
-if __name__ == "__main__":
+def run():
+  """python -m biglogit.report (this package's __main__.py)."""
   flags.DEFINE_string("out", "report", "Output folder.")
   flags.DEFINE_string("title", "biglogit report", "Page title.")
   flags.DEFINE_string("intro", "", "Markdown file whose paragraphs go under the title.")
   flags.DEFINE_list("learning_curve", [], "Training workdirs with periodic evaluations: a learning-curve "
                     "figure on the page.")
   cli.run(main)
+
+
+if __name__ == "__main__":
+  run()

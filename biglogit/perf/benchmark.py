@@ -1,0 +1,98 @@
+"""python -m biglogit.perf.benchmark --config=configs/<file>.py [--steps=10] [--loop_steps=N] [--config.x=...]
+
+Times the GAN train step of any config on the available devices, on synthetic data (no dataset
+needed), and prints compile time, images/s and the step's FLOPs from XLA's cost analysis, so that
+MFU = flops_per_step * steps_per_s / peak_flops can be computed on a GPU/TPU.
+--loop_steps=N also runs the real training loop (the config's dataset, Grain input pipeline, metric
+logging) for N steps in a temporary workdir and prints its logged images/s beside the step's.
+"""
+import json
+import os
+import tempfile
+import time
+
+import jax
+import numpy as np
+from absl import app, flags
+from ml_collections import config_flags
+
+from biglogit import host, sharding, train
+from biglogit import cli
+
+FLAGS = flags.FLAGS  # defined under __main__, so that profile_step can import synthetic_batch
+
+
+def synthetic_batch(config):
+  t, m = config.train, config.model
+  rng = np.random.default_rng(0)
+  return {"image": rng.integers(0, 255, (t.d_steps, t.global_batch, m.resolution, m.resolution, 3),
+                                dtype=np.uint8),
+          "logits": rng.normal(size=(t.d_steps, t.global_batch, m.num_classes)).astype(np.float32)}
+
+
+def loop_images_per_s(config, steps: int) -> float:
+  """The training loop's own figure: images/s it logs over its second half (the first half holds
+  compilation and warm-up), with checkpointing, images and evaluation out of the way."""
+  c = config.copy_and_resolve_references()
+  c.train.num_steps = steps
+  c.log_every = max(1, steps // 2)
+  c.checkpoint_every = steps
+  c.image_every = 0
+  c.eval.every = 0
+  c.eval.at_end = False
+  with tempfile.TemporaryDirectory() as workdir:
+    train.train_and_evaluate(c, workdir)
+    with open(os.path.join(workdir, "metrics.jsonl")) as f:
+      rows = [json.loads(line) for line in f if "images_per_s" in line]
+  return rows[-1]["images_per_s"]
+
+
+def main(argv):
+  del argv
+  config = FLAGS.config
+  host.use_every_cpu_core(config.train.global_batch)  # as main does
+  host.enable_compilation_cache(FLAGS.compile_cache)
+  mesh = sharding.make_mesh()
+  train.validate_config(config, mesh)
+  trainer = train.build_trainer(config, mesh, config.deepsim.comparator)
+  state = trainer.init(jax.random.key(0))
+  batch = sharding.to_global(synthetic_batch(config), mesh, batch_axis=1)
+  t0 = time.time()
+  compiled = trainer.step.lower(state, batch, trainer.aux).compile()
+  compile_s = time.time() - t0
+  cost = compiled.cost_analysis()
+  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+  flops = float(cost.get("flops", float("nan"))) if cost else float("nan")
+  state, m = compiled(state, batch, trainer.aux)
+  jax.block_until_ready(m)
+  t0 = time.time()
+  for _ in range(FLAGS.steps):
+    state, m = compiled(state, batch, trainer.aux)
+  jax.block_until_ready(m)
+  dt = (time.time() - t0) / FLAGS.steps
+  # XLA's cost analysis of a partitioned program counts one device's share.
+  flops_total = flops * mesh.devices.size
+  images = config.train.global_batch * config.train.d_steps  # real images consumed per step
+  loop = {}
+  if FLAGS.loop_steps:
+    if FLAGS.loop_steps < 4:
+      raise app.UsageError("--loop_steps needs at least 4 steps (half of them are timed)")
+    loop_rate = loop_images_per_s(config, FLAGS.loop_steps)
+    loop = {"loop_images_per_s": loop_rate, "loop_over_step": loop_rate * dt / images}
+  print(json.dumps({
+      "devices": f"{mesh.devices.size} x {jax.devices()[0].device_kind}",
+      "global_batch": config.train.global_batch, "d_steps": config.train.d_steps,
+      "compute_dtype": config.model.compute_dtype, "compile_s": round(compile_s, 2),
+      "step_s": dt, "steps_per_s": 1 / dt, "images_per_s": images / dt,
+      "flops_per_step": flops_total, "achieved_tflops": flops_total / dt / 1e12,
+      "compile_cache": FLAGS.compile_cache or "off", **loop}))
+
+
+if __name__ == "__main__":
+  config_flags.DEFINE_config_file("config", None, "Config file.", lock_config=True)
+  flags.DEFINE_integer("steps", 10, "Timed steps after compilation and one warm-up step.")
+  flags.DEFINE_integer("loop_steps", 0, "Also time N steps of the real training loop (0: off).")
+  flags.DEFINE_string("compile_cache", host.default_compile_cache(),
+                      "Folder of JAX's persistent compilation cache ('' = off, for a cold compile time).")
+  flags.mark_flags_as_required(["config"])
+  cli.run(main)

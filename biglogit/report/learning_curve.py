@@ -1,0 +1,143 @@
+"""python -m biglogit.report.learning_curve RUN [RUN ...] --out=FIGURE.png [--metrics=a,b,...] [--logged]
+
+Metric vs. training step from the periodic evaluations of training workdirs (eval/metrics_step_N.json,
+written when eval.every > 0, plus the final eval/metrics.json), one panel per metric: each run a line
+with its 95% bootstrap interval as a band, the trivial baselines stored in the records as horizontal
+dashed lines, and the chance level as a dotted line. What a learning curve must show is whether and
+when a run leaves its baselines behind.
+
+--logged: the training log's scalars instead (metrics.jsonl, every log_every steps, no interval), e.g.
+D's two terms: --logged --metrics=d_real_w1,d_real_w2z,d_fake_w1,d_fake_w2z
+"""
+import glob
+import json
+import os
+import re
+from typing import Dict, List, Sequence
+
+from absl import flags
+
+from biglogit import BiglogitError
+from biglogit import cli
+from biglogit import train_logs
+
+DEFAULT_METRICS = ("phi_top1_agreement", "identifiability_accuracy", "retrieval_top1_feature_in_class",
+                   "instance_gain_db", "psnr")
+_STEP_FILE = re.compile(r"metrics_step_(\d+)\.json$")
+
+
+def load_curve(run_dir: str) -> List[Dict]:
+  """The run's evaluation records sorted by step (the final metrics.json included when its step is
+  not already there)."""
+  paths = glob.glob(os.path.join(run_dir, "eval", "metrics_step_*.json"))
+  final = os.path.join(run_dir, "eval", "metrics.json")
+  records = {}
+  for path in paths + ([final] if os.path.exists(final) else []):
+    with open(path) as f:
+      record = json.load(f)
+    match = _STEP_FILE.search(path)
+    step = int(match.group(1)) if match else record.get("step")
+    if step is not None:
+      records.setdefault(int(step), record)
+  if not records:
+    raise BiglogitError(f"{run_dir} has no eval/metrics_step_*.json: train it with --config.eval.every=N")
+  return [dict(records[s], step=s) for s in sorted(records)]
+
+
+def load_logged(run_dir: str) -> List[Dict]:
+  """The training log (metrics.jsonl) as records of load_curve's shape, each value its own interval;
+  a resumed run's repeated steps keep their last values."""
+  path = os.path.join(run_dir, "metrics.jsonl")
+  if not os.path.exists(path):
+    raise BiglogitError(f"{run_dir} has no metrics.jsonl: pass the --workdir of a biglogit.main run")
+  rows = {}
+  for row in train_logs.read_jsonl(path):  # a step's training and evaluation scalars are separate rows
+    if "step" in row:
+      rows.setdefault(int(row["step"]), {}).update(row)
+  point = lambda v: {"mean": v, "ci_low": v, "ci_high": v}
+  return [{"step": s, "metrics": {k: point(v) for k, v in rows[s].items() if k != "step"}} for s in sorted(rows)]
+
+
+def plot(curves: Dict[str, List[Dict]], metrics: Sequence[str], path: str) -> str:
+  """curves: run name -> load_curve(...). Writes one PNG with a panel per metric."""
+  import matplotlib
+  matplotlib.use("Agg")  # no display on training hosts
+  import matplotlib.pyplot as plt
+
+  present = [m for m in metrics if any(m in r["metrics"] for c in curves.values() for r in c)]
+  if not present:
+    raise BiglogitError(f"none of the metrics {', '.join(metrics)} is in these runs' evaluations")
+  fig, axes = plt.subplots(1, len(present), figsize=(4.2 * len(present), 3.6), squeeze=False)
+  colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+  baseline_colors = plt.get_cmap("Dark2").colors  # apart from the runs' colours
+  for ax, metric in zip(axes[0], present):
+    baselines_drawn = set()
+    for i, (name, curve) in enumerate(curves.items()):
+      points = [(r["step"], r["metrics"][metric]) for r in curve if metric in r["metrics"]]
+      if not points:
+        continue
+      steps = [s for s, _ in points]
+      color = colors[i % len(colors)]
+      ax.plot(steps, [v["mean"] for _, v in points], "o-", color=color, label=name, markersize=3)
+      ax.fill_between(steps, [v["ci_low"] for _, v in points], [v["ci_high"] for _, v in points],
+                      color=color, alpha=0.2)
+      last = curve[-1]
+      for kind, values in (last.get("baselines") or {}).items():
+        key = (kind, last.get("dataset"))
+        if metric in values and key not in baselines_drawn:
+          baselines_drawn.add(key)
+          ax.axhline(values[metric]["mean"], linestyle="--", linewidth=1,
+                     color=baseline_colors[(len(baselines_drawn) - 1) % len(baseline_colors)],
+                     label=f"{kind} [{last.get('dataset', '')}]")
+      chance = last["metrics"].get(metric, {}).get("chance")
+      if chance is not None and "chance" not in baselines_drawn:
+        baselines_drawn.add("chance")
+        ax.axhline(chance, linestyle=":", color="black", linewidth=1, label="chance")
+    ax.set_title(metric, fontsize=10)
+    ax.set_xlabel("training step")
+  handles, labels = axes[0][0].get_legend_handles_labels()
+  for ax in axes[0][1:]:
+    for h, l in zip(*ax.get_legend_handles_labels()):
+      if l not in labels:
+        handles.append(h)
+        labels.append(l)
+  fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize=8)
+  fig.tight_layout(rect=(0, 0.08 + 0.04 * (len(labels) // 4), 1, 1))
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+  return path
+
+
+def table(curves: Dict[str, List[Dict]], metrics: Sequence[str], steps: Sequence[int]) -> str:
+  """A markdown table of each run's metrics at the given steps (the figure's numbers)."""
+  lines = ["| run | step | " + " | ".join(metrics) + " |", "|" + "---|" * (2 + len(metrics))]
+  for name, curve in curves.items():
+    by_step = {r["step"]: r["metrics"] for r in curve}
+    for step in steps:
+      if step in by_step:
+        cells = [f"{by_step[step][m]['mean']:.3g}" if m in by_step[step] else "-" for m in metrics]
+        lines.append(f"| {name} | {step} | " + " | ".join(cells) + " |")
+  return "\n".join(lines)
+
+
+def main(argv):
+  def body():
+    if len(argv) < 2:
+      raise BiglogitError("give at least one training workdir: python -m biglogit.report.learning_curve RUN "
+                          "[RUN ...] --out=FIGURE.png")
+    load = load_logged if flags.FLAGS.logged else load_curve
+    curves = {os.path.basename(os.path.normpath(d)): load(d) for d in argv[1:]}
+    metrics = [m for m in flags.FLAGS.metrics.split(",") if m]
+    print(plot(curves, metrics, flags.FLAGS.out))
+    if flags.FLAGS.table_steps:
+      print(table(curves, metrics, [int(s) for s in flags.FLAGS.table_steps]))
+  body()
+
+
+if __name__ == "__main__":
+  flags.DEFINE_string("out", "learning_curve.png", "Output PNG.")
+  flags.DEFINE_string("metrics", ",".join(DEFAULT_METRICS), "Comma-separated metric names, a panel each.")
+  flags.DEFINE_list("table_steps", [], "Also print a markdown table of the metrics at these steps.")
+  flags.DEFINE_bool("logged", False, "Plot the training log's scalars (metrics.jsonl), not the evaluations.")
+  cli.run(main)

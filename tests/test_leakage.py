@@ -170,6 +170,51 @@ def test_evaluate_and_baselines_cli_carry_baselines_and_chance(inverter_runs, tm
   assert "| nearest |" in page and "baseline: class_mean [" in page and "| chance |" in page
 
 
+def test_nearest_logits_searches_in_the_released_format_and_top1_is_label_only(inverter_runs, tmp_path):
+  """What an attacker of an API holds: the released vectors. Under a top-1 release every query of a
+  class has the same one-hot vector, so nearest logits returns one image per predicted class: a
+  label-only baseline, by construction."""
+  from biglogit import baselines as baselines_cli
+  from biglogit.data import release as release_lib
+  from biglogit.report import leakage
+  out = tmp_path / "root" / "toy" / "nearest_logits"  # the layout of launch/leakage_cifar10.sh
+  records = baselines_cli.run("nearest_logits", inverter_runs["dataset"], str(out), num_examples=32,
+                              release=["full", "top1", "rounded:1"])
+  assert set(records) == {"full", "top1", "rounded:1"}
+  for folder in ("release=full", "release=top1", "release=rounded1"):
+    assert (out / folder / "eval" / "metrics.json").exists()
+  assert records["top1"]["settings"]["release"] == "top1"
+  assert "top-1 label (one-hot)" in records["top1"]["release"]
+  # the table and figure: one row per classifier, one column per format in the release order
+  table = leakage.gather(str(tmp_path / "root"))
+  text = leakage.markdown(table, ["instance_gain_db"])
+  assert "| classifier | full | top1 | rounded:1 | class mean | chance |" in text
+  gain = records["top1"]["metrics"]["instance_gain_db"]
+  assert f"| toy | " in text and f"{gain['mean']:.2f} [{gain['ci_low']:.2f}, {gain['ci_high']:.2f}]" in text
+  assert os.path.getsize(leakage.figure(table, ["instance_gain_db"], str(tmp_path / "f.png"))) > 1000
+  # the search itself, on the toy's logits: top-1 released vectors give one image per predicted class
+  examples, _ = core.held_out(_toy_config(inverter_runs), "test", 32)
+  reference = B.load_reference(inverter_runs["dataset"], "train")
+  top1 = release_lib.from_key("top1")
+  released = B.Reference(reference.images, np.asarray(release_lib.apply(top1, reference.logits)), reference.labels)
+  x_hat = B.reconstruct("nearest_logits", released, np.asarray(release_lib.apply(top1, examples["logits"])))
+  predicted = examples["logits"].argmax(-1)
+  for c in np.unique(predicted):
+    same = x_hat[predicted == c]
+    assert np.array_equal(same, np.broadcast_to(same[0], same.shape)), c  # a function of the label alone
+  full = B.reconstruct("nearest_logits", reference, examples["logits"])
+  assert len({x.tobytes() for x in full}) > len(np.unique(predicted))  # the full logits tell images apart
+  with pytest.raises(BiglogitError, match="release format 'top5'; use one of"):
+    baselines_cli.run("nearest_logits", inverter_runs["dataset"], str(tmp_path / "bad"), release=["top5"])
+
+
+def _toy_config(inverter_runs):
+  from biglogit.config_base import base_config
+  c = base_config()
+  c.data.dataset = inverter_runs["dataset"]
+  return c
+
+
 def test_export_card_and_evaluating_an_export(inverter_runs, tmp_path):
   from biglogit import export
   from biglogit.evaluate.__main__ import run

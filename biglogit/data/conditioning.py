@@ -37,22 +37,6 @@ STANDARD_RELEASES = ({"kind": "full"}, {"kind": "softmax"}, {"kind": "topk", "k"
 _MIN_STD = 1e-6  # a constant dimension (e.g. a rounded probability that is always 0) is only centred
 
 
-class _Release:
-  """A release setting as attributes (release.apply reads .kind, .k, .decimals)."""
-
-  def __init__(self, kind: str, k: int = 5, decimals: int = 2):
-    self.kind, self.k, self.decimals = kind, k, decimals
-
-
-def release_key(release_cfg) -> str:
-  """The name a release format's statistics are stored under: full, softmax, top1, topk:5, rounded:2."""
-  if release_cfg.kind == "topk":
-    return f"topk:{int(release_cfg.k)}"
-  if release_cfg.kind == "rounded":
-    return f"rounded:{int(release_cfg.decimals)}"
-  return release_cfg.kind
-
-
 def compute_stats(logits, release_cfg) -> Dict[str, list]:
   """Mean and std per dimension of the released vectors of `logits` [N, C] (float64 accumulation).
   Rows with a non-finite value are left out (a fixture written with allow_non_finite=True has some;
@@ -72,10 +56,10 @@ def dataset_stats(logits, split: str) -> Dict:
   """What a logits dataset stores in its metadata: statistics of every standard release format."""
   logits = np.asarray(logits, np.float32)
   formats = {}
-  for spec in map(lambda s: _Release(**s), STANDARD_RELEASES):
+  for spec in map(lambda s: release.Release(**s), STANDARD_RELEASES):
     if spec.kind == "topk" and spec.k >= logits.shape[-1]:
       continue  # top-k of k >= C is the full vector
-    formats[release_key(spec)] = compute_stats(logits, spec)
+    formats[release.key(spec)] = compute_stats(logits, spec)
   return {"split": split, "count": int(len(logits)), "formats": formats}
 
 
@@ -111,7 +95,7 @@ def resolve(config, metadata: Mapping, train_logits: Callable[[], np.ndarray]) -
     return None
   if c.get("mean"):
     return "config"
-  key = release_key(config.release)
+  key = release.key(config.release)
   stored = dict(metadata or {}).get(METADATA_KEY) or {}
   found = stored.get("formats", {}).get(key) if stored.get("split") == config.data.train_split else None
   source = f"dataset metadata ({stored.get('split')} split, {stored.get('count')} examples)"

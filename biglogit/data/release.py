@@ -16,6 +16,34 @@ from biglogit import BiglogitError
 KINDS = ("full", "softmax", "topk", "top1", "rounded")
 
 
+class Release:
+  """A release setting as attributes (what apply, describe and key read: .kind, .k, .decimals)."""
+
+  def __init__(self, kind: str, k: int = 5, decimals: int = 2):
+    self.kind, self.k, self.decimals = kind, k, decimals
+
+
+def key(release_cfg) -> str:
+  """The format's short name: full, softmax, top1, topk:5, rounded:2 (statistics are stored under it)."""
+  if release_cfg.kind == "topk":
+    return f"topk:{int(release_cfg.k)}"
+  if release_cfg.kind == "rounded":
+    return f"rounded:{int(release_cfg.decimals)}"
+  return release_cfg.kind
+
+
+def from_key(name: str) -> Release:
+  """The inverse of key(): "topk:5" -> Release("topk", k=5); refused in one line if malformed."""
+  kind, _, arg = name.strip().partition(":")
+  if kind not in KINDS or bool(arg) != (kind in ("topk", "rounded")) or (arg and not arg.isdigit()):
+    raise BiglogitError(f"release format {name!r}; use one of full, softmax, top1, topk:K, rounded:D")
+  if kind == "topk":
+    return Release(kind, k=int(arg))
+  if kind == "rounded":
+    return Release(kind, decimals=int(arg))
+  return Release(kind)
+
+
 def validate(release_cfg, num_classes: int):
   kind = release_cfg.kind
   if kind not in KINDS:

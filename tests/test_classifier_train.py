@@ -1,6 +1,7 @@
 """Own classifier training: the PGD adversarial step sharded on 8 devices equals one device; a tiny
 adversarial run trains, reports clean/PGD accuracy, checkpoints, resumes, and writes a classifier
 directory that the rest of biglogit loads."""
+import dataclasses
 import functools
 import os
 
@@ -123,3 +124,15 @@ def test_a_run_whose_pgd_accuracy_collapses_stops_with_one_line_and_keeps_its_ch
   monkeypatch.setattr(ctrain.pgd, "accuracy_with", lambda *args, **kw: next(measured, (0.5, 0.0)))  # then the final evaluation
   state, _ = ctrain.train_classifier(c, str(tmp_path / "standard"))
   assert int(state.step) == 4
+
+
+def test_a_run_stopped_by_a_signal_writes_no_final_classifier(image_folder, tmp_path, monkeypatch):
+  """SIGTERM ends the loop early after a checkpoint (training_loop.run returns the step it reached):
+  the half-trained model is neither evaluated nor written as the run's classifier."""
+  c = _config(image_folder)
+  run = ctrain.training_loop.run
+  monkeypatch.setattr(ctrain.training_loop, "run",
+                      lambda loop, state: run(dataclasses.replace(loop, num_steps=1), state))
+  _, results = ctrain.train_classifier(c, str(tmp_path / "run"))
+  assert results == {"stopped": f"stopped at step 1 of 2 in {tmp_path / 'run'} (rerun the same command to resume)"}
+  assert not (tmp_path / "run" / "classifier").exists()

@@ -245,6 +245,11 @@ def train_classifier(config, workdir: str):
       log_every=config.log_every, checkpoint_every=config.checkpoint_every,
       divergence_advice="lower train.learning_rate", periodic=periodic), state)
   checkpointer.close()
+  if step < total_steps:  # stopped by SIGTERM / SIGINT after its checkpoint: no final model yet
+    writer.close()
+    message = f"stopped at step {step} of {total_steps} in {workdir} (rerun the same command to resume)"
+    logging.warning(message)
+    return state, {"stopped": message}
 
   variables = {"params": state.params, "batch_stats": state.batch_stats}
   results = evaluate(model, variables, eval_x, eval_y, config)
@@ -258,7 +263,10 @@ def train_classifier(config, workdir: str):
           "training": {"source": config.data.source, "steps": step, "global_batch": t.global_batch,
                        "holdout": holdout,
                        "adversarial": config.adversarial.to_dict()},
-          "class_names": class_names, "evaluation": {"split": config.data.eval_split, **results}}
+          "class_names": class_names,
+          "evaluation": {"split": config.data.eval_split, "pgd_eps": config.evaluation.pgd_eps,
+                         "pgd_step_size": config.evaluation.pgd_step_size,
+                         "pgd_steps": config.evaluation.pgd_steps, **results}}
   if jax.process_index() == 0:
     cio.save_classifier(os.path.join(workdir, "classifier"), jax.device_get(variables), meta)
   logging.info("clean accuracy %.4f, PGD accuracy %.4f", results["clean_accuracy"], results["pgd_accuracy"])
@@ -272,7 +280,7 @@ def main(argv):
   del argv
   cli.check_config_file(("model", "train", "data"), example="configs/classifier_tiny.py")
   _, results = train_classifier(FLAGS.config, FLAGS.workdir)
-  print(results)
+  print(results.get("stopped", results))
 
 
 if __name__ == "__main__":

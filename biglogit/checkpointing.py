@@ -1,6 +1,8 @@
 """Thin Orbax CheckpointManager wrapper: the state pytree, the Grain iterator state (Grain's own
 Orbax handler, one file per process), the architecture signature and a digest of every array are
-saved together, one step folder each, written atomically by Orbax; a restore verifies the digest."""
+saved together, one step folder each, written atomically by Orbax; a restore verifies the digest.
+Beside them, `progress`: the training time so far (training_loop.TrainClock), which a resumed run
+continues from."""
 import contextlib
 import copy
 import json
@@ -18,7 +20,7 @@ from etils import epath
 from biglogit import BiglogitError
 from biglogit import files
 
-ITEMS = ("state", "data", "meta", "digest")
+ITEMS = ("state", "data", "meta", "digest", "progress")
 FORMAT_VERSION = 1
 
 
@@ -202,9 +204,10 @@ class Checkpointer:
                           f"newest complete checkpoint (step {self.latest_step()}) is intact; free space, then "
                           "rerun to resume")
 
-  def save(self, step: int, state, data_iterator):
+  def save(self, step: int, state, data_iterator, progress: Optional[Dict[str, Any]] = None):
     """data_iterator: the Grain iterator the state was trained from, at the position of the next
-    batch; each process writes its own (data/process_I-of-N.json, Grain's checkpoint handler)."""
+    batch; each process writes its own (data/process_I-of-N.json, Grain's checkpoint handler).
+    progress: small JSON facts about the run so far (its training seconds), read by restore_progress."""
     # Asynchronous: the write overlaps training; an error surfaces at the next save or at close().
     with self._write_errors_reported(f"writing checkpoint step {step}"):
       if self._manager is not None:
@@ -212,8 +215,14 @@ class Checkpointer:
       self.check_space(step, state)
       self.manager.save(step, args=ocp.args.Composite(
           state=ocp.args.StandardSave(state), data=grain.checkpoint.CheckpointSave(data_iterator),
-          meta=ocp.args.JsonSave(self.signature), digest=ocp.args.JsonSave(state_digest(state))),
+          meta=ocp.args.JsonSave(self.signature), digest=ocp.args.JsonSave(state_digest(state)),
+          progress=ocp.args.JsonSave(progress or {})),
           force=True)
+
+  def restore_progress(self, step: int) -> Dict[str, Any]:
+    """The progress saved with `step`; {} for checkpoints written before it was saved."""
+    path = self.directory / str(step) / "progress" / "metadata"
+    return json.loads(path.read_text()) if path.exists() else {}
 
   def _restore_verified(self, step: int, abstract_state):
     """(state, "") or (None, a one-line reason why this step can't be trusted)."""

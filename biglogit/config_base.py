@@ -48,6 +48,10 @@ def base_config() -> ml_collections.ConfigDict:
   c.train.adam_eps = 1e-6
   c.train.ema_decay = 0.9999
   c.train.ema_start = 1000
+  # Training time, in hours, after which the run ends as finished even before num_steps (0: none):
+  # for comparing recipes at equal time, and long runs on a budget. The time is summed over resumes
+  # (saved with each checkpoint), without compilation, evaluations or image grids; raise it to go on.
+  c.train.budget_hours = 0.0
   # Not in the paper: weight of a matching-aware D term (Reed et al. 2016). Each real image is also
   # shown with another example's logits (the batch rolled by one) and must be judged fake, which
   # trains D's projection to check the image against *these* logits rather than their class alone.
@@ -124,6 +128,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.class_mean_by = "label"
   c.eval.baseline_reference_examples = 0  # first N training examples as reference (0: all)
   c.eval.every = 0  # steps between evaluations during training (0: off)
+  c.eval.every_hours = 0.0  # or hours of training time between them (0: off), for curves in hours
   c.eval.at_end = False  # evaluate the final EMA generator into WORKDIR/eval/metrics.json
 
   c.log_every = 100

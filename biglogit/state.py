@@ -71,13 +71,17 @@ def init_state(rng, config, generator: nn.Module, discriminator: nn.Module, g_tx
       ema_params=g_vars["params"], rng=jax.random.key_data(rng))
 
 
+LOOP_SETTINGS = ("num_steps", "budget_hours")
+
+
 def program_key(config, mesh, *extra) -> str:
   """Everything the model's traced programs depend on, as a cache key: the model, method, release,
-  conditioning (its statistics are constants of the program) and optimiser settings and the devices (not train.num_steps, which is the loop's, not the step's)."""
+  conditioning (its statistics are constants of the program) and optimiser settings and the devices
+  (not train.num_steps or train.budget_hours, which are the loop's, not the step's)."""
   conditioning = config.get("conditioning")
   return json.dumps([config.model.to_dict(), config.method, config.deepsim.to_dict(), config.release.to_dict(),
                      conditioning.to_dict() if conditioning is not None else None,
-                     {k: v for k, v in config.train.to_dict().items() if k != "num_steps"},
+                     {k: v for k, v in config.train.to_dict().items() if k not in LOOP_SETTINGS},
                      [d.id for d in mesh.devices.flat], list(mesh.devices.shape), mesh.axis_names, *extra],
                     sort_keys=True, default=str)
 

@@ -137,6 +137,9 @@ def _check_ranges(config):
     if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
       raise BiglogitError(f"{name}={value!r}; use a finite number above 0 (e.g. 1e-4)")
   augment.parse_policy(t.get("diff_augment", ""))
+  for name, value in (("train.budget_hours", t.get("budget_hours", 0.0)), ("eval.every_hours", e.get("every_hours", 0.0))):
+    if not (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0):
+      raise BiglogitError(f"{name}={value!r}; use 0 (off) or a number of hours above 0 (e.g. 0.5)")
   weight = t.get("mismatch_weight", 0.0)
   if not (isinstance(weight, (int, float)) and math.isfinite(weight) and weight >= 0):
     raise BiglogitError(f"train.mismatch_weight={weight!r}; use 0 (the paper's loss) or a finite weight above 0 (e.g. 1.0)")
@@ -322,8 +325,14 @@ def _train(config, workdir, mesh, train_iter, spec, checkpointer, start_record):
                           phi_dir(config, spec.metadata) if config.train.get("consistency_weight", 0.0) > 0 else "")
   _check_free_space(workdir, trainer.abstract_state)
   is_main = jax.process_index() == 0
+  clock = training_loop.TrainClock(budget_s=config.train.get("budget_hours", 0.0) * 3600)
   state = training_loop.restore_or_init(checkpointer, trainer.abstract_state, trainer.init, config.seed,
-                                        train_iter)
+                                        train_iter, clock)
+  final_eval_missing = config.eval.at_end and not (epath.Path(workdir) / "eval" / "metrics.json").exists()
+  if clock.out_of_time and not final_eval_missing:
+    print(f"already finished: {workdir} has spent its time budget ({clock.hours:.2f} h of training, "
+          f"train.budget_hours={config.train.budget_hours:g}); raise --config.train.budget_hours to train further")
+    return state
   if is_main:  # only once the start is sure: a refused resume leaves both files as they were
     trajectory, changes, start_step = start_record
     resume_guard.record(workdir, trajectory, config.to_dict(), start_step, changes)
@@ -347,24 +356,43 @@ def _train(config, workdir, mesh, train_iter, spec, checkpointer, start_record):
   loop = training_loop.Loop(
       compile_step=trainer.compiled_step,
       next_batch=lambda step: _next_batch(train_iter, mesh, step, config), data_iterator=train_iter,
-      checkpointer=checkpointer, writer=writer, num_steps=config.train.num_steps,
+      checkpointer=checkpointer, writer=writer, num_steps=config.train.num_steps, clock=clock,
       examples_per_step=config.train.global_batch * config.train.d_steps, log_every=config.log_every,
       checkpoint_every=config.checkpoint_every,
       divergence_advice="lower the learning rates or use float32 compute",
       periodic=[training_loop.Periodic(due_every(config.image_every), _grid_writer(trainer, config, workdir, writer)),
                 # with eval.at_end the final evaluation below covers the last step
-                training_loop.Periodic(due_every(config.eval.every, skip_last=config.eval.at_end), evaluate)])
+                training_loop.Periodic(due_every(config.eval.every, skip_last=config.eval.at_end), evaluate),
+                training_loop.Periodic(due_every_hours(clock, config.eval.get("every_hours", 0.0) if is_main else 0,
+                                                       skip_last=config.eval.at_end), evaluate)])
   state, step = training_loop.run(loop, state)
+  finished = step == config.train.num_steps or clock.out_of_time
   # The final checkpoint is complete on disk before anything else that can fail runs.
   checkpointer.wait()
-  if is_main and config.eval.at_end and step == config.train.num_steps:
-    writer.write_scalars(step, evaluate(state, step, stem="metrics"))
+  if is_main and config.eval.at_end and finished:
+    writer.write_scalars(step, {**evaluate(state, step, stem="metrics"), "train_hours": clock.hours})
   checkpointer.close()
   writer.flush()
   writer.close()
   if is_main:
-    print(run_summary(workdir, step, config.train.num_steps), flush=True)
+    print(run_summary(workdir, step, config.train.num_steps, finished=finished, clock=clock), flush=True)
   return state
+
+
+def due_every_hours(clock: training_loop.TrainClock, hours: float, skip_last: bool = False):
+  """Periodic.due: at the first step past each multiple of `hours` of the clock's training time (it
+  advances at log steps, so these are log steps) and at the last step; hours = 0: never. A resumed
+  run counts the multiples its clock had already passed as done."""
+  period = hours * 3600
+  passed = [int(clock.seconds // period) if period else 0]
+
+  def due(step, last):
+    if not period or (last and skip_last):
+      return False
+    now = int(clock.seconds // period)
+    crossed, passed[0] = now > passed[0], max(passed[0], now)
+    return crossed or last
+  return due
 
 
 def _grid_writer(trainer, config, workdir, writer):
@@ -386,12 +414,21 @@ SUMMARY_METRICS = ("psnr", "phi_top1_agreement", "identifiability_accuracy", "re
                    "instance_gain_db")
 
 
-def run_summary(workdir: str, step: int, num_steps: int) -> str:
+def run_summary(workdir: str, step: int, num_steps: int, finished: bool = None, clock=None) -> str:
   """What the user looks at next: where the outputs are and the headline numbers (mean [95% CI],
-  beside the class-mean baseline) of the final evaluation, else of the newest periodic one."""
+  beside the class-mean baseline) of the final evaluation, else of the newest periodic one.
+  finished: the run ended (its steps or its time budget done); None: step == num_steps."""
   root = epath.Path(workdir)
-  done = f"finished step {step}" if step == num_steps else f"stopped at step {step} of {num_steps} (rerun to resume)"
+  finished = step == num_steps if finished is None else finished
+  if finished and step < num_steps:
+    done = f"finished step {step} (its time budget, train.budget_hours={clock.budget_s / 3600:g})"
+  elif finished:
+    done = f"finished step {step}"
+  else:
+    done = f"stopped at step {step} of {num_steps} (rerun to resume)"
   lines = [f"{done} in {workdir}", f"  checkpoints: {root / 'checkpoints'}"]
+  if clock is not None and clock.seconds:
+    lines.append(f"  training time: {clock.hours:.3f} h (without compilation and evaluations; summed over resumes)")
   images = sorted((root / "images").glob("step_*.png")) if (root / "images").exists() else []
   if images:
     lines.append(f"  image grids: {root / 'images'} (newest {images[-1].name})")

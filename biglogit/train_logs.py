@@ -149,10 +149,11 @@ def read_jsonl(path: str):
 
 class Progress:
   """Throughput and ETA between log points. images_per_step counts real images consumed, as the
-  benchmark does (global batch x D steps); `restart` after the first step keeps compilation out."""
+  benchmark does (global batch x D steps); `restart` after the first step keeps compilation out.
+  `clock` (a training_loop.TrainClock), if given, is advanced by the training time of each report."""
 
-  def __init__(self, total_steps: int, images_per_step: int, start_step: int):
-    self.total, self.batch = total_steps, images_per_step
+  def __init__(self, total_steps: int, images_per_step: int, start_step: int, clock=None):
+    self.total, self.batch, self.clock = total_steps, images_per_step, clock
     self.restart(start_step)
 
   def restart(self, step: int):
@@ -168,12 +169,20 @@ class Progress:
     self._t, self._step = now, step
     steps_per_s = ds / dt
     eta = (self.total - step) / steps_per_s if steps_per_s > 0 else float("inf")
-    return {"steps_per_s": steps_per_s, "images_per_s": steps_per_s * self.batch, "eta_s": eta}
+    rate = {"steps_per_s": steps_per_s, "images_per_s": steps_per_s * self.batch, "eta_s": eta}
+    if self.clock is not None:
+      self.clock.seconds += dt
+      rate["train_hours"] = self.clock.hours
+      if self.clock.budget_s:
+        eta = min(eta, max(self.clock.budget_s - self.clock.seconds, 0.0))
+        rate["eta_s"] = eta
+    return rate
 
   @staticmethod
   def line(step, total, scalars, rate) -> str:
     losses = " ".join(f"{k}={v:.4f}" for k, v in sorted(scalars.items()))
     eta = rate["eta_s"]
     eta_str = f"{eta / 60:.1f}min" if np.isfinite(eta) else "?"
+    trained = f" trained {rate['train_hours']:.2f}h" if "train_hours" in rate else ""
     return (f"step {step}/{total} {losses} | {rate['steps_per_s']:.2f} steps/s "
-            f"{rate['images_per_s']:.1f} images/s ETA {eta_str}")
+            f"{rate['images_per_s']:.1f} images/s{trained} ETA {eta_str}")

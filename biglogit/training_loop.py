@@ -45,14 +45,37 @@ def jit_init(init_fn: Callable, abstract):
   return lambda key: jax.device_put(on_one_device(key), state_sharding)
 
 
+@dataclasses.dataclass
+class TrainClock:
+  """Seconds spent training so far, summed over every process that resumed the run (saved with each
+  checkpoint): the x axis of learning curves across interruptions and machines. Compilation,
+  evaluations and image grids are not counted. budget_s > 0 ends the run, as finished, at the first
+  log step past it: runs compared at equal training time rather than equal steps."""
+  seconds: float = 0.0
+  budget_s: float = 0.0
+
+  @property
+  def hours(self) -> float:
+    return self.seconds / 3600
+
+  @property
+  def out_of_time(self) -> bool:
+    return bool(self.budget_s) and self.seconds >= self.budget_s
+
+  def saved(self) -> Dict[str, float]:
+    return {"train_seconds": self.seconds}
+
+
 def restore_or_init(checkpointer: checkpointing.Checkpointer, abstract, init: Callable, seed: int,
-                    data_iterator):
-  """The newest checkpoint's state (verified; `data_iterator` moved to where it was), else
-  init(key(seed)) -- the jitted init, whose output shardings are the abstract state's."""
+                    data_iterator, clock: TrainClock = None):
+  """The newest checkpoint's state (verified; `data_iterator` moved to where it was, `clock` to its
+  training time), else init(key(seed)) -- the jitted init, whose output shardings are the abstract state's."""
   latest = checkpointer.latest_step()
   if latest is None:
     return init(jax.random.key(seed))
   state = checkpointer.restore(latest, abstract, data_iterator)
+  if clock is not None:
+    clock.seconds = float(checkpointer.restore_progress(latest).get("train_seconds", 0.0))
   logging.info("resumed from step %d in %s", latest, checkpointer.directory.parent)
   return state
 
@@ -110,16 +133,26 @@ class Loop:
   checkpoint_every: int
   divergence_advice: str  # what to change when the metrics or the state turn non-finite
   periodic: Sequence[Periodic] = ()
+  clock: TrainClock = dataclasses.field(default_factory=TrainClock)
+
+
+def _agreed(flag: bool) -> bool:
+  """Process 0's value on every process: a decision from its clock, which the others' differ from."""
+  if jax.process_count() == 1:
+    return flag
+  from jax.experimental import multihost_utils
+  return bool(multihost_utils.broadcast_one_to_all(np.asarray(flag)))
 
 
 def run(loop: Loop, state):
-  """Steps from state.step to loop.num_steps; returns (state, last step). Stops early, after a
-  checkpoint, on SIGTERM. A non-finite metric or state stops it before any later checkpoint, image
-  or evaluation of that state, with the last good checkpoint intact."""
+  """Steps from state.step to loop.num_steps, or until loop.clock's budget is spent (then the last
+  step is treated as the run's last: final images, evaluation and checkpoint); returns (state, last
+  step). Stops early, after a checkpoint, on SIGTERM. A non-finite metric or state stops it before
+  any later checkpoint, image or evaluation of that state, with the last good checkpoint intact."""
   start = step = int(state.step)
-  if start >= loop.num_steps:
+  if start >= loop.num_steps or loop.clock.out_of_time:
     return state, step
-  progress = train_logs.Progress(loop.num_steps, loop.examples_per_step, start)
+  progress = train_logs.Progress(loop.num_steps, loop.examples_per_step, start, loop.clock)
   # Compiled ahead of the loop, then every process waits for the others: a process that hit the
   # compilation cache must not enter the step's first collective while another is still compiling.
   first_batch = loop.next_batch(start + 1)
@@ -155,19 +188,24 @@ def run(loop: Loop, state):
           jax.block_until_ready(step_metrics)
           progress.restart(step)  # the first step of a process includes compilation
         at_log = step % loop.log_every == 0 or last
+        if at_log:
+          fetch_and_check()
+          scalars = {k: float(v) for k, v in accumulated.compute().items()}
+          rate = progress.report(step)  # advances the clock (the time since the last log point)
+          last = last or _agreed(loop.clock.out_of_time)
+          loop.writer.write_scalars(step, {**scalars, **rate})
+          logging.info(train_logs.Progress.line(step, loop.num_steps, scalars, rate))
+          if last and step < loop.num_steps:
+            logging.info("training time budget of %.2f h spent at step %d: the run ends here",
+                         loop.clock.budget_s / 3600, step)
+          accumulated = None
         due = [p for p in loop.periodic if p.due(step, last)]
         # Read once per step: a SIGTERM that lands between two reads (say, while this step logs)
         # would otherwise end the loop below without the checkpoint it asked for.
         stopping = stop.requested
         at_checkpoint = step % loop.checkpoint_every == 0 or last or stopping
-        if at_log or due or at_checkpoint:
+        if due or at_checkpoint:
           fetch_and_check()
-        if at_log:
-          scalars = {k: float(v) for k, v in accumulated.compute().items()}
-          rate = progress.report(step)
-          loop.writer.write_scalars(step, {**scalars, **rate})
-          logging.info(train_logs.Progress.line(step, loop.num_steps, scalars, rate))
-          accumulated = None
         aside = time.time()
         for work in due:
           scalars = work.run(state, step)
@@ -179,8 +217,8 @@ def run(loop: Loop, state):
             raise BiglogitError(f"non-finite parameters or statistics at step {step} (the logged losses "
                                 f"were finite); stopped without saving, the last good checkpoint (step "
                                 f"{checkpointer.latest_step()}) is intact; {loop.divergence_advice}")
-          checkpointer.save(step, state, loop.data_iterator)
-        if stopping:
+          checkpointer.save(step, state, loop.data_iterator, loop.clock.saved())
+        if stopping or last:
           break
     except BiglogitError:
       checkpointer.close()  # lets an in-flight checkpoint finish; nothing later is written

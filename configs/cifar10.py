@@ -2,7 +2,8 @@
 
 PHI, the classifier inverted (its logits dataset: data_out/logits_dataset/cifar10_PHI):
   resnet20  the standard akamaster ResNet-20;  resnet4b  the adversarially trained VNN-COMP ResNet-4B
-  (they differ in architecture too: configs/classifier_cifar10.py trains a same-architecture pair).
+  (they differ in architecture too);  resnet20_trained_standard, resnet20_trained_robust  the
+  same-architecture pair trained here (configs/classifier_cifar10.py; results/leakage/README.md).
 G and D see the released logits standardised per dimension by the training split's statistics
 (conditioning.normalize=standardize; why: results/conditioning/README.md).
 SCALE:
@@ -12,6 +13,10 @@ SCALE:
   cpu_long    the CPU releases: ch 8, batch 32, 1 D step, lr 4e-4, EMA 0.99 from 100, 4000 steps with
               an evaluation every 1000 (about 30 minutes on 2 idle cores; the model cards have each time)
   quickstart  the README's main command: builds the dataset if missing, 60 steps of cpu, evaluation
+  cpu_hours   the long CPU runs: cpu_long with ch 16 and DiffAugment, chosen by equal-time comparison
+              (results/recipe/README.md), 5 hours of training time each (train.budget_hours), an
+              evaluation every 0.5 h, one checkpoint kept; the dataset is built from ../shared if missing
+              (runs/cifar10/ holds the runs, committed to resume anywhere: results/long/README.md)
 Data, then training (add --config.eval.identifier=workdirs/judges/resnet56 for identifiability;
 launch/evaluate_cifar10.sh converts that judge):
   python -m biglogit.data.make_logits --source=../shared/data/cifar10-jpeg/cifar10_jpeg_q75.tar.gz \
@@ -32,8 +37,8 @@ docs/performance.md#the-readmes-commands.
 """
 from biglogit.config_base import base_config
 
-CLASSIFIERS = ("resnet20", "resnet4b")
-SCALES = ("gpu", "cpu", "cpu_long", "quickstart")
+CLASSIFIERS = ("resnet20", "resnet4b", "resnet20_trained_standard", "resnet20_trained_robust")
+SCALES = ("gpu", "cpu", "cpu_long", "quickstart", "cpu_hours")
 
 
 def get_config(variant: str = "resnet20"):
@@ -43,10 +48,12 @@ def get_config(variant: str = "resnet20"):
     raise ValueError(f"variant {variant!r}; use configs/cifar10.py:PHI[,SCALE] with PHI one of "
                      f"{', '.join(CLASSIFIERS)} and SCALE one of {', '.join(SCALES)}")
   c = _gpu(phi)
-  if scale in ("cpu", "cpu_long", "quickstart"):
+  if scale in ("cpu", "cpu_long", "quickstart", "cpu_hours"):
     _cpu(c)
-  if scale == "cpu_long":
+  if scale in ("cpu_long", "cpu_hours"):
     _cpu_long(c)
+  if scale == "cpu_hours":
+    _cpu_hours(c, phi)
   if scale == "quickstart":
     _quickstart(c, phi)
   return c
@@ -111,6 +118,28 @@ def _cpu_long(c):
   c.log_every = 100
   c.checkpoint_every = 500
   c.image_every = 1000
+
+
+# The long runs' recipe: the best quality per hour of training among cpu_long's one-setting variants
+# given equal time (results/recipe/README.md: launch/recipe_cifar10.sh, python -m biglogit.report.recipe).
+LONG_RECIPE = {"model.ch_g": 16, "model.ch_d": 16, "train.global_batch": 32, "train.d_steps": 1,
+               "train.diff_augment": "translation,cutout"}
+
+
+def _cpu_hours(c, phi):
+  for key, value in LONG_RECIPE.items():
+    section, name = key.split(".")
+    c[section][name] = value
+  c.train.num_steps = 100_000_000  # the time budget ends the run
+  c.train.budget_hours = 5.0
+  c.eval.every = 0
+  c.eval.every_hours = 0.5
+  c.eval.at_end = True
+  c.keep_checkpoints = 1  # the one latest checkpoint committed with the run
+  c.checkpoint_every = 1000
+  c.image_every = 5000
+  c.data.source = "../shared/data/cifar10-jpeg/cifar10_jpeg_q75.tar.gz"
+  c.data.classifier = f"pretrained/cifar10/{phi}"
 
 
 def _quickstart(c, phi):

@@ -167,9 +167,41 @@ def test_learning_curve_plots_the_periodic_evaluations(inverter_runs, tmp_path):
   from PIL import Image
   width, height = Image.open(out).size
   assert width > 2 * height  # two panels side by side: the unknown metric is left out
+  # the x axis in hours of training: the training log's clock at the evaluation's step
+  logged = learning_curve.logged_hours(inverter_runs["gan"])
+  assert curve[0]["train_hours"] == logged[4] > 0
+  assert os.path.exists(learning_curve.plot({"gan": curve}, ["psnr"], str(tmp_path / "hours.png"), x="hours"))
+  with pytest.raises(BiglogitError, match="has no logged train_hours at step"):
+    before_the_clock = {k: v for k, v in curve[0].items() if k != "train_hours"}
+    learning_curve.plot({"gan": [before_the_clock]}, ["psnr"], str(tmp_path / "old.png"), x="hours")
   # DeePSiM trained without periodic evaluation; without its eval/ folder (another test of this
   # worker may have evaluated the run since) it is a run that was never evaluated.
   never_evaluated = shutil.copytree(inverter_runs["deepsim"], tmp_path / "deepsim",
                                     ignore=shutil.ignore_patterns("eval"))
   with pytest.raises(BiglogitError, match="has no eval/metrics_step"):
     learning_curve.load_curve(str(never_evaluated))
+
+
+def test_the_recipe_table_marks_only_intervals_that_separate_from_the_reference(inverter_runs, tmp_path):
+  from biglogit.report import recipe
+  root = tmp_path / "recipe"
+  for name in ("ch8", "wide"):
+    shutil.copytree(inverter_runs["gan"], root / name, ignore=shutil.ignore_patterns("checkpoints"))
+    step_records = sorted((root / name / "eval").glob("metrics_step_*.json"))
+    shutil.copy(step_records[-1], root / name / "eval" / "metrics.json")  # as a final evaluation
+  runs = recipe.gather(str(root))
+  better = {"mean": 5.0, "ci_low": 4.0, "ci_high": 6.0}
+  runs["wide"]["curve"][-1]["metrics"]["instance_gain_db"] = better
+  runs["wide"]["curve"][-1]["metrics"]["fid"] = better  # a larger FD is worse
+  ref = runs["ch8"]["curve"][-1]["metrics"]
+  ref["instance_gain_db"] = ref["fid"] = {"mean": 1.0, "ci_low": 0.5, "ci_high": 1.5}
+  text = recipe.markdown(runs, "ch8")
+  wide = [line for line in text.splitlines() if line.startswith("| wide")]
+  assert len(wide) == 1 and "5.00 [4.00, 6.00] **+**" in wide[0] and "5.00 [4.00, 6.00] **-**" in wide[0]
+  assert wide[0].count("**") == 4  # the overlapping metrics are left unmarked
+  assert "| baseline: nearest_logits" in text and "| chance |" in text
+  assert recipe._versus({"mean": 1, "ci_low": 0.6, "ci_high": 1.4}, ref["instance_gain_db"], "instance_gain_db") == ""
+  with pytest.raises(BiglogitError, match="--reference=ch4 is not among the runs"):
+    recipe.markdown(runs, "ch4")
+  with pytest.raises(BiglogitError, match="run launch/recipe_cifar10.sh first"):
+    recipe.gather(str(tmp_path / "empty"))

@@ -14,7 +14,8 @@ import sweep  # noqa: E402
 
 @pytest.mark.parametrize("script", ["tpu_pod.sh", "slurm.sbatch", "local.sh", "gpu_release_cifar10.sh",
                                     "evaluate_cifar10.sh", "tinyimagenet_effnet.sh",
-                                    "logit_dimension.sh"])
+                                    "logit_dimension.sh", "conditioning_cifar10.sh", "leakage_cifar10.sh",
+                                    "inverters_cifar10.sh", "recipe_cifar10.sh"])
 def test_shell_syntax_and_documented_variables(script):
   path = os.path.join(LAUNCH, script)
   assert subprocess.run(["bash", "-n", path]).returncode == 0
@@ -64,3 +65,13 @@ def test_sweep_runs_each_point_in_turn_and_reports_failures(tmp_path, capsys):
   code = sweep.main(["--config=configs/tiny.py", f"--root={tmp_path}", "--grid=no_such_key=1,2"])
   err = capsys.readouterr().err
   assert code == 1 and "2 of 2 runs failed" in err
+
+
+@pytest.mark.parametrize("script,arg,message", [
+    ("recipe_cifar10.sh", "ch64", "unknown candidate ch64; one of: ch8 ch16 ch32 ch16_b64 ch16_d2 ch16_diffaug"),
+    ("inverters_cifar10.sh", "resnet4b:top5", "unknown suffix in resnet4b:top5; use PHI or PHI:top1")])
+def test_the_cifar10_launchers_refuse_an_unknown_run_before_training_anything(script, arg, message, tmp_path):
+  out = subprocess.run(["bash", os.path.join(LAUNCH, script), arg], capture_output=True, text=True,
+                       env={**os.environ, "ROOT": str(tmp_path)}, timeout=60, cwd=REPO)
+  assert out.returncode == 2 and out.stderr.strip() == message
+  assert os.listdir(tmp_path) == []

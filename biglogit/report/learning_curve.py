@@ -8,6 +8,8 @@ when a run leaves its baselines behind.
 
 --logged: the training log's scalars instead (metrics.jsonl, every log_every steps, no interval), e.g.
 D's two terms: --logged --metrics=d_real_w1,d_real_w2z,d_fake_w1,d_fake_w2z
+--x=hours: hours of training on the x axis instead of steps (the clock the log records as train_hours,
+summed over resumes, without compilation or evaluations): runs of different step rates side by side.
 """
 import glob
 import json
@@ -41,7 +43,17 @@ def load_curve(run_dir: str) -> List[Dict]:
       records.setdefault(int(step), record)
   if not records:
     raise BiglogitError(f"{run_dir} has no eval/metrics_step_*.json: train it with --config.eval.every=N")
-  return [dict(records[s], step=s) for s in sorted(records)]
+  hours = logged_hours(run_dir)
+  return [dict(records[s], step=s, **({"train_hours": hours[s]} if s in hours else {})) for s in sorted(records)]
+
+
+def logged_hours(run_dir: str) -> Dict[int, float]:
+  """Step -> hours of training by then, from the training log (a resumed run's repeats: the last)."""
+  path = os.path.join(run_dir, "metrics.jsonl")
+  if not os.path.exists(path):
+    return {}
+  return {int(r["step"]): float(r["train_hours"]) for r in train_logs.read_jsonl(path)
+          if "step" in r and "train_hours" in r}
 
 
 def load_logged(run_dir: str) -> List[Dict]:
@@ -55,11 +67,25 @@ def load_logged(run_dir: str) -> List[Dict]:
     if "step" in row:
       rows.setdefault(int(row["step"]), {}).update(row)
   point = lambda v: {"mean": v, "ci_low": v, "ci_high": v}
-  return [{"step": s, "metrics": {k: point(v) for k, v in rows[s].items() if k != "step"}} for s in sorted(rows)]
+  return [{"step": s, "metrics": {k: point(v) for k, v in rows[s].items() if k != "step"},
+           **({"train_hours": rows[s]["train_hours"]} if "train_hours" in rows[s] else {})} for s in sorted(rows)]
 
 
-def plot(curves: Dict[str, List[Dict]], metrics: Sequence[str], path: str) -> str:
-  """curves: run name -> load_curve(...). Writes one PNG with a panel per metric."""
+X_AXES = {"step": "training step", "hours": "hours of training"}
+
+
+def plot(curves: Dict[str, List[Dict]], metrics: Sequence[str], path: str, x: str = "step") -> str:
+  """curves: run name -> load_curve(...). Writes one PNG with a panel per metric; x: "step" or
+  "hours" (each record's train_hours)."""
+  if x not in X_AXES:
+    raise BiglogitError(f"--x={x}; use one of {', '.join(X_AXES)}")
+  x_of = (lambda r: r["step"]) if x == "step" else (lambda r: r["train_hours"])
+  if x == "hours":
+    for name, curve in curves.items():
+      missing = [r["step"] for r in curve if "train_hours" not in r]
+      if missing:
+        raise BiglogitError(f"run {name} has no logged train_hours at step(s) {missing[:5]} (trained before "
+                            "biglogit logged its training time); use --x=step")
   import matplotlib
   matplotlib.use("Agg")  # no display on training hosts
   import matplotlib.pyplot as plt
@@ -73,7 +99,7 @@ def plot(curves: Dict[str, List[Dict]], metrics: Sequence[str], path: str) -> st
   for ax, metric in zip(axes[0], present):
     baselines_drawn = set()
     for i, (name, curve) in enumerate(curves.items()):
-      points = [(r["step"], r["metrics"][metric]) for r in curve if metric in r["metrics"]]
+      points = [(x_of(r), r["metrics"][metric]) for r in curve if metric in r["metrics"]]
       if not points:
         continue
       steps = [s for s, _ in points]
@@ -94,7 +120,7 @@ def plot(curves: Dict[str, List[Dict]], metrics: Sequence[str], path: str) -> st
         baselines_drawn.add("chance")
         ax.axhline(chance, linestyle=":", color="black", linewidth=1, label="chance")
     ax.set_title(metric, fontsize=10)
-    ax.set_xlabel("training step")
+    ax.set_xlabel(X_AXES[x])
   handles, labels = axes[0][0].get_legend_handles_labels()
   for ax in axes[0][1:]:
     for h, l in zip(*ax.get_legend_handles_labels()):
@@ -129,7 +155,7 @@ def main(argv):
     load = load_logged if flags.FLAGS.logged else load_curve
     curves = {os.path.basename(os.path.normpath(d)): load(d) for d in argv[1:]}
     metrics = [m for m in flags.FLAGS.metrics.split(",") if m]
-    print(plot(curves, metrics, flags.FLAGS.out))
+    print(plot(curves, metrics, flags.FLAGS.out, x=flags.FLAGS.x))
     if flags.FLAGS.table_steps:
       print(table(curves, metrics, [int(s) for s in flags.FLAGS.table_steps]))
   body()
@@ -139,5 +165,6 @@ if __name__ == "__main__":
   flags.DEFINE_string("out", "learning_curve.png", "Output PNG.")
   flags.DEFINE_string("metrics", ",".join(DEFAULT_METRICS), "Comma-separated metric names, a panel each.")
   flags.DEFINE_list("table_steps", [], "Also print a markdown table of the metrics at these steps.")
+  flags.DEFINE_enum("x", "step", list(X_AXES), "The x axis: training steps or hours of training.")
   flags.DEFINE_bool("logged", False, "Plot the training log's scalars (metrics.jsonl), not the evaluations.")
   cli.run(main)

@@ -47,7 +47,7 @@ def jit_init(init_fn: Callable, abstract):
 
 @dataclasses.dataclass
 class TrainClock:
-  """Seconds spent training so far, summed over every process that resumed the run (saved with each
+  """Seconds spent training so far, summed over every start and resume of the run (saved with each
   checkpoint): the x axis of learning curves across interruptions and machines. Compilation,
   evaluations and image grids are not counted. budget_s > 0 ends the run, as finished, at the first
   log step past it: runs compared at equal training time rather than equal steps."""

@@ -221,8 +221,7 @@ class Checkpointer:
 
   def restore_progress(self, step: int) -> Dict[str, Any]:
     """The progress saved with `step`; {} for checkpoints written before it was saved."""
-    path = self.directory / str(step) / "progress" / "metadata"
-    return json.loads(path.read_text()) if path.exists() else {}
+    return saved_progress(self.directory, step)
 
   def _restore_verified(self, step: int, abstract_state):
     """(state, "") or (None, a one-line reason why this step can't be trusted)."""
@@ -294,3 +293,10 @@ class Checkpointer:
     if self._manager is not None:
       self.wait()
       self._manager.close()
+
+
+def saved_progress(directory, step: int) -> Dict[str, Any]:
+  """The `progress` item of checkpoint `step` under `directory` (WORKDIR/checkpoints), read without a
+  manager (export reads it); {} for checkpoints written before it was saved."""
+  path = epath.Path(directory) / str(step) / "progress" / "metadata"
+  return json.loads(path.read_text()) if path.exists() else {}

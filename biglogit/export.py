@@ -2,7 +2,7 @@
 
 Writes a small release of a trained inverter: the EMA generator only (an Orbax checkpoint of
 {params, batch_stats}), config.json, the evaluation numbers, and MODEL_CARD.md (classifier, data,
-steps, batch, hardware, training time measured from the run's log, metrics). Load it with
+steps, batch, hardware, the training time saved with the checkpoint, metrics). Load it with
 biglogit.inverter.Inverter.load(OUT) -- the demo notebook does; the same loader takes a
 training workdir, so evaluate and the experiments accept either.
 """
@@ -19,6 +19,7 @@ from absl import flags
 from etils import epath
 
 from biglogit import BiglogitError
+from biglogit import checkpointing
 from biglogit import images as image_lib
 from biglogit import train_logs
 from biglogit import cli
@@ -36,8 +37,13 @@ RELEASE_INFO = "release.json"  # step, images seen, hardware, training time: wha
 MAX_FILE_MB = 15
 
 
-def training_seconds(workdir: str) -> float:
-  """Wall time of the logged steps (compilation excluded), from metrics.jsonl's steps_per_s."""
+def training_seconds(workdir: str, step: int) -> float:
+  """The training time of checkpoint `step`: the clock saved with it (summed over resumes; compilation,
+  evaluations and image grids excluded), else, for checkpoints older than the clock, the wall time of
+  the logged steps from metrics.jsonl's steps_per_s."""
+  saved = checkpointing.saved_progress(epath.Path(workdir) / "checkpoints", step)
+  if "train_seconds" in saved:
+    return float(saved["train_seconds"])
   path = epath.Path(workdir) / "metrics.jsonl"
   if not path.exists():
     return float("nan")
@@ -47,6 +53,11 @@ def training_seconds(workdir: str) -> float:
       total += (row["step"] - last_step) / row["steps_per_s"]
     last_step = max(last_step, row["step"])
   return total
+
+
+def duration(seconds: float) -> str:
+  """Minutes for short runs, hours for the long ones."""
+  return f"{seconds / 60:.1f} min" if seconds < 7200 else f"{seconds / 3600:.2f} h"
 
 
 def dataset_name(dataset: str) -> str:
@@ -83,7 +94,7 @@ def model_card(name: str, config, inverter, record, seconds: float, hardware: st
       f"EMA {config.train.ema_decay} from step {config.train.ema_start}",
       f"- Images seen: {inverter.step * config.train.global_batch * config.train.d_steps:,} real images "
       f"({inverter.step} steps x batch {config.train.global_batch} x {config.train.d_steps} D steps)",
-      f"- Hardware: {hardware}; training time {seconds / 60:.1f} min (logged steps, compilation excluded)",
+      f"- Hardware: {hardware}; training time {duration(seconds)} (compilation and evaluations excluded)",
       "- Weights: the EMA generator only (Orbax checkpoint in generator/, parameters stored as "
       f"{dtype})", ""]
   if record:
@@ -215,7 +226,7 @@ def _stage(tmp, workdir, inverter, record, builder, hardware, dtype, limitations
       json.dump(record, f, indent=2)
   t = config.train
   info = {"step": inverter.step, "images_seen": inverter.step * t.global_batch * t.d_steps,
-          "hardware": hardware, "training_seconds": training_seconds(workdir), "dtype": dtype,
+          "hardware": hardware, "training_seconds": training_seconds(workdir, inverter.step), "dtype": dtype,
           "limitations": limitations}
   with open(os.path.join(tmp, RELEASE_INFO), "w") as f:
     json.dump(info, f, indent=2)

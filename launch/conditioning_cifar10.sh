@@ -14,6 +14,7 @@
 #   the raw-logit releases they repeat were evaluated on results/cifar10/).
 # (launch/evaluate_cifar10.sh converts the ResNet-56 judge into JUDGES/resnet56).
 set -euo pipefail
+source "$(dirname "$0")/stop_between_runs.sh"  # Ctrl-C stops after the run in flight saves
 ROOT=${ROOT:-workdirs/conditioning}
 DATA_DIR=${DATA_DIR:-data_out}
 JUDGES=${JUDGES:-workdirs/judges}
@@ -30,4 +31,5 @@ for run in "$@"; do
   python -m biglogit.main --config="configs/cifar10.py:${phi},cpu_long" --workdir="${ROOT}/${run}" \
       --config.data.data_dir="${DATA_DIR}" --config.eval.identifier="${JUDGES}/resnet56" \
       --config.eval.fid_extractor="classifier:${JUDGES}/resnet56" "${extra[@]}"
+  stop_if_asked "${ROOT}/${run}"
 done

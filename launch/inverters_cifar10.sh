@@ -17,6 +17,7 @@
 #   launch/inverters_cifar10.sh resnet4b resnet20 resnet4b:top1 resnet20_trained_robust resnet20_trained_standard
 #   (each run ends at its time budget; stopped earlier, it checkpoints, and the same command resumes it).
 set -euo pipefail
+source "$(dirname "$0")/stop_between_runs.sh"  # Ctrl-C stops after the run in flight saves
 SCALE=${SCALE:-cpu_long}
 ROOT=${ROOT:-workdirs/inverters}
 DATA_DIR=${DATA_DIR:-data_out}
@@ -36,4 +37,5 @@ for run in "$@"; do
   python -m biglogit.main --config="configs/cifar10.py:${phi},${SCALE}" --workdir="${ROOT}/${name}" \
       --config.data.data_dir="${DATA_DIR}" --config.eval.identifier="${JUDGES}/resnet56" \
       --config.eval.fid_extractor="classifier:${JUDGES}/resnet56" "${extra[@]}" "${more[@]}"
+  stop_if_asked "${ROOT}/${name}"
 done

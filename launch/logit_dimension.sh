@@ -9,6 +9,7 @@
 # Variables: SHARED [../shared], DATA_DIR [data_out], OUTROOT [workdirs/logit_dimension],
 #            IDENTIFIER [workdirs/judges/resnet56: an independent CIFAR-10 judge, "" to skip]
 set -euo pipefail
+source "$(dirname "$0")/stop_between_runs.sh"  # Ctrl-C stops after the run in flight saves
 SHARED=${SHARED:-../shared}
 DATA_DIR=${DATA_DIR:-data_out}
 OUTROOT=${OUTROOT:-workdirs/logit_dimension}
@@ -27,6 +28,7 @@ python -m biglogit.data.make_logits --source="$TARBALL" --classifier="$EFFNET" -
 for variant in resnet20 effnet; do
   python -m biglogit.main --config=configs/logit_dimension.py:$variant --workdir="$OUTROOT/$variant" \
     --config.data.data_dir="$DATA_DIR" --config.eval.identifier="$IDENTIFIER" "$@"
+  stop_if_asked "$OUTROOT/$variant"
 done
 python -m biglogit.report "$OUTROOT/resnet20" "$OUTROOT/effnet" --out="$OUTROOT/report" \
   --title="Leakage vs. logit dimension" --learning_curve="$OUTROOT/resnet20,$OUTROOT/effnet"

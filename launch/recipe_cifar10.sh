@@ -15,6 +15,7 @@
 #   JUDGES [workdirs/judges] (launch/evaluate_cifar10.sh converts the ResNet-56 judge into JUDGES/resnet56).
 # Then: python -m biglogit.report.recipe ROOT --out=results/recipe
 set -euo pipefail
+source "$(dirname "$0")/stop_between_runs.sh"  # Ctrl-C stops after the run in flight saves
 BUDGET=${BUDGET:-0.1667}
 PHI=${PHI:-resnet4b}
 ROOT=${ROOT:-workdirs/recipe}
@@ -38,4 +39,5 @@ for name in "$@"; do
       --config.train.num_steps=1000000 --config.train.budget_hours="${BUDGET}" \
       --config.eval.every=0 --config.eval.every_hours="$(python3 -c "print(${BUDGET} / 2)")" \
       --config.eval.at_end=True "${extra[@]}"
+  stop_if_asked "${ROOT}/${name}"
 done

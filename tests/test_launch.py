@@ -1,7 +1,9 @@
 """Launch scripts: shell syntax, --dry_run commands, and sweep expansion / sequential running."""
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -75,3 +77,58 @@ def test_the_cifar10_launchers_refuse_an_unknown_run_before_training_anything(sc
                        env={**os.environ, "ROOT": str(tmp_path)}, timeout=60, cwd=REPO)
   assert out.returncode == 2 and out.stderr.strip() == message
   assert os.listdir(tmp_path) == []
+
+
+FAKE_MAIN = """#!{python}
+# Stands in for `python -m biglogit.main`: records its call, then behaves like a run that saves and
+# exits 0 when asked to stop (SIGTERM or Ctrl-C), or finishes after FAKE_SECONDS.
+import os, signal, sys, time
+for s in (signal.SIGTERM, signal.SIGINT):
+  signal.signal(s, lambda *_: sys.exit(0))
+with open(os.environ["FAKE_CALLS"], "a") as f:
+  f.write(" ".join(sys.argv[1:]) + "\\n")
+time.sleep(float(os.environ["FAKE_SECONDS"]))
+"""
+
+
+def _launch_with_fake_python(tmp_path, script, runs, seconds):
+  bin_dir, judges = tmp_path / "bin", tmp_path / "judges" / "resnet56"
+  bin_dir.mkdir()
+  judges.mkdir(parents=True)
+  (judges / "classifier.json").write_text("{}")  # the judge exists: no conversion call
+  (bin_dir / "python").write_text(FAKE_MAIN.format(python=sys.executable))
+  (bin_dir / "python").chmod(0o755)
+  calls = tmp_path / "calls"
+  env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_CALLS": str(calls),
+         "FAKE_SECONDS": str(seconds), "ROOT": str(tmp_path / "runs"), "JUDGES": str(tmp_path / "judges")}
+  proc = subprocess.Popen(["bash", os.path.join(LAUNCH, script), *runs], env=env, cwd=REPO,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          start_new_session=True)
+  return proc, calls
+
+
+@pytest.mark.parametrize("script,runs", [("inverters_cifar10.sh", ["resnet4b", "resnet20"]),
+                                         ("recipe_cifar10.sh", ["ch8", "ch16"])])
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_sent_to_the_launcher_ends_it_after_the_run_in_flight_saves(script, runs, signum, tmp_path):
+  # Ctrl-C (or kill -TERM to the group) reaches both; the run exits 0 as a checkpointed run does,
+  # and the launcher must not go on to train the next one.
+  proc, calls = _launch_with_fake_python(tmp_path, script, runs, seconds=60)
+  deadline = time.time() + 30
+  while not (calls.exists() and calls.read_text()) and time.time() < deadline:
+    time.sleep(0.05)
+  os.killpg(proc.pid, signum)
+  _, err = proc.communicate(timeout=30)
+  assert proc.returncode == 130, err
+  assert len(calls.read_text().splitlines()) == 1 and f"/runs/{runs[0]}" in calls.read_text()
+  assert f"stopped after {tmp_path}/runs/{runs[0]}; the same command resumes it" in err
+
+
+def test_without_a_stop_the_launcher_trains_every_run_in_turn(tmp_path):
+  proc, calls = _launch_with_fake_python(tmp_path, "inverters_cifar10.sh", ["resnet4b", "resnet20:top1"],
+                                         seconds=0)
+  _, err = proc.communicate(timeout=60)
+  assert proc.returncode == 0, err
+  first, second = calls.read_text().splitlines()
+  assert "/runs/resnet4b " in first and "/runs/resnet20_top1 " in second
+  assert "--config.release.kind=top1" in second and "top1" not in first

@@ -43,6 +43,21 @@ def test_a_time_budget_ends_the_run_as_finished_and_the_clock_continues_across_a
   assert hours[0] < hours[1] < hours[2]
   assert "finished step 6 in " in capsys.readouterr().out
 
+  # The release states the clock of its checkpoint (both starts), not one start's log.
+  from biglogit import export
+  release = export.export(workdir, str(tmp_path / "release"), hardware="2 CPU cores")
+  with open(os.path.join(workdir, "checkpoints", "6", "progress", "metadata")) as f:
+    saved = json.load(f)["train_seconds"]
+  with open(os.path.join(release, export.RELEASE_INFO)) as f:
+    assert json.load(f)["training_seconds"] == pytest.approx(saved) and saved > rows[0]["train_hours"] * 3600
+  with open(os.path.join(release, "MODEL_CARD.md")) as f:
+    assert f"training time {saved / 60:.1f} min (compilation and evaluations excluded)" in f.read()
+
+
+def test_the_card_gives_long_runs_in_hours():
+  from biglogit import export
+  assert export.duration(750) == "12.5 min" and export.duration(5.5 * 3600) == "5.50 h"
+
 
 def test_evaluations_every_so_many_hours_fall_at_the_first_log_step_past_each_multiple():
   clock = training_loop.TrainClock(seconds=100.0)  # resumed past one multiple of 90 s

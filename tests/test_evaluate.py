@@ -171,6 +171,10 @@ def test_learning_curve_plots_the_periodic_evaluations(inverter_runs, tmp_path):
   logged = learning_curve.logged_hours(inverter_runs["gan"])
   assert curve[0]["train_hours"] == logged[4] > 0
   assert os.path.exists(learning_curve.plot({"gan": curve}, ["psnr"], str(tmp_path / "hours.png"), x="hours"))
+  assert learning_curve.x_axis_for(curve) == "hours"
+  assert learning_curve.each_path(str(tmp_path / "curves.png"), "gan") == str(tmp_path / "curves_gan.png")
+  # FD on a log axis (a run near 1 beside baselines near 50): drawn when the evaluation has it
+  assert os.path.exists(learning_curve.plot({"gan": curve}, ["fid"], str(tmp_path / "fid.png")))
   with pytest.raises(BiglogitError, match="has no logged train_hours at step"):
     before_the_clock = {k: v for k, v in curve[0].items() if k != "train_hours"}
     learning_curve.plot({"gan": [before_the_clock]}, ["psnr"], str(tmp_path / "old.png"), x="hours")

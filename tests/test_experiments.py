@@ -129,8 +129,11 @@ def test_optimize_cli_writes_a_run_the_report_reads(inverter_runs, tmp_path, cap
   from biglogit.evaluate.__main__ import run as evaluate_run
   for name in ("gan", "deepsim"):
     evaluate_run(inverter_runs[name])
-  page = report.build([inverter_runs["gan"], inverter_runs["deepsim"], out], str(tmp_path / "report"))
+  page = report.build([inverter_runs["gan"], inverter_runs["deepsim"], out], str(tmp_path / "report"),
+                      curve_runs=[inverter_runs["gan"]])
   text = open(page).read()
+  # the learning curve: one figure per training run, on its clock when the log has one
+  assert "![gan: metric vs hours of training](figures/learning_curve_gan.png)" in text
   for row in ("| gan | gan |", "| deepsim | deepsim |", "| optimize_run | optimization |"):
     assert row in text
   images = [line.split("(")[1].rstrip(")") for line in text.splitlines() if line.startswith("![")]

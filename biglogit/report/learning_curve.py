@@ -8,6 +8,8 @@ when a run leaves its baselines behind.
 
 --logged: the training log's scalars instead (metrics.jsonl, every log_every steps, no interval), e.g.
 D's two terms: --logged --metrics=d_real_w1,d_real_w2z,d_fake_w1,d_fake_w2z
+--each: one figure per run, OUT_RUN.png, each with only its own baselines (runs on different
+classifiers' logits have different baselines, and five runs in one panel hide each other).
 --x=hours: hours of training on the x axis instead of steps (the clock the log records as train_hours,
 summed over resumes, without compilation or evaluations): runs of different step rates side by side.
 """
@@ -24,7 +26,10 @@ from biglogit import cli
 from biglogit import train_logs
 
 DEFAULT_METRICS = ("phi_top1_agreement", "identifiability_accuracy", "retrieval_top1_feature_in_class",
-                   "instance_gain_db", "psnr")
+                   "instance_gain_db", "psnr", "fid")
+# Drawn on a log axis: a trained run's FD sits near 1 while the constant and mean baselines' sit near 50,
+# and on a linear axis the run's whole curve would be a flat line at the bottom.
+LOG_SCALE_METRICS = ("fid", "kid")
 _STEP_FILE = re.compile(r"metrics_step_(\d+)\.json$")
 
 
@@ -119,7 +124,9 @@ def plot(curves: Dict[str, List[Dict]], metrics: Sequence[str], path: str, x: st
       if chance is not None and "chance" not in baselines_drawn:
         baselines_drawn.add("chance")
         ax.axhline(chance, linestyle=":", color="black", linewidth=1, label="chance")
-    ax.set_title(metric, fontsize=10)
+    if metric in LOG_SCALE_METRICS:
+      ax.set_yscale("log")
+    ax.set_title(metric + (" (log axis)" if metric in LOG_SCALE_METRICS else ""), fontsize=10)
     ax.set_xlabel(X_AXES[x])
   handles, labels = axes[0][0].get_legend_handles_labels()
   for ax in axes[0][1:]:
@@ -133,6 +140,17 @@ def plot(curves: Dict[str, List[Dict]], metrics: Sequence[str], path: str, x: st
   fig.savefig(path, dpi=110)
   plt.close(fig)
   return path
+
+
+def x_axis_for(curve: List[Dict]) -> str:
+  """"hours" when every record of the curve has its training time, else "step"."""
+  return "hours" if curve and all("train_hours" in r for r in curve) else "step"
+
+
+def each_path(out: str, name: str) -> str:
+  """--each's figure for run NAME: OUT's name with _NAME before the extension."""
+  stem, ext = os.path.splitext(out)
+  return f"{stem}_{name}{ext or '.png'}"
 
 
 def table(curves: Dict[str, List[Dict]], metrics: Sequence[str], steps: Sequence[int]) -> str:
@@ -155,7 +173,11 @@ def main(argv):
     load = load_logged if flags.FLAGS.logged else load_curve
     curves = {os.path.basename(os.path.normpath(d)): load(d) for d in argv[1:]}
     metrics = [m for m in flags.FLAGS.metrics.split(",") if m]
-    print(plot(curves, metrics, flags.FLAGS.out, x=flags.FLAGS.x))
+    if flags.FLAGS.each:  # one figure per run, each beside its own dataset's baselines
+      for name, curve in curves.items():
+        print(plot({name: curve}, metrics, each_path(flags.FLAGS.out, name), x=flags.FLAGS.x))
+    else:
+      print(plot(curves, metrics, flags.FLAGS.out, x=flags.FLAGS.x))
     if flags.FLAGS.table_steps:
       print(table(curves, metrics, [int(s) for s in flags.FLAGS.table_steps]))
   body()
@@ -166,5 +188,7 @@ if __name__ == "__main__":
   flags.DEFINE_string("metrics", ",".join(DEFAULT_METRICS), "Comma-separated metric names, a panel each.")
   flags.DEFINE_list("table_steps", [], "Also print a markdown table of the metrics at these steps.")
   flags.DEFINE_enum("x", "step", list(X_AXES), "The x axis: training steps or hours of training.")
+  flags.DEFINE_bool("each", False, "One figure per run (OUT's name with _RUN appended) instead of one "
+                    "for all: each run beside only its own dataset's baselines.")
   flags.DEFINE_bool("logged", False, "Plot the training log's scalars (metrics.jsonl), not the evaluations.")
   cli.run(main)

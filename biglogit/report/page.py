@@ -198,9 +198,12 @@ def build(run_dirs: List[str], out: str, title: str = "biglogit report", intro: 
     page.heading(2, "Learning curves")
     page.text("Each run's periodic evaluation (eval.every) on the held-out examples, mean with its 95% "
               "interval as a band; dashed lines: the trivial baselines on the same examples; dotted: chance.")
-    learning_curve.plot(curves, learning_curve.DEFAULT_METRICS, os.path.join(figures_dir, "learning_curve.png"))
-    written.append("figures/learning_curve.png")
-    page.image("figures/learning_curve.png", "metric vs training step, " + ", ".join(curves))
+    for name, curve in curves.items():  # one figure per run, beside its own dataset's baselines
+      figure = f"figures/learning_curve_{safe_name(name)}.png"
+      x = learning_curve.x_axis_for(curve)
+      learning_curve.plot({name: curve}, learning_curve.DEFAULT_METRICS, os.path.join(out, figure), x=x)
+      written.append(figure)
+      page.image(figure, f"{name}: metric vs {learning_curve.X_AXES[x]}")
   for r in runs:
     for exp, (data, folder) in r["experiments"].items():
       page.heading(2, f"{exp}: {r['name']}")

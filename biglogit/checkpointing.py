@@ -290,9 +290,15 @@ class Checkpointer:
         self._manager.wait_until_finished()
 
   def close(self):
+    """Waits for the write in flight, then stops Orbax's background threads even when that write
+    failed: left running, they print 'Event loop is closed' tracebacks under the one-line error."""
     if self._manager is not None:
-      self.wait()
-      self._manager.close()
+      try:
+        self.wait()
+      finally:
+        with self._write_errors_reported("closing the checkpoint manager"):
+          self._manager.close()
+        self._manager = None
 
 
 def saved_progress(directory, step: int) -> Dict[str, Any]:

@@ -291,7 +291,8 @@ class Checkpointer:
 
   def close(self):
     """Waits for the write in flight, then stops Orbax's background threads even when that write
-    failed: left running, they print 'Event loop is closed' tracebacks under the one-line error."""
+    failed: threads left running at exit can print 'Event loop is closed' tracebacks under the
+    one-line error (seen, rarely, in the full-disk test)."""
     if self._manager is not None:
       try:
         self.wait()

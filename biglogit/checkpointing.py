@@ -291,8 +291,7 @@ class Checkpointer:
 
   def close(self):
     """Waits for the write in flight, then stops Orbax's background threads even when that write
-    failed: threads left running at exit can print 'Event loop is closed' tracebacks under the
-    one-line error (seen, rarely, in the full-disk test)."""
+    failed."""
     if self._manager is not None:
       try:
         self.wait()

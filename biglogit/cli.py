@@ -71,11 +71,80 @@ class QuietLibraries(logging.logging.Filter):
     return record.levelno >= logging.logging.WARNING or record.pathname.startswith(self._OWN)
 
 
+class DropClosedLoopTracebacks:
+  """sys.stderr, less one third-party traceback that follows a failed checkpoint write.
+
+  Orbax runs a save's writes in a fresh asyncio loop and closes it as soon as one write fails (a full
+  disk); TensorStore's C++ threads then report each write still in flight to that closed loop and
+  print the resulting 'RuntimeError: Event loop is closed' traceback to sys.stderr themselves (not
+  through sys.excepthook), under the one-line error that already says what failed and what is intact.
+  Only a traceback whose every frame is in asyncio's base_events.py and whose last line is that error
+  is dropped; any other text, tracebacks included, passes through unchanged."""
+  _HEADER = "Traceback (most recent call last):"
+  _ERROR = "RuntimeError: Event loop is closed"
+
+  def __init__(self, stream):
+    self._stream = stream
+    self._unsent = ""  # text from a line that starts (or may start) a traceback, until it ends
+    self._at_line_start = True
+
+  def write(self, text: str) -> int:
+    self._unsent += text
+    while self._unsent:
+      start = self._traceback_start()
+      if start is None:  # nothing that is or may become a traceback
+        self._pass(self._unsent)
+        self._unsent = ""
+        break
+      self._pass(self._unsent[:start])
+      self._unsent = self._unsent[start:]
+      lines = self._unsent.split("\n")
+      # a traceback ends at its first finished line after the header that is not indented (a frame)
+      end = next((i for i, line in enumerate(lines[1:-1], 1) if not line.startswith(" ")), None)
+      if not self._unsent.startswith(self._HEADER) or end is None:
+        break  # wait for the rest
+      block = "\n".join(lines[:end + 1]) + "\n"
+      self._unsent = self._unsent[len(block):]
+      if not self._is_closed_loop_traceback(block):
+        self._pass(block)
+    return len(text)
+
+  def _traceback_start(self):
+    """Where the first line in the unsent text that is, or may still become, the header begins."""
+    line_start = 0 if self._at_line_start else self._unsent.find("\n") + 1 or None
+    while line_start is not None:
+      rest = self._unsent[line_start:line_start + len(self._HEADER)]
+      if rest == self._HEADER or (self._HEADER.startswith(rest) and "\n" not in rest):
+        return line_start
+      line_start = self._unsent.find("\n", line_start) + 1 or None
+    return None
+
+  def _is_closed_loop_traceback(self, block: str) -> bool:
+    lines = block.splitlines()
+    files = [line for line in lines if line.startswith("  File ")]
+    return lines[-1] == self._ERROR and bool(files) and all(
+        f"asyncio{os.sep}base_events.py" in line for line in files)
+
+  def _pass(self, text: str):
+    if text:
+      self._stream.write(text)
+      self._at_line_start = text.endswith("\n")
+
+  def flush(self):
+    self._pass(self._unsent)  # an unfinished traceback is shown as it is rather than lost
+    self._unsent = ""
+    self._stream.flush()
+
+  def __getattr__(self, name):  # fileno, isatty, encoding, ... of the real stream
+    return getattr(self._stream, name)
+
+
 def run(main):
   """app.run with one-line flag errors and quiet libraries; main's body goes through
   biglogit.exit_on_error."""
   def quiet_main(argv):
     logging.get_absl_handler().addFilter(QuietLibraries())
+    sys.stderr = DropClosedLoopTracebacks(sys.stderr)
     return exit_on_error(lambda: main(argv))
   app.run(quiet_main, flags_parser=parse_flags)
 

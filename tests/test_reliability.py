@@ -168,7 +168,6 @@ def test_evaluate_and_make_logits_on_a_full_disk_are_one_line_and_leave_nothing_
   assert leftovers == [], leftovers  # no 0-byte metrics.md.tmp, no incomplete dataset
 
 
-
 _WRITE_FINISHING_AFTER_ITS_LOOP_CLOSED = """
 import asyncio, sys, threading
 import tensorstore as ts

@@ -126,8 +126,7 @@ def save_class_grid(path: str, inverter, per_class: int = 1, max_rows: int = 10,
   rows = np.asarray(rows)
   x_hat = inverter.reconstruct(ex["logits"][rows], seed=0, indices=ex["index"][rows])
   _, builder = dataset_lib.open_split(c.data.dataset, c.eval.split, c.data.data_dir)
-  names = getattr(builder.info.features["label"], "names", None)
-  labels = [names[int(l)] if names else f"class {int(l)}" for l in ex["label"][rows]]
+  labels = dataset_lib.label_names(builder, ex["label"][rows])
   image_lib.save_png(path, image_lib.labelled_grid([ex["image"][rows], image_lib.unit_to_uint8(x_hat)],
                                                    ["original", "reconstruction"], labels, upscale=3))
   return path

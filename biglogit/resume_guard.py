@@ -17,6 +17,7 @@ from typing import Dict, Optional
 from etils import epath
 
 from biglogit import BiglogitError
+from biglogit import host
 
 HISTORY_FILE = "run_history.json"
 TRAJECTORY_KEYS = ("seed", "method", "train.global_batch", "train.d_steps", "train.g_lr", "train.d_lr",
@@ -84,13 +85,16 @@ def check(workdir: str, current: Dict, resuming_from: Optional[int], allow_chang
   return changes
 
 
-def record(workdir: str, current: Dict, config_dict: Dict, step: int, changes: Dict):
-  """Appends this start to the history (process 0; atomic write). The first entry holds the full
-  config; later ones only what changed since the previous start, trajectory or not."""
+def record(workdir: str, current: Dict, config_dict: Dict, step: int, changes: Dict, devices: str = ""):
+  """Appends this start to the history (process 0; atomic write): when, on which host and CPU (and
+  `devices`, e.g. '4 x cpu'), from which step. The first entry holds the full config; later ones only
+  what changed since the previous start, trajectory or not."""
   history = _read(workdir) or {"trajectory": current, "starts": []}
   previous_config = history.get("config")
   entry = {"time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-           "host": socket.gethostname(), "step": step}
+           "host": socket.gethostname(), "cpu": host.cpu_model(), "step": step}
+  if devices:
+    entry["devices"] = devices
   if previous_config is None:
     entry["config"] = "initial"
   else:

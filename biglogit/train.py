@@ -335,7 +335,9 @@ def _train(config, workdir, mesh, train_iter, spec, checkpointer, start_record):
     return state
   if is_main:  # only once the start is sure: a refused resume leaves both files as they were
     trajectory, changes, start_step = start_record
-    resume_guard.record(workdir, trajectory, config.to_dict(), start_step, changes)
+    kinds = sorted({d.device_kind for d in mesh.devices.flat})
+    resume_guard.record(workdir, trajectory, config.to_dict(), start_step, changes,
+                        devices=f"{mesh.devices.size} x {'/'.join(kinds)}")
     _write_config(workdir, config)
 
   writer = train_logs.create_writer(workdir, is_main)

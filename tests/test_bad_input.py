@@ -1,5 +1,6 @@
 """Bad input: a clear one-line error before compiling, and nothing written to the workdir."""
 import os
+import re
 
 import numpy as np
 import pytest
@@ -185,6 +186,11 @@ def test_resume_with_another_trajectory_is_refused_unless_allowed(tiny_config, t
   train.train_and_evaluate(tiny_config, str(run), allow_changed_resume=True)
   history = json.loads((run / "run_history.json").read_text())
   assert [s["step"] for s in history["starts"]] == [0, 2]
+  # Each start names its machine: the hours of a run's budget are steps at that machine's speed.
+  from biglogit import host
+  for start in history["starts"]:
+    assert start["cpu"] == host.cpu_model() and start["cpu"].endswith(f", {os.cpu_count()} cores")
+    assert re.fullmatch(r"[1-9][0-9]* x cpu", start["devices"]), start["devices"]
   allowed = history["starts"][1]["trajectory_changes_allowed"]
   assert sorted(allowed) == ["data.train_split", "dataset_identity", "seed"]
   assert allowed["seed"] == [0, 1] and allowed["data.train_split"] == ["train", "test"]

@@ -10,6 +10,7 @@ from PIL import Image
 
 from biglogit import BiglogitError
 from biglogit import images as image_lib
+from biglogit.data import dataset as dataset_lib
 from biglogit.experiments import (adversarial, grid, invariance, logit_edits, misclassified, noise, ood,
                                   optimize)
 from tests.conftest import compilations
@@ -29,6 +30,11 @@ def test_grid_side_by_side_on_images_all_classifiers_get_right(inverter_runs, tm
   assert res["columns"] == ["original", "gan", "deepsim", "baseline: nearest_logits"]
   assert set(res["per_run"]) == {"gan", "deepsim", "baseline: nearest_logits"}
   assert len(res["source_indices"]) == 4
+  # Each row is labelled with its example's class name (the toy dataset's names are "0" ... "9").
+  source, builder = dataset_lib.open_split(inverter_runs["dataset"], "test")
+  names = builder.info.features["label"].names
+  label_of = {int(source[p]["index"]): int(source[p]["label"]) for p in range(len(source))}
+  assert res["classes"] == [names[label_of[i]] for i in res["source_indices"]]
   bare = grid.run([inverter_runs["gan"]], out=str(tmp_path / "bare"), num_images=4, num_examples=32, baselines=())
   assert bare["columns"] == ["original", "gan"]
   # The toy labels make every 4th example misclassified: none of those may be chosen.

@@ -154,6 +154,12 @@ def resolve_dataset_dir(dataset: str, data_dir: str = "") -> epath.Path:
       "python -m biglogit.data.make_logits or set config.data.dataset to its folder")
 
 
+def label_names(builder, labels) -> list:
+  """The class name of each label (the dataset's ClassLabel names), or 'class N' where it has none."""
+  names = getattr(builder.info.features["label"], "names", None)
+  return [names[int(l)] if names else f"class {int(l)}" for l in labels]
+
+
 def open_split(dataset: str, split: str, data_dir: str = ""):
   """(random-access data source, tfds builder) for one split, with no TensorFlow."""
   path = resolve_dataset_dir(dataset, data_dir)

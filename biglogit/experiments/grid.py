@@ -6,7 +6,8 @@
 Images are random held-out examples that every run's classifier gets right (the logits of every
 run's dataset put the true label first). Runs are aligned by the example's source index, so runs on
 logits of different classifiers of the same images line up. Writes grid.png and grid.json (chosen
-indices, per-run PSNR/SSIM on exactly these images) under the first run's experiments/grid/.
+indices and classes, per-run PSNR/SSIM on exactly these images) under the first run's
+experiments/grid/; each row of the picture is labelled with the example's class.
 --baselines adds a column per trivial inverter (default nearest_logits), computed from the first
 run's logits with its training split as the reference, so every picture shows what no training gives.
 """
@@ -17,6 +18,7 @@ import numpy as np
 from biglogit import BiglogitError
 from biglogit import cli
 from biglogit import images as image_lib
+from biglogit.data import dataset as dataset_lib
 from biglogit.evaluate import baselines as B
 from biglogit.evaluate import metrics as M
 from biglogit.experiments import common
@@ -70,9 +72,12 @@ def run(workdirs, out=None, num_images: int = 8, num_examples: int = 1000, seed:
       titles.append(f"baseline: {kind}")
       per_run[f"baseline: {kind}"] = {"psnr": M.psnr(originals, x_hat), "ssim": M.ssim(originals, x_hat)}
   out_dir = runs[0].out
-  figure = common.save_grid(os.path.join(out_dir, "grid.png"), columns, titles)
+  c = runs[0].config
+  _, builder = dataset_lib.open_split(c.data.dataset, split or c.eval.split, c.data.data_dir)
+  classes = dataset_lib.label_names(builder, first["label"][[position[0][i] for i in chosen]])
+  figure = common.save_grid(os.path.join(out_dir, "grid.png"), columns, titles, row_labels=classes)
   result = {**common.header(runs[0], NAME), "columns": titles,
-            "source_indices": chosen, "all_correct_pool": len(right), "per_run": per_run,
+            "source_indices": chosen, "classes": classes, "all_correct_pool": len(right), "per_run": per_run,
             "figures": [os.path.basename(figure)]}
   common.write_json(os.path.join(out_dir, "grid.json"), result)
   return result

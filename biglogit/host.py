@@ -30,7 +30,7 @@ def use_every_cpu_core(global_batch: int) -> int:
 
 
 def cpu_model() -> str:
-  """The CPU's model name and core count, e.g. 'AMD EPYC 7B13, 2 cores'.
+  """The CPU's model name and core count, e.g. 'AMD EPYC, 2 cores' (as a VM names it).
 
   Why: a run's budget and its curves' x axis are hours of training, and the same hour is a different
   number of steps on another CPU (this GAN: 2.3 steps/s on the 2-core Intel Xeon, 1.55 on the 2-core

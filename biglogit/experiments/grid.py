@@ -45,8 +45,8 @@ def run(workdirs, out=None, num_images: int = 8, num_examples: int = 1000, seed:
                         "every run's classifier; raise --num_examples")
   right = sorted(right)
   chosen = [right[i] for i in common.pick(len(right), num_images, seed)]
-  first = runs[0].examples
-  originals = first["x"][[position[0][i] for i in chosen]]
+  first, first_rows, c = runs[0].examples, [position[0][i] for i in chosen], runs[0].config
+  originals = first["x"][first_rows]
   columns, per_run = [originals], {}
   for r, pos in zip(runs, position):
     rows = [pos[i] for i in chosen]
@@ -61,10 +61,9 @@ def run(workdirs, out=None, num_images: int = 8, num_examples: int = 1000, seed:
                                 "method": r.inverter.config.method, "step": r.inverter.step}
   titles = ["original"] + [r.inverter.name for r in runs]
   if kinds:
-    c = runs[0].config
     e = c.eval
     reference = B.load_reference(c.data.dataset, c.data.train_split, c.data.data_dir)
-    logits = first["logits"][[position[0][i] for i in chosen]]
+    logits = first["logits"][first_rows]
     for kind in kinds:
       x_hat = B.reconstruct(kind, reference, logits, e.get("nearest_distance", "cosine"),
                             e.get("class_mean_by", "label"))
@@ -72,9 +71,8 @@ def run(workdirs, out=None, num_images: int = 8, num_examples: int = 1000, seed:
       titles.append(f"baseline: {kind}")
       per_run[f"baseline: {kind}"] = {"psnr": M.psnr(originals, x_hat), "ssim": M.ssim(originals, x_hat)}
   out_dir = runs[0].out
-  c = runs[0].config
   _, builder = dataset_lib.open_split(c.data.dataset, split or c.eval.split, c.data.data_dir)
-  classes = dataset_lib.label_names(builder, first["label"][[position[0][i] for i in chosen]])
+  classes = dataset_lib.label_names(builder, first["label"][first_rows])
   figure = common.save_grid(os.path.join(out_dir, "grid.png"), columns, titles, row_labels=classes)
   result = {**common.header(runs[0], NAME), "columns": titles,
             "source_indices": chosen, "classes": classes, "all_correct_pool": len(right), "per_run": per_run,

@@ -6,17 +6,21 @@
 #   (b) the GAN inverter of the adversarially trained VNN-COMP ResNet-4B,
 #   (c) the Dosovitskiy & Brox (DeePSiM) baseline on ResNet-4B logits,
 # each stopped by SIGTERM after BUDGET_S seconds of training (the trainer checkpoints and exits 0),
-# then exports the EMA generators (bf16 parameters, <= 15 MB per file) and writes to $OUT:
-#   runs/<name>/{config.json,metrics.jsonl,images/,eval/}   pretrained/<name>/   logs/   summary.json
-# Full training states stay outside $OUT (too large to bring back).
+# then exports the EMA generators (bf16 parameters, about 9 MB each) and writes to $OUT one archive
+# per run, <name>.tar.gz = runs/<name>/{config.json,metrics.jsonl,images/} + pretrained/<name>/,
+# and logs.tar.gz, summary.json: the device tool brings back at most 8 files, 16 MiB each, two
+# folders deep. Full training states stay on the machine (too large to bring back).
 #
 # Usage (device machine, repository root; wheels carried in .carry/wheels):
-#   OUT=$OUT bash launch/gpu_release_cifar10.sh
+#   OUT=$OUT SHARED=.carry/shared bash launch/gpu_release_cifar10.sh
+# (../shared does not travel to that machine: copy the CIFAR-10 tarball to
+#  .carry/shared/data/cifar10-jpeg/ and the wheels to .carry/wheels, and carry .carry.)
 # CPU dry run (this machine; tiny model, reuses finished datasets in data_out/, 150 s per run):
 #   OUT=/tmp/gpu_dry CPU_DRY_RUN=1 DATA_DIR=data_out bash launch/gpu_release_cifar10.sh
 #
 # Variables (environment; defaults in brackets):
 #   OUT          output folder brought back                             [required]
+#   STAGE        where the outputs are gathered before archiving          [/tmp/biglogit_stage]
 #   SHARED       the shared data folder                                  [../shared]
 #   WHEELS       extra wheels to install (--no-index --no-deps)          [.carry/wheels]
 #   DATA_DIR     where logits datasets are built / found                 [/tmp/biglogit_data]
@@ -34,15 +38,29 @@ STATE_DIR=${STATE_DIR:-/tmp/biglogit_state}
 BUDGET_S=${BUDGET_S:-300}
 MEM_FRACTION=${MEM_FRACTION:-0.3}
 CPU_DRY_RUN=${CPU_DRY_RUN:-0}
+FINAL_OUT=${OUT}
+OUT=${STAGE:-/tmp/biglogit_stage}
+rm -rf "${OUT}"
 TARBALL="${SHARED}/data/cifar10-jpeg/cifar10_jpeg_q75.tar.gz"
-mkdir -p "${OUT}/logs" "${OUT}/runs" "${OUT}/pretrained" "${STATE_DIR}"
+mkdir -p "${OUT}/logs" "${OUT}/runs" "${OUT}/pretrained" "${STATE_DIR}" "${FINAL_OUT}"
 T0=$(date +%s)
 stamp() { echo "[$(( $(date +%s) - T0 ))s] $*" | tee -a "${OUT}/logs/script.log"; }
+archive() {  # whatever happened, bring back the logs and each run's archive
+  tar czf "${FINAL_OUT}/logs.tar.gz" -C "${OUT}" logs
+  for run in "${OUT}"/runs/*/; do
+    local name; name=$(basename "${run}")
+    tar czf "${FINAL_OUT}/${name}.tar.gz" -C "${OUT}" "runs/${name}" \
+        $( [[ -d "${OUT}/pretrained/${name}" ]] && echo "pretrained/${name}" )
+  done
+  [[ -f "${OUT}/summary.json" ]] && cp "${OUT}/summary.json" "${FINAL_OUT}/"
+  true
+}
+trap archive EXIT
 
 # 1. Packages the machine lacks, into a scratch folder on PYTHONPATH.
 if [[ -d "${WHEELS}" ]] && ls "${WHEELS}"/*.whl >/dev/null 2>&1; then
   stamp "installing $(ls "${WHEELS}"/*.whl | wc -l) wheels"
-  pip install -q --no-index --no-deps --target /tmp/biglogit_site "${WHEELS}"/*.whl
+  python3 -m pip install -q --no-index --no-deps --target /tmp/biglogit_site "${WHEELS}"/*.whl
   export PYTHONPATH="/tmp/biglogit_site:${PYTHONPATH:-}"
 fi
 export PYTHONPATH="$(pwd):${PYTHONPATH:-}"
@@ -64,10 +82,10 @@ fi
 
 # 2. Logits datasets (skipped when already complete), both at once.
 stamp "building logits datasets"
-python -m biglogit.data.make_logits --source="${TARBALL}" --classifier=pretrained/cifar10/resnet20 \
+python3 -m biglogit.data.make_logits --source="${TARBALL}" --classifier=pretrained/cifar10/resnet20 \
     --data_dir="${DATA_DIR}" --name=cifar10_resnet20 > "${OUT}/logs/logits_resnet20.log" 2>&1 &
 P1=$!
-python -m biglogit.data.make_logits --source="${TARBALL}" --classifier=pretrained/cifar10/resnet4b \
+python3 -m biglogit.data.make_logits --source="${TARBALL}" --classifier=pretrained/cifar10/resnet4b \
     --data_dir="${DATA_DIR}" --name=cifar10_resnet4b > "${OUT}/logs/logits_resnet4b.log" 2>&1 &
 P2=$!
 wait ${P1} ${P2}
@@ -77,11 +95,16 @@ stamp "datasets ready"
 train() {  # name config extra-flags...
   local name=$1 config=$2; shift 2
   # timeout exits 124 when it had to send TERM: that is the planned stop, not a failure.
-  timeout --signal=TERM --kill-after=90 "${BUDGET_S}" python -m biglogit.main --config="${config}" \
+  timeout --signal=TERM --kill-after=90 "${BUDGET_S}" python3 -m biglogit.main --config="${config}" \
       --workdir="${STATE_DIR}/${name}" "${COMMON[@]}" "$@" > "${OUT}/logs/train_${name}.log" 2>&1 \
     || [[ $? == 124 ]]
 }
 stamp "training for ${BUDGET_S}s each"
+if command -v nvidia-smi >/dev/null; then  # the GPU's use while the three runs share it
+  (while sleep 30; do nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader; done) \
+      > "${OUT}/logs/gpu_use.log" 2>&1 &
+  GPU_LOG=$!
+fi
 train resnet20_gan configs/cifar10.py:resnet20 & A=$!
 train resnet4b_gan configs/cifar10.py:resnet4b & B=$!
 train resnet4b_deepsim configs/cifar10.py:resnet4b --config.method=deepsim \
@@ -89,6 +112,7 @@ train resnet4b_deepsim configs/cifar10.py:resnet4b --config.method=deepsim \
 FAILED=0
 for p in ${A} ${B} ${C}; do wait "${p}" || FAILED=1; done
 stamp "training done (failed=${FAILED})"
+[[ -n "${GPU_LOG:-}" ]] && kill "${GPU_LOG}" 2>/dev/null
 
 # 4. Bring back what is small: logs, grids, configs; the EMA generators as releases.
 HARDWARE="1x NVIDIA H200 shared by 3 concurrent runs, bf16 compute"
@@ -97,14 +121,14 @@ for name in resnet20_gan resnet4b_gan resnet4b_deepsim; do
   src="${STATE_DIR}/${name}"
   [[ -d "${src}/checkpoints" ]] || { stamp "no checkpoint for ${name}"; continue; }
   mkdir -p "${OUT}/runs/${name}"
-  cp -r "${src}/config.json" "${src}/metrics.jsonl" "${OUT}/runs/${name}/" 2>/dev/null || true
+  cp -r "${src}/config.json" "${src}/metrics.jsonl" "${src}/run_history.json" "${OUT}/runs/${name}/" 2>/dev/null || true
   cp -r "${src}/images" "${OUT}/runs/${name}/" 2>/dev/null || true
-  python -m biglogit.export --workdir="${src}" --out="${OUT}/pretrained/${name}" --dtype=bfloat16 \
+  python3 -m biglogit.export --workdir="${src}" --out="${OUT}/pretrained/${name}" --dtype=bfloat16 \
       --hardware="${HARDWARE}" >> "${OUT}/logs/export.log" 2>&1 || stamp "export of ${name} failed"
 done
 
 # 5. Throughput and final losses of each run.
-python - "${OUT}" "${STATE_DIR}" <<'PY' | tee "${OUT}/summary.json"
+python3 - "${OUT}" "${STATE_DIR}" <<'PY' | tee "${OUT}/summary.json"
 import json, os, sys
 out, state = sys.argv[1], sys.argv[2]
 summary = {}

@@ -145,7 +145,10 @@ def run(main):
   def quiet_main(argv):
     logging.get_absl_handler().addFilter(QuietLibraries())
     sys.stderr = DropClosedLoopTracebacks(sys.stderr)
-    return exit_on_error(lambda: main(argv))
+    result = exit_on_error(lambda: main(argv))
+    # app.run exits with what main returns: a command's result (the experiments return theirs for
+    # callers in Python) would be printed and exit 1; only an int is an exit status
+    return result if isinstance(result, int) else None
   app.run(quiet_main, flags_parser=parse_flags)
 
 

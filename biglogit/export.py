@@ -41,6 +41,9 @@ def training_seconds(workdir: str, step: int) -> float:
   """The training time of checkpoint `step`: the clock saved with it (summed over resumes; compilation,
   evaluations and image grids excluded), else, for checkpoints older than the clock, the wall time of
   the logged steps from metrics.jsonl's steps_per_s."""
+  release_info = epath.Path(workdir) / RELEASE_INFO  # exporting a release again (new statistics)
+  if release_info.exists():
+    return float(json.loads(release_info.read_text())["training_seconds"])
   saved = checkpointing.saved_progress(epath.Path(workdir) / "checkpoints", step)
   if "train_seconds" in saved:
     return float(saved["train_seconds"])
@@ -72,7 +75,7 @@ def _accuracy(dataset_meta, split: str) -> str:
 
 
 def model_card(name: str, config, inverter, record, seconds: float, hardware: str, dataset_meta,
-               dtype: str, limitations: str = "") -> str:
+               dtype: str, limitations: str = "", standing: int = 0) -> str:
   """name: the release folder's name (the card's title). No path of the training machine appears:
   the image source is named by its file name only."""
   clf = dataset_meta.get("classifier", {})
@@ -96,7 +99,8 @@ def model_card(name: str, config, inverter, record, seconds: float, hardware: st
       f"({inverter.step} steps x batch {config.train.global_batch} x {config.train.d_steps} D steps)",
       f"- Hardware: {hardware}; training time {duration(seconds)} (compilation and evaluations excluded)",
       "- Weights: the EMA generator only (Orbax checkpoint in generator/, parameters stored as "
-      f"{dtype})", ""]
+      f"{dtype})" + (f"; batch-norm statistics recomputed for the EMA weights from {standing} training "
+                     "batches (export --standing_stats)" if standing else ""), ""]
   if record:
     lines += [f"## Held-out metrics ({record['num_examples']} examples of split "
               f"{record.get('split', '?')}, mean [95% bootstrap CI])", "",
@@ -133,15 +137,16 @@ def save_class_grid(path: str, inverter, per_class: int = 1, max_rows: int = 10,
 
 
 def write_card(release_dir: str, inverter, record, info, dataset_meta, name: str = ""):
-  """info["limitations"]: the releaser's plain statement of what the model does not do (its card's
-  Limitations section); it stays in release.json so a refreshed card keeps it."""
   """MODEL_CARD.md + grid.png of a release folder (also to refresh an existing release's card with
-  a new evaluation record: `refresh_card`)."""
+  a new evaluation record: `refresh_card`). info["limitations"]: the releaser's plain statement of
+  what the model does not do (its card's Limitations section); it stays in release.json so a
+  refreshed card keeps it."""
   release = epath.Path(release_dir)
   save_class_grid(str(release / GRID), inverter)
   files.atomic_write(release / "MODEL_CARD.md", model_card(
       name or release.name, inverter.config, inverter, record, info["training_seconds"],
-      info["hardware"], dataset_meta, info.get("dtype", "float32"), info.get("limitations", "")))
+      info["hardware"], dataset_meta, info.get("dtype", "float32"), info.get("limitations", ""),
+      info.get("standing_stats_batches", 0)))
 
 
 def refresh_card(release_dir: str, metrics_json: str, data_dir: str = "", limitations: str = None):
@@ -164,12 +169,32 @@ def refresh_card(release_dir: str, metrics_json: str, data_dir: str = "", limita
   write_card(release_dir, inverter, record, info, dict(builder.info.metadata or {}))
 
 
+def recompute_stats(inverter, batches: int, seed: int = 0):
+  """Standing statistics for the EMA weights from `batches` batches of the training split (global
+  batch each; a fixed random draw), before the release is written (Inverter.recompute_stats)."""
+  c = inverter.config
+  source, _ = dataset_lib.open_split(c.data.dataset, c.data.train_split, c.data.data_dir)
+  batch = int(c.train.global_batch)
+  if batches * batch > len(source):
+    raise BiglogitError(f"--standing_stats={batches} batches of {batch} exceed the {len(source)} training "
+                        "examples; ask for fewer batches")
+  indices = np.sort(np.random.RandomState(seed).permutation(len(source))[:batches * batch])
+  logits = np.stack([np.asarray(source[int(i)]["logits"], np.float32) for i in indices])
+  order = np.random.RandomState(seed + 1).permutation(len(indices))  # batches mix the classes
+  return inverter.recompute_stats(logits[order], indices[order], batch, seed)
+
+
 def export(workdir: str, out: str, hardware: str, step=None, dtype: str = "float32",
-           limitations: str = "") -> str:
+           limitations: str = "", standing_stats: int = 0, data_dir: str = "") -> str:
   """dtype="bfloat16" halves the release (the loader casts back to float32). `out` may be local or
-  on object storage (gs://...); the release is assembled in a local folder and published whole."""
+  on object storage (gs://...); the release is assembled in a local folder and published whole.
+  standing_stats=N: recompute the EMA generator's batch-norm statistics from N training batches
+  first (needed when the EMA weights lag G, e.g. train.ema_decay 0.9999; `workdir` may then be an
+  earlier release of the run, whose held-out numbers no longer apply and are dropped)."""
   if dtype not in ("float32", "bfloat16"):
     raise BiglogitError(f"--dtype={dtype}; use float32 or bfloat16")
+  if standing_stats < 0:
+    raise BiglogitError(f"--standing_stats={standing_stats}; use 0 (keep training's statistics) or a number of batches")
   target = epath.Path(out)
   if target.exists() and not target.is_dir():
     raise BiglogitError(f"--out={out} is an existing file; export into a fresh folder")
@@ -179,11 +204,17 @@ def export(workdir: str, out: str, hardware: str, step=None, dtype: str = "float
     files.check_can_create(out, "--out")
   inverter = Inverter.load(workdir, step)
   config = inverter.config
+  if data_dir:
+    config.data.data_dir = data_dir
+  if standing_stats and not jax.tree_util.tree_leaves(inverter.g_stats):
+    standing_stats = 0  # a generator without running statistics (DeePSiM's decoder): nothing to redo
+  if standing_stats:
+    recompute_stats(inverter, standing_stats)
   record = None
   metrics_path = epath.Path(workdir) / "eval" / "metrics.json"
   if metrics_path.exists():
     record = json.loads(files.read_pair(metrics_path, metrics_path.with_suffix(".md")))
-    if record.get("step") != inverter.step:
+    if record.get("step") != inverter.step or standing_stats:
       record = None  # numbers of another checkpoint do not describe this one
     else:
       record["workdir"] = out  # the release, not the training machine's path
@@ -197,7 +228,7 @@ def export(workdir: str, out: str, hardware: str, step=None, dtype: str = "float
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(os.path.abspath(out))}.export-")
   try:
-    _stage(tmp, workdir, inverter, record, builder, hardware, dtype, limitations, target.name)
+    _stage(tmp, workdir, inverter, record, builder, hardware, dtype, limitations, target.name, standing_stats)
     publish(tmp, out)
   except BaseException as e:
     shutil.rmtree(tmp, ignore_errors=True)
@@ -208,7 +239,7 @@ def export(workdir: str, out: str, hardware: str, step=None, dtype: str = "float
   return out
 
 
-def _stage(tmp, workdir, inverter, record, builder, hardware, dtype, limitations, name):
+def _stage(tmp, workdir, inverter, record, builder, hardware, dtype, limitations, name, standing_stats=0):
   """Writes the whole release into the folder `tmp`."""
   config = inverter.config
   checkpointer = ocp.StandardCheckpointer()
@@ -226,7 +257,7 @@ def _stage(tmp, workdir, inverter, record, builder, hardware, dtype, limitations
   t = config.train
   info = {"step": inverter.step, "images_seen": inverter.step * t.global_batch * t.d_steps,
           "hardware": hardware, "training_seconds": training_seconds(workdir, inverter.step), "dtype": dtype,
-          "limitations": limitations}
+          "limitations": limitations, "standing_stats_batches": standing_stats}
   with open(os.path.join(tmp, RELEASE_INFO), "w") as f:
     json.dump(info, f, indent=2)
   write_card(tmp, inverter, record, info, dict(builder.info.metadata or {}), name=name)
@@ -259,7 +290,8 @@ def publish(staged: str, out: str):
 def main(argv):
   del argv
   F = flags.FLAGS
-  print(export(F.workdir, F.out, F.hardware, F.step, F.dtype, F.limitations))
+  print(export(F.workdir, F.out, F.hardware, F.step, F.dtype, F.limitations, F.standing_stats,
+               F.data_dir))
 
 
 if __name__ == "__main__":
@@ -270,5 +302,8 @@ if __name__ == "__main__":
   flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"], "Storage dtype of the parameters.")
   flags.DEFINE_string("limitations", "", "What the model does not do, in plain words (the card's "
                       "Limitations section); e.g. which baselines it does not beat.")
+  flags.DEFINE_integer("standing_stats", 0, "Recompute the EMA generator's batch-norm statistics from this many "
+                       "training batches (0: keep the live G's); a release may be the --workdir then.")
+  flags.DEFINE_string("data_dir", "", "Where the run's logits dataset lives, if it moved.")
   flags.mark_flags_as_required(["workdir", "out", "hardware"])
   cli.run(main)

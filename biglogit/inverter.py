@@ -70,6 +70,17 @@ def _eps_for_indices(key, indices, dim_z):
   return jax.vmap(lambda i: jax.random.normal(jax.random.fold_in(key, i), (dim_z,), jnp.float32))(indices)
 
 
+def _restore_on_this_host(path):
+  """A release's generator onto this process's first device, whatever devices wrote it: without a
+  target Orbax restores onto the writer's topology and refuses elsewhere (an H200's release on a
+  CPU, a CPU's release in a GPU notebook)."""
+  checkpointer = ocp.StandardCheckpointer()
+  on_this_host = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+  target = jax.tree_util.tree_map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=on_this_host),
+                                  checkpointer.metadata(path).item_metadata)
+  return checkpointer.restore(path, target)
+
+
 class Inverter:
   """x_hat = G(release(z), eps) with the EMA generator, as float [0, 1] numpy images."""
 
@@ -80,6 +91,21 @@ class Inverter:
     self.batch_size = int(config.eval.batch_size)
     self._jit = jax.jit(lambda p, s, z, e, conditioned: image_lib.to_unit(steps.reconstruct(
         p, s, z, e, generator=generator, config=config, conditioned=conditioned)), static_argnames="conditioned")
+
+  def recompute_stats(self, logits, indices, batch_size: int, seed: int = 0):
+    """Replace the running statistics by the EMA weights' own ("standing statistics", BigGAN):
+    training-mode passes over `logits` (raw, with their dataset `indices` for eps) in batches of
+    `batch_size`. BN keeps a momentum-0.9 average, so 40 batches leave 1.5% of the old value."""
+    logits, indices = np.asarray(logits, np.float32), np.asarray(indices)
+    if len(logits) < batch_size:
+      raise BiglogitError(f"{len(logits)} logits for standing statistics; need at least one batch of {batch_size}")
+    update = jax.jit(functools.partial(steps.standing_stats, generator=self.generator, config=self.config))
+    stats = self.g_stats
+    for start in range(0, len(logits) - batch_size + 1, batch_size):
+      stats = update(self.params, stats, logits[start:start + batch_size],
+                     self.sample_eps(indices[start:start + batch_size], seed))
+    self.g_stats = jax.device_get(stats)
+    return self
 
   @property
   def stochastic(self) -> bool:
@@ -124,7 +150,7 @@ class Inverter:
       raise BiglogitError(f"{directory} has no generator/ checkpoint; point at a biglogit.export release")
     verify_export(directory)
     try:
-      restored = ocp.StandardCheckpointer().restore(path)
+      restored = _restore_on_this_host(path)
       restored["params"], restored["batch_stats"]
     except Exception as e:  # orbax/tensorstore raise many types for missing or damaged files
       raise BiglogitError(f"{path} is damaged or incomplete ({type(e).__name__}: "

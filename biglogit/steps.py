@@ -147,3 +147,14 @@ def reconstruct(params, g_stats, logits, eps, *, generator, config, conditioned:
   normalisation) is applied here. conditioned=True: `logits` are already what G sees."""
   cond = logits if conditioned else conditioning.apply(config, logits)
   return generator.apply({"params": params, "batch_stats": g_stats}, cond, eps, train=False)
+
+
+def standing_stats(params, g_stats, logits, eps, *, generator, config):
+  """G's batch-norm running statistics (and spectral-norm vectors) after one training-mode pass of
+  `params` over a batch of raw logits: run over enough batches, the statistics of the EMA weights.
+  Why: training keeps only the live G's statistics, and the EMA weights lag G (by about
+  1/(1 - ema_decay) steps: 10,000 at the gpu scale's 0.9999); early in a run their activations'
+  scale differs from the live G's, and evaluation-mode images saturate (results/gpu/README.md)."""
+  _, new = generator.apply({"params": params, "batch_stats": g_stats}, conditioning.apply(config, logits),
+                           eps, train=True, mutable=["batch_stats"])
+  return new["batch_stats"]

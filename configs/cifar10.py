@@ -8,7 +8,8 @@ G and D see the released logits standardised per dimension by the training split
 (conditioning.normalize=standardize; why: results/conditioning/README.md).
 SCALE:
   gpu         BigGAN-32, ch 64, batch 256, 2 D steps, 50,000 steps: the paper's Fig. 1 columns (one
-              GPU; time not yet measured: python -m biglogit.perf.benchmark --config=configs/cifar10.py:resnet20)
+              GPU; on an H200 shared by three runs 3.7 steps/s each, so about 3.7 h:
+              launch/gpu_release_cifar10.sh, results/gpu/README.md; export with --standing_stats)
   cpu         ch 16, batch 64, EMA 0.999 from 200: the quickstart's model
   cpu_long    the CPU releases: ch 8, batch 32, 1 D step, lr 4e-4, EMA 0.99 from 100, 4000 steps with
               an evaluation every 1000 (about 30 minutes on 2 idle cores; the model cards have each time)

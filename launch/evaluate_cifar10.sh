@@ -24,9 +24,12 @@
 #   EXPORT      1: export the three runs into pretrained/cifar10 (workdirs only) [1]
 #   RESULTS     report folder                       [results/cifar10]
 #   INTRO       markdown file of findings placed under the report title [none]
-# results/cifar10/ was made with OPT_FOR= EXPERIMENTS=0 CONTROL=<top1 run> CURVES=1
-# INTRO=results/cifar10/findings.md (earlier pages: OPT_FOR=resnet4b; the ResNet-20 optimisation took
-# over 8 min on 2 CPU cores and was stopped).
+# results/cifar10/ was made from the releases with OPT_FOR= EXPERIMENTS=0 EXPORT=0
+# ROBUST=pretrained/cifar10/resnet4b_gan STANDARD=pretrained/cifar10/resnet20_gan
+# CONTROL=pretrained/cifar10/resnet4b_gan_top1 DEEPSIM=pretrained/cifar10/resnet4b_deepsim_gpu, the
+# experiments run per release, and the report with the GPU releases' rows and the runs/cifar10 curves
+# added (results/cifar10/findings.md lists each command; earlier pages: OPT_FOR=resnet4b; the
+# ResNet-20 optimisation took over 8 min on 2 CPU cores and was stopped).
 set -euo pipefail
 ROBUST=${ROBUST:-workdirs/cpu_resnet4b}
 STANDARD=${STANDARD:-workdirs/cpu_resnet20}

@@ -28,6 +28,7 @@
 #   BUDGET_S     training seconds per run (all runs concurrently)        [300]
 #   MEM_FRACTION GPU memory share of each of the 3 concurrent runs       [0.3]
 #   CPU_DRY_RUN  1: tiny model and budget, for checking the script on CPU [0]
+#   STANDING_BATCHES  batches for the releases' batch-norm statistics (export --standing_stats) [40]
 set -euo pipefail
 
 : "${OUT:?set OUT}"
@@ -38,6 +39,7 @@ STATE_DIR=${STATE_DIR:-/tmp/biglogit_state}
 BUDGET_S=${BUDGET_S:-300}
 MEM_FRACTION=${MEM_FRACTION:-0.3}
 CPU_DRY_RUN=${CPU_DRY_RUN:-0}
+STANDING_BATCHES=${STANDING_BATCHES:-40}
 FINAL_OUT=${OUT}
 OUT=${STAGE:-/tmp/biglogit_stage}
 rm -rf "${OUT}"
@@ -70,6 +72,7 @@ COMMON=(--config.data.data_dir="${DATA_DIR}" --config.train.num_steps=1000000
 DEEPSIM_SIZE=()
 if [[ "${CPU_DRY_RUN}" == 1 ]]; then
   BUDGET_S=${BUDGET_S_DRY:-150}  # CPU compilation alone takes about a minute
+  STANDING_BATCHES=2
   COMMON=(--config.data.data_dir="${DATA_DIR}" --config.train.num_steps=1000000
           --config.model.ch_g=4 --config.model.ch_d=4 --config.model.cond_hidden=16
           --config.train.global_batch=16 --config.checkpoint_every=20 --config.image_every=20
@@ -123,8 +126,10 @@ for name in resnet20_gan resnet4b_gan resnet4b_deepsim; do
   mkdir -p "${OUT}/runs/${name}"
   cp -r "${src}/config.json" "${src}/metrics.jsonl" "${src}/run_history.json" "${OUT}/runs/${name}/" 2>/dev/null || true
   cp -r "${src}/images" "${OUT}/runs/${name}/" 2>/dev/null || true
+  # --standing_stats: the EMA weights (decay 0.9999) lag G far behind early in a run, and with the live
+  # G's batch-norm statistics their pictures saturate (results/gpu/README.md)
   python3 -m biglogit.export --workdir="${src}" --out="${OUT}/pretrained/${name}" --dtype=bfloat16 \
-      --hardware="${HARDWARE}" >> "${OUT}/logs/export.log" 2>&1 || stamp "export of ${name} failed"
+      --standing_stats="${STANDING_BATCHES}" --hardware="${HARDWARE}" >> "${OUT}/logs/export.log" 2>&1 || stamp "export of ${name} failed"
 done
 
 # 5. Throughput and final losses of each run.

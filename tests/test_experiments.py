@@ -29,6 +29,8 @@ def test_grid_side_by_side_on_images_all_classifiers_get_right(inverter_runs, tm
   _check_outputs(res, tmp_path, "grid.json")
   assert res["columns"] == ["original", "gan", "deepsim", "baseline: nearest_logits"]
   assert set(res["per_run"]) == {"gan", "deepsim", "baseline: nearest_logits"}
+  # nothing is written into the other runs (they may be releases)
+  assert not os.path.exists(os.path.join(inverter_runs["deepsim"], "experiments", "grid"))
   assert len(res["source_indices"]) == 4
   # Each row is labelled with its example's class name (the toy dataset's names are "0" ... "9").
   source, builder = dataset_lib.open_split(inverter_runs["dataset"], "test")

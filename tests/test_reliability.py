@@ -221,3 +221,16 @@ def test_stderr_filter_passes_everything_but_closed_loop_tracebacks_however_the_
       stderr.write(text[i:i + chunk])
     stderr.flush()
     assert out.getvalue() == text.replace(closed, "", 2), chunk
+
+
+@pytest.mark.parametrize("returned, status", [({"figures": ["grid.png"]}, None), (None, None), (3, 3)])
+def test_a_command_exits_0_whatever_result_its_body_returns_and_an_int_is_its_status(monkeypatch, returned, status):
+  """The experiments' bodies return their result for Python callers; app.run exits with what main
+  returns, so a dict made `python -m biglogit.experiments.grid` print it and exit 1 (set -e stopped
+  launch/evaluate_cifar10.sh there)."""
+  from biglogit import cli
+  monkeypatch.setattr(sys, "argv", ["biglogit-command"])
+  monkeypatch.setattr(sys, "stderr", sys.stderr)  # cli.run wraps sys.stderr; restored after the test
+  with pytest.raises(SystemExit) as exited:
+    cli.run(lambda argv: returned)
+  assert exited.value.code == status

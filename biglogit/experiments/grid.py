@@ -29,9 +29,9 @@ NAME = "grid"
 def run(workdirs, out=None, num_images: int = 8, num_examples: int = 1000, seed: int = 0, split=None,
         baselines=("nearest_logits",)):
   kinds = B.parse_kinds(baselines)
-  runs = [common.prepare_experiment(w, NAME, num_examples=num_examples, split=split,
-                          out=out if i == 0 else os.path.join(w, "experiments", NAME))
-          for i, w in enumerate(workdirs)]
+  # One output folder, the first run's: the others may be releases, which an experiment never writes into
+  out = out or os.path.join(workdirs[0], "experiments", NAME)
+  runs = [common.prepare_experiment(w, NAME, num_examples=num_examples, split=split, out=out) for w in workdirs]
   # Examples every classifier gets right, by source index.
   right = None
   position = []

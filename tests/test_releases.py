@@ -1,0 +1,35 @@
+"""Every release committed in pretrained/ loads on this CPU, whatever devices wrote it: the GPU-trained
+ones were saved on an H200, and Orbax restores a checkpoint onto its writer's topology unless it is
+given a target (biglogit/inverter.py _restore_on_this_host)."""
+import glob
+import json
+import os
+
+import numpy as np
+import pytest
+
+from biglogit.inverter import Inverter
+from tests.conftest import REPO
+
+RELEASES = sorted(os.path.dirname(p) for p in glob.glob(os.path.join(REPO, "pretrained", "*", "*", "release.json")))
+WRITTEN_ON_A_GPU = [r for r in RELEASES if "H200" in json.load(open(os.path.join(r, "release.json")))["hardware"]]
+
+
+def test_there_are_releases_and_some_were_written_on_a_gpu():
+  assert len(RELEASES) >= 4 and WRITTEN_ON_A_GPU, (RELEASES, WRITTEN_ON_A_GPU)
+
+
+@pytest.mark.parametrize("release", RELEASES, ids=os.path.basename)
+def test_each_release_loads_here_with_its_recorded_step(release):
+  inverter = Inverter.load(release)
+  info = json.load(open(os.path.join(release, "release.json")))
+  assert inverter.step == info["step"]
+  leaves = [np.asarray(x) for x in __import__("jax").tree_util.tree_leaves(inverter.params)]
+  assert leaves and all(x.dtype == np.float32 and np.isfinite(x).all() for x in leaves)
+
+
+def test_a_gpu_written_release_draws_images_on_this_cpu():
+  inverter = Inverter.load(WRITTEN_ON_A_GPU[0])
+  logits = np.zeros((2, inverter.config.model.num_classes), np.float32)
+  images = inverter.reconstruct(logits, seed=0)
+  assert images.shape == (2, 32, 32, 3) and np.isfinite(images).all() and images.std() > 0

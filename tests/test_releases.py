@@ -5,6 +5,7 @@ import glob
 import json
 import os
 
+import jax
 import numpy as np
 import pytest
 
@@ -24,7 +25,7 @@ def test_each_release_loads_here_with_its_recorded_step(release):
   inverter = Inverter.load(release)
   info = json.load(open(os.path.join(release, "release.json")))
   assert inverter.step == info["step"]
-  leaves = [np.asarray(x) for x in __import__("jax").tree_util.tree_leaves(inverter.params)]
+  leaves = [np.asarray(x) for x in jax.tree_util.tree_leaves(inverter.params)]
   assert leaves and all(x.dtype == np.float32 and np.isfinite(x).all() for x in leaves)
 
 

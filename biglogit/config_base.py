@@ -87,6 +87,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.eval_split = "test"  # "" to show training images in the grids
   c.data.num_read_threads = 8
   c.data.prefetch = 4
+  # Decode the training split into host memory once before training (data/pipeline.py): for splits
+  # of a few GB at most, when decoding would cap the steps/s (a fast accelerator, a large batch).
+  c.data.in_memory = False
 
   # What the inverter sees of phi's output (data/release.py): full logits (the paper), softmax,
   # top-k logits, the top-1 label, or rounded probabilities.

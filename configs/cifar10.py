@@ -8,8 +8,9 @@ G and D see the released logits standardised per dimension by the training split
 (conditioning.normalize=standardize; why: results/conditioning/README.md).
 SCALE:
   gpu         BigGAN-32, ch 64, batch 256, 2 D steps, 50,000 steps: the paper's Fig. 1 columns (one
-              GPU; on an H200 shared by three runs 3.7 steps/s each, so about 3.7 h:
-              launch/gpu_release_cifar10.sh, results/gpu/README.md; export with --standing_stats)
+              GPU; on an H200 shared by three or four runs 3.7-3.8 steps/s each, capped by PNG decoding
+              before data.in_memory: launch/gpu_release_cifar10.sh, results/gpu/README.md; export with
+              --standing_stats)
   cpu         ch 16, batch 64, EMA 0.999 from 200: the quickstart's model
   cpu_long    the CPU releases: ch 8, batch 32, 1 D step, lr 4e-4, EMA 0.99 from 100, 4000 steps with
               an evaluation every 1000 (about 30 minutes on 2 idle cores; the model cards have each time)
@@ -78,6 +79,9 @@ def _gpu(phi):
   c.train.ema_start = 1000
   c.data.dataset = f"cifar10_{phi}"
   c.data.data_dir = "data_out"
+  # 160 MB decoded; decoding 512 PNGs per step in Python capped each GPU run at ~3.8 steps/s
+  # (results/gpu/README.md). The CPU scales read 32-64 images per step and skip the 20 s load.
+  c.data.in_memory = True
   # Judge of the feature distance and feature-space retrieval: a robust network that is neither
   # inverted classifier (evaluation refuses phi itself).
   c.eval.robust_features = "pretrained/cifar10/resnet2b"
@@ -96,6 +100,7 @@ def _cpu(c):
   c.train.ema_start = 200
   c.train.ema_decay = 0.999
   c.data.num_read_threads = 2
+  c.data.in_memory = False
   c.log_every = 50
   c.checkpoint_every = 250
   c.image_every = 500

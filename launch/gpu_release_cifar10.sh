@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # The CIFAR-10 release run, prepared for ONE call of the project's GPU machine (one H200, <= ~9 min):
 # builds the logits datasets from the CIFAR-10 JPEG tarball through the converted classifiers in
-# pretrained/cifar10/, trains concurrently on the one GPU
-#   (a) the GAN inverter of the standard akamaster ResNet-20,
-#   (b) the GAN inverter of the adversarially trained VNN-COMP ResNet-4B,
-#   (c) the Dosovitskiy & Brox (DeePSiM) baseline on ResNet-4B logits,
-# each stopped by SIGTERM after BUDGET_S seconds of training (the trainer checkpoints and exits 0),
-# then exports the EMA generators (bf16 parameters, about 9 MB each) and writes to $OUT one archive
-# per run, <name>.tar.gz = runs/<name>/{config.json,metrics.jsonl,images/} + pretrained/<name>/,
-# and logs.tar.gz, summary.json: the device tool brings back at most 8 files, 16 MiB each, two
-# folders deep. Full training states stay on the machine (too large to bring back).
+# pretrained/cifar10/, trains the runs named in RUNS concurrently on the one GPU (default:
+#   resnet20_gan       the GAN inverter of the standard akamaster ResNet-20,
+#   resnet4b_gan       the GAN inverter of the adversarially trained VNN-COMP ResNet-4B,
+#   resnet4b_deepsim   the Dosovitskiy & Brox (DeePSiM) baseline on ResNet-4B logits;
+# any PHI_gan / PHI_deepsim with PHI a classifier of configs/cifar10.py works, e.g.
+# resnet20_trained_robust_gan), each stopped by SIGTERM after BUDGET_S seconds of training (the
+# trainer checkpoints and exits 0), then exports the EMA generators (bf16 parameters, about 9 MB each)
+# and writes to $OUT one archive per run, <name>.tar.gz = runs/<name>/{config.json,metrics.jsonl,images/}
+# + pretrained/<name>/, and logs.tar.gz, summary.json: the device tool brings back at most 8 files,
+# 16 MiB each, two folders deep. Full training states stay on the machine (too large to bring back).
 #
 # Usage (device machine, repository root; wheels carried in .carry/wheels):
 #   OUT=$OUT SHARED=.carry/shared bash launch/gpu_release_cifar10.sh
@@ -25,8 +26,10 @@
 #   WHEELS       extra wheels to install (--no-index --no-deps)          [.carry/wheels]
 #   DATA_DIR     where logits datasets are built / found                 [/tmp/biglogit_data]
 #   STATE_DIR    full training states (not returned)                     [/tmp/biglogit_state]
+#   RUNS         the runs, space-separated (PHI_gan or PHI_deepsim)      [resnet20_gan resnet4b_gan resnet4b_deepsim]
+#   TRAIN_FLAGS  extra config overrides for every run, space-separated   []
 #   BUDGET_S     training seconds per run (all runs concurrently)        [300]
-#   MEM_FRACTION GPU memory share of each of the 3 concurrent runs       [0.3]
+#   MEM_FRACTION GPU memory share of each concurrent run                 [0.9 / number of runs]
 #   CPU_DRY_RUN  1: tiny model and budget, for checking the script on CPU [0]
 #   STANDING_BATCHES  batches for the releases' batch-norm statistics (export --standing_stats) [40]
 set -euo pipefail
@@ -36,8 +39,15 @@ SHARED=${SHARED:-../shared}
 WHEELS=${WHEELS:-.carry/wheels}
 DATA_DIR=${DATA_DIR:-/tmp/biglogit_data}
 STATE_DIR=${STATE_DIR:-/tmp/biglogit_state}
+RUNS=(${RUNS:-resnet20_gan resnet4b_gan resnet4b_deepsim})
+read -r -a TRAIN_FLAGS <<< "${TRAIN_FLAGS:-}"
 BUDGET_S=${BUDGET_S:-300}
-MEM_FRACTION=${MEM_FRACTION:-0.3}
+MEM_FRACTION=${MEM_FRACTION:-$(python3 -c "print(round(0.9 / ${#RUNS[@]}, 3))")}
+phi_of() { local name=$1; name=${name%_gan}; echo "${name%_deepsim}"; }
+for name in "${RUNS[@]}"; do  # refuse a bad name before anything is built
+  [[ "${name}" == *_gan || "${name}" == *_deepsim ]] || { echo "RUNS: ${name} is neither PHI_gan nor PHI_deepsim"; exit 2; }
+  [[ -d "pretrained/cifar10/$(phi_of "${name}")" ]] || { echo "RUNS: ${name}: no classifier pretrained/cifar10/$(phi_of "${name}")"; exit 2; }
+done
 CPU_DRY_RUN=${CPU_DRY_RUN:-0}
 STANDING_BATCHES=${STANDING_BATCHES:-40}
 FINAL_OUT=${OUT}
@@ -83,15 +93,15 @@ else
   export XLA_PYTHON_CLIENT_MEM_FRACTION=${MEM_FRACTION}
 fi
 
-# 2. Logits datasets (skipped when already complete), both at once.
+# 2. Logits datasets (skipped when already complete), all at once.
 stamp "building logits datasets"
-python3 -m biglogit.data.make_logits --source="${TARBALL}" --classifier=pretrained/cifar10/resnet20 \
-    --data_dir="${DATA_DIR}" --name=cifar10_resnet20 > "${OUT}/logs/logits_resnet20.log" 2>&1 &
-P1=$!
-python3 -m biglogit.data.make_logits --source="${TARBALL}" --classifier=pretrained/cifar10/resnet4b \
-    --data_dir="${DATA_DIR}" --name=cifar10_resnet4b > "${OUT}/logs/logits_resnet4b.log" 2>&1 &
-P2=$!
-wait ${P1} ${P2}
+PIDS=()
+for phi in $(for name in "${RUNS[@]}"; do phi_of "${name}"; done | sort -u); do
+  python3 -m biglogit.data.make_logits --source="${TARBALL}" --classifier="pretrained/cifar10/${phi}" \
+      --data_dir="${DATA_DIR}" --name="cifar10_${phi}" > "${OUT}/logs/logits_${phi}.log" 2>&1 &
+  PIDS+=($!)
+done
+for p in "${PIDS[@]}"; do wait "${p}"; done
 stamp "datasets ready"
 
 # 3. The three runs, concurrently, each stopped by SIGTERM after BUDGET_S seconds.
@@ -102,31 +112,40 @@ train() {  # name config extra-flags...
       --workdir="${STATE_DIR}/${name}" "${COMMON[@]}" "$@" > "${OUT}/logs/train_${name}.log" 2>&1 \
     || [[ $? == 124 ]]
 }
-stamp "training for ${BUDGET_S}s each"
-if command -v nvidia-smi >/dev/null; then  # the GPU's use while the three runs share it
-  (while sleep 30; do nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader; done) \
-      > "${OUT}/logs/gpu_use.log" 2>&1 &
+stamp "training ${RUNS[*]} for ${BUDGET_S}s each"
+if command -v nvidia-smi >/dev/null; then  # the GPU's and the host's use while the runs share it
+  (while sleep 30; do
+     echo "$(nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader) load $(cut -d' ' -f1-3 /proc/loadavg)"
+     ps -eo pcpu=,rss=,args= | grep '[b]iglogit' | cut -c1-120
+   done) > "${OUT}/logs/gpu_use.log" 2>&1 &
   GPU_LOG=$!
 fi
-train resnet20_gan configs/cifar10.py:resnet20 & A=$!
-train resnet4b_gan configs/cifar10.py:resnet4b & B=$!
-train resnet4b_deepsim configs/cifar10.py:resnet4b --config.method=deepsim \
-    --config.deepsim.comparator=pretrained/cifar10/resnet4b "${DEEPSIM_SIZE[@]}" & C=$!
+TRAINERS=()
+for name in "${RUNS[@]}"; do
+  phi=$(phi_of "${name}")
+  if [[ "${name}" == *_deepsim ]]; then
+    train "${name}" "configs/cifar10.py:${phi}" --config.method=deepsim \
+        --config.deepsim.comparator="pretrained/cifar10/${phi}" "${DEEPSIM_SIZE[@]}" "${TRAIN_FLAGS[@]}" &
+  else
+    train "${name}" "configs/cifar10.py:${phi}" "${TRAIN_FLAGS[@]}" &
+  fi
+  TRAINERS+=($!)
+done
 FAILED=0
-for p in ${A} ${B} ${C}; do wait "${p}" || FAILED=1; done
+for p in "${TRAINERS[@]}"; do wait "${p}" || FAILED=1; done
 stamp "training done (failed=${FAILED})"
 [[ -n "${GPU_LOG:-}" ]] && kill "${GPU_LOG}" 2>/dev/null
 
 # 4. Bring back what is small: logs, grids, configs; the EMA generators as releases.
-HARDWARE="1x NVIDIA H200 shared by 3 concurrent runs, bf16 compute"
+HARDWARE="1x NVIDIA H200 shared by ${#RUNS[@]} concurrent runs, bf16 compute"
 [[ "${CPU_DRY_RUN}" == 1 ]] && HARDWARE="CPU dry run"
-for name in resnet20_gan resnet4b_gan resnet4b_deepsim; do
+for name in "${RUNS[@]}"; do
   src="${STATE_DIR}/${name}"
   [[ -d "${src}/checkpoints" ]] || { stamp "no checkpoint for ${name}"; continue; }
   mkdir -p "${OUT}/runs/${name}"
   cp -r "${src}/config.json" "${src}/metrics.jsonl" "${src}/run_history.json" "${OUT}/runs/${name}/" 2>/dev/null || true
   cp -r "${src}/images" "${OUT}/runs/${name}/" 2>/dev/null || true
-  # --standing_stats: the EMA weights (decay 0.9999) lag G far behind early in a run, and with the live
+  # --standing_stats: the EMA weights (gpu scale: decay 0.9999) lag G far behind early in a run, and with the live
   # G's batch-norm statistics their pictures saturate (results/gpu/README.md)
   python3 -m biglogit.export --workdir="${src}" --out="${OUT}/pretrained/${name}" --dtype=bfloat16 \
       --standing_stats="${STANDING_BATCHES}" --hardware="${HARDWARE}" >> "${OUT}/logs/export.log" 2>&1 || stamp "export of ${name} failed"

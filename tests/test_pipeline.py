@@ -20,3 +20,28 @@ def test_process_shards_concatenate_to_the_single_process_batch(toy_dataset):
   other = pipeline.train_dataset(source, seed=4, per_process_batch=8, d_steps=2, process_index=0,
                                  process_count=1)
   assert not np.array_equal(other[0]["logits"], single[0]["logits"])
+
+
+def test_in_memory_split_gives_the_same_batches_and_refuses_what_does_not_fit(toy_dataset):
+  import pytest
+  from biglogit import BiglogitError
+  source, _ = dataset_lib.open_split(toy_dataset, "train")
+  kwargs = dict(seed=3, per_process_batch=8, d_steps=2, process_index=0, process_count=1)
+  on_disk = pipeline.train_dataset(source, **kwargs)
+  in_memory = pipeline.train_dataset(source, in_memory=True, **kwargs)
+  for step in (0, 1, 7, 30):  # 30 is past the first epoch
+    for field in ("image", "logits"):
+      np.testing.assert_array_equal(in_memory[step][field], on_disk[step][field])
+  # 96 toy examples of 32x32x3 bytes + 10 float32 logits: 298,752 bytes decoded.
+  with pytest.raises(BiglogitError, match="in_memory=False"):
+    pipeline.load_in_memory(source, max_bytes=298_751)
+  assert len(pipeline.load_in_memory(source, max_bytes=298_752)) == 96
+
+
+def test_benchmark_times_the_input_pipeline_alone(tiny_config):
+  from biglogit.perf import benchmark
+  tiny_config.data.in_memory = True
+  rate = benchmark.input_pipeline_rate(tiny_config, batches=5)
+  per_batch = tiny_config.train.global_batch * max(1, tiny_config.train.d_steps)
+  assert rate["input_batches_per_s"] > 0
+  assert np.isclose(rate["input_images_per_s"], rate["input_batches_per_s"] * per_batch)

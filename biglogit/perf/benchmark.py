@@ -5,6 +5,9 @@ needed), and prints compile time, images/s and the step's FLOPs from XLA's cost 
 MFU = flops_per_step * steps_per_s / peak_flops can be computed on a GPU/TPU.
 --loop_steps=N also runs the real training loop (the config's dataset, Grain input pipeline, metric
 logging) for N steps in a temporary workdir and prints its logged images/s beside the step's.
+--input_batches=N times the config's input pipeline alone (its dataset, read threads and prefetch; no
+model) over N batches of [d_steps, global_batch]: the ceiling it puts on one run's steps/s. --steps=0
+skips the train step (and its compilation), e.g. to time only the input pipeline.
 """
 import json
 import os
@@ -17,6 +20,7 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from biglogit import host, sharding, train
+from biglogit.data import pipeline
 from biglogit import cli
 
 FLAGS = flags.FLAGS  # defined under __main__, so that profile_step can import synthetic_batch
@@ -47,11 +51,37 @@ def loop_images_per_s(config, steps: int) -> float:
   return rows[-1]["images_per_s"]
 
 
+def input_pipeline_rate(config, batches: int) -> dict:
+  """Batches/s of the training input pipeline alone, after a warm-up that fills its prefetch buffer
+  (the figure a run's steps/s cannot exceed however fast its devices are)."""
+  iterator, _ = pipeline.make_train_iterator(config)
+  for _ in range(max(2, config.data.prefetch)):
+    next(iterator)
+  t0 = time.time()
+  for _ in range(batches):
+    next(iterator)
+  rate = batches / (time.time() - t0)
+  return {"input_batches_per_s": rate,
+          "input_images_per_s": rate * config.train.global_batch * max(1, config.train.d_steps),
+          "input_read_threads": config.data.num_read_threads}
+
+
 def main(argv):
   del argv
   config = FLAGS.config
+  if FLAGS.steps < 0 or FLAGS.input_batches < 0:
+    raise app.UsageError("--steps and --input_batches count batches: use 0 or more")
+  if FLAGS.steps == 0 and not FLAGS.input_batches:
+    raise app.UsageError("--steps=0 times nothing: add --input_batches=N or time some steps")
   host.use_every_cpu_core(config.train.global_batch)  # as main does
   host.enable_compilation_cache(FLAGS.compile_cache)
+  measured = {}
+  if FLAGS.input_batches:
+    measured.update(input_pipeline_rate(config, FLAGS.input_batches))
+  if FLAGS.steps == 0:
+    print(json.dumps({"global_batch": config.train.global_batch, "d_steps": config.train.d_steps,
+                      **measured}))
+    return
   mesh = sharding.make_mesh()
   train.validate_config(config, mesh)
   trainer = train.build_trainer(config, mesh, config.deepsim.comparator)
@@ -85,12 +115,13 @@ def main(argv):
       "compute_dtype": config.model.compute_dtype, "compile_s": round(compile_s, 2),
       "step_s": dt, "steps_per_s": 1 / dt, "images_per_s": images / dt,
       "flops_per_step": flops_total, "achieved_tflops": flops_total / dt / 1e12,
-      "compile_cache": FLAGS.compile_cache or "off", **loop}))
+      "compile_cache": FLAGS.compile_cache or "off", **loop, **measured}))
 
 
 if __name__ == "__main__":
   config_flags.DEFINE_config_file("config", None, "Config file.", lock_config=True)
-  flags.DEFINE_integer("steps", 10, "Timed steps after compilation and one warm-up step.")
+  flags.DEFINE_integer("steps", 10, "Timed steps after compilation and one warm-up step (0: none).")
+  flags.DEFINE_integer("input_batches", 0, "Also time the input pipeline alone over N batches (0: off).")
   flags.DEFINE_integer("loop_steps", 0, "Also time N steps of the real training loop (0: off).")
   flags.DEFINE_string("compile_cache", host.default_compile_cache(),
                       "Folder of JAX's persistent compilation cache ('' = off, for a cold compile time).")

@@ -59,10 +59,15 @@ def check_config_file(sections, flag: str = "config", example: str = "configs/ti
 
 class QuietLibraries(logging.logging.Filter):
   """INFO lines are biglogit's own (progress, where things are written); the libraries' INFO chatter
-  (Orbax logs every file it renames, JAX every backend it probes) is dropped, their warnings kept."""
+  (Orbax logs every file it renames, JAX every backend it probes) is dropped, their warnings kept,
+  except the known notices below that no user of biglogit can act on."""
   _OWN = os.path.dirname(os.path.abspath(__file__))
+  # TFDS suggests OpenCV for decoding images; biglogit's pipeline decodes with PIL on purpose.
+  NOTICES = ("OpenCV is not installed",)
 
   def filter(self, record):
+    if any(n in str(record.msg) for n in self.NOTICES):
+      return False
     # A library's traceback of a full disk (Orbax logs its writer thread's failure): the one-line error
     # that biglogit raises for it says what is intact and what to do.
     if record.exc_info and record.exc_info[1] is not None and files.disk_full(record.exc_info[1]):
@@ -150,11 +155,3 @@ def run(main):
     # callers in Python) would be printed and exit 1; only an int is an exit status
     return result if isinstance(result, int) else None
   app.run(quiet_main, flags_parser=parse_flags)
-
-
-def forward_moved(old: str, new: str):
-  """`python -m OLD` for a module that moved: one line saying where, then NEW runs as if called."""
-  import runpy
-  print(f"python -m {old} moved to python -m {new}; this path forwards to it for now", file=sys.stderr)
-  sys.argv[0] = new
-  runpy.run_module(new, run_name="__main__", alter_sys=True)

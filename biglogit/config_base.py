@@ -66,6 +66,10 @@ def base_config() -> ml_collections.ConfigDict:
   # classifiers have perceptually aligned ones). Needs release.kind full or softmax. 0 = off (the paper).
   c.train.consistency_weight = 0.0
   c.train.consistency_classifier = ""  # phi's directory; "" = the classifier that made the logits
+  # Warm start (warm_start.py): a training workdir or a release whose weights this new run starts
+  # from; init_parts "weights" (fresh optimisers) or "all" (optimiser states too). "" = random init.
+  c.train.init_from = ""
+  c.train.init_parts = "weights"
 
   # What G and D are fed of the released vector (data/conditioning.py): "standardize" per dimension
   # by the training split's statistics (stored in the logits dataset, filled in at the start of

@@ -22,8 +22,10 @@ from biglogit import BiglogitError
 from biglogit import checkpointing
 from biglogit import images as image_lib
 from biglogit import train_logs
+from biglogit import warm_start
 from biglogit import cli
 from biglogit import files
+from biglogit import inference
 from biglogit.data import dataset as dataset_lib
 from biglogit.data import pipeline
 from biglogit.evaluate import core
@@ -97,7 +99,12 @@ def model_card(name: str, config, inverter, record, seconds: float, hardware: st
       f"EMA {config.train.ema_decay} from step {config.train.ema_start}",
       f"- Images seen: {inverter.step * config.train.global_batch * config.train.d_steps:,} real images "
       f"({inverter.step} steps x batch {config.train.global_batch} x {config.train.d_steps} D steps)",
-      f"- Hardware: {hardware}; training time {duration(seconds)} (compilation and evaluations excluded)",
+      f"- Hardware: {hardware}; training time {duration(seconds)} (compilation and evaluations excluded)"
+      + (f"; {warm_start.describe(config)}, whose training time is not included" if warm_start.describe(config)
+         else ""),
+      f"- Inference (Inverter.load(path).reconstruct(z) applies it): {inverter.inference.describe()}"
+      + (f"; {record['inference']['seconds_per_image']:.3g} s per image measured over the held-out set"
+         if record and (record.get("inference") or {}).get("seconds_per_image") else ""),
       "- Weights: the EMA generator only (Orbax checkpoint in generator/, parameters stored as "
       f"{dtype})" + (f"; batch-norm statistics recomputed for the EMA weights from {standing} training "
                      "batches (export --standing_stats)" if standing else ""), ""]
@@ -185,12 +192,14 @@ def recompute_stats(inverter, batches: int, seed: int = 0):
 
 
 def export(workdir: str, out: str, hardware: str, step=None, dtype: str = "float32",
-           limitations: str = "", standing_stats: int = 0, data_dir: str = "") -> str:
+           limitations: str = "", standing_stats: int = 0, data_dir: str = "", levers=None) -> str:
   """dtype="bfloat16" halves the release (the loader casts back to float32). `out` may be local or
   on object storage (gs://...); the release is assembled in a local folder and published whole.
   standing_stats=N: recompute the EMA generator's batch-norm statistics from N training batches
   first (needed when the EMA weights lag G, e.g. train.ema_decay 0.9999; `workdir` may then be an
-  earlier release of the run, whose held-out numbers no longer apply and are dropped)."""
+  earlier release of the run, whose held-out numbers no longer apply and are dropped).
+  levers: inference settings (biglogit/inference.py) the release records as its defaults, so that
+  Inverter.load(out).reconstruct(z) applies them; phi's folder is recorded relative to the release."""
   if dtype not in ("float32", "bfloat16"):
     raise BiglogitError(f"--dtype={dtype}; use float32 or bfloat16")
   if standing_stats < 0:
@@ -206,6 +215,8 @@ def export(workdir: str, out: str, hardware: str, step=None, dtype: str = "float
   config = inverter.config
   if data_dir:
     config.data.data_dir = data_dir
+  inverter.set_inference(**(levers or {}))
+  recorded_levers = recorded_inference(inverter, out)  # phi is found and checked before anything is written
   if standing_stats and not jax.tree_util.tree_leaves(inverter.g_stats):
     standing_stats = 0  # a generator without running statistics (DeePSiM's decoder): nothing to redo
   if standing_stats:
@@ -214,8 +225,11 @@ def export(workdir: str, out: str, hardware: str, step=None, dtype: str = "float
   metrics_path = epath.Path(workdir) / "eval" / "metrics.json"
   if metrics_path.exists():
     record = json.loads(files.read_pair(metrics_path, metrics_path.with_suffix(".md")))
-    if record.get("step") != inverter.step or standing_stats:
-      record = None  # numbers of another checkpoint do not describe this one
+    evaluated_with = inference.from_dict({k: v for k, v in (record.get("inference") or {}).items()
+                                          if k not in ("described", "seconds_per_image")})
+    if record.get("step") != inverter.step or standing_stats or \
+        _comparable(evaluated_with) != _comparable(inverter.inference):
+      record = None  # numbers of another checkpoint or other inference settings do not describe this one
     else:
       record["workdir"] = out  # the release, not the training machine's path
   _, builder = dataset_lib.open_split(config.data.dataset, config.data.train_split, config.data.data_dir)
@@ -228,7 +242,8 @@ def export(workdir: str, out: str, hardware: str, step=None, dtype: str = "float
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(os.path.abspath(out))}.export-")
   try:
-    _stage(tmp, workdir, inverter, record, builder, hardware, dtype, limitations, target.name, standing_stats)
+    _stage(tmp, workdir, inverter, record, builder, hardware, dtype, limitations, target.name, standing_stats,
+           recorded_levers)
     publish(tmp, out)
   except BaseException as e:
     shutil.rmtree(tmp, ignore_errors=True)
@@ -239,7 +254,8 @@ def export(workdir: str, out: str, hardware: str, step=None, dtype: str = "float
   return out
 
 
-def _stage(tmp, workdir, inverter, record, builder, hardware, dtype, limitations, name, standing_stats=0):
+def _stage(tmp, workdir, inverter, record, builder, hardware, dtype, limitations, name, standing_stats=0,
+           recorded_levers=None):
   """Writes the whole release into the folder `tmp`."""
   config = inverter.config
   checkpointer = ocp.StandardCheckpointer()
@@ -258,6 +274,8 @@ def _stage(tmp, workdir, inverter, record, builder, hardware, dtype, limitations
   info = {"step": inverter.step, "images_seen": inverter.step * t.global_batch * t.d_steps,
           "hardware": hardware, "training_seconds": training_seconds(workdir, inverter.step), "dtype": dtype,
           "limitations": limitations, "standing_stats_batches": standing_stats}
+  if recorded_levers:
+    info["inference"] = recorded_levers
   with open(os.path.join(tmp, RELEASE_INFO), "w") as f:
     json.dump(info, f, indent=2)
   write_card(tmp, inverter, record, info, dict(builder.info.metadata or {}), name=name)
@@ -267,6 +285,25 @@ def _stage(tmp, workdir, inverter, record, builder, hardware, dtype, limitations
       if size > MAX_FILE_MB:
         raise BiglogitError(f"{file_name} is {size:.1f} MB, over the {MAX_FILE_MB} MB release limit; "
                             "release a smaller model or host it elsewhere")
+
+
+def _comparable(settings) -> dict:
+  """The settings that change the images (not where phi was found)."""
+  return {k: v for k, v in settings.to_dict().items() if k not in ("classifier", "classifier_sha256")}
+
+
+def recorded_inference(inverter, out: str) -> dict:
+  """The release's inference defaults ({} when plain): phi's folder relative to a local release (so it
+  resolves from any working directory while the release stays beside its classifier) and phi's digest."""
+  if inverter.inference.plain:
+    return {}
+  settings = inverter.inference.to_dict()
+  if inverter.inference.needs_phi:
+    phi = inverter.phi()
+    settings["classifier"] = phi.directory if files.is_remote(out) else \
+        os.path.relpath(os.path.abspath(phi.directory), os.path.abspath(out))
+    settings["classifier_sha256"] = phi.meta.get("variables_sha256", "")
+  return settings
 
 
 def publish(staged: str, out: str):
@@ -291,7 +328,7 @@ def main(argv):
   del argv
   F = flags.FLAGS
   print(export(F.workdir, F.out, F.hardware, F.step, F.dtype, F.limitations, F.standing_stats,
-               F.data_dir))
+               F.data_dir, inference.overrides_from_flags(F)))
 
 
 if __name__ == "__main__":
@@ -305,5 +342,6 @@ if __name__ == "__main__":
   flags.DEFINE_integer("standing_stats", 0, "Recompute the EMA generator's batch-norm statistics from this many "
                        "training batches (0: keep the live G's); a release may be the --workdir then.")
   flags.DEFINE_string("data_dir", "", "Where the run's logits dataset lives, if it moved.")
+  inference.define_flags()  # the levers the release records as its defaults
   flags.mark_flags_as_required(["workdir", "out", "hardware"])
   cli.run(main)

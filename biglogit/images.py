@@ -101,10 +101,10 @@ def pad_batch(arrays, batch_size: int):
 
 def batched_apply(fn: Callable, *arrays, batch_size: int) -> np.ndarray:
   """fn over the leading axis in batches of exactly batch_size (the last one padded), so one jitted
-  program serves any number of examples."""
+  program serves any number of examples. fn may return a tuple of arrays: each is batched alike."""
   n = len(arrays[0])
   outs = []
   for start in range(0, n, batch_size):
     chunk, valid = pad_batch([a[start:start + batch_size] for a in arrays], batch_size)
-    outs.append(np.asarray(jax.device_get(fn(*chunk)))[:valid])
-  return np.concatenate(outs) if outs else np.zeros((0,))
+    outs.append(jax.tree_util.tree_map(lambda a: np.asarray(a)[:valid], jax.device_get(fn(*chunk))))
+  return jax.tree_util.tree_map(lambda *parts: np.concatenate(parts), *outs) if outs else np.zeros((0,))

@@ -10,7 +10,6 @@ import os
 from typing import Optional
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import orbax.checkpoint as ocp
 from etils import epath
@@ -20,6 +19,7 @@ from biglogit import BiglogitError
 from biglogit import checkpointing
 from biglogit import files
 from biglogit import images as image_lib
+from biglogit import inference
 from biglogit import sharding
 from biglogit import state as state_lib
 from biglogit import steps
@@ -65,12 +65,7 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
                         "(run_history.json records every setting)") from e
 
 
-@functools.partial(jax.jit, static_argnums=2)
-def _eps_for_indices(key, indices, dim_z):
-  return jax.vmap(lambda i: jax.random.normal(jax.random.fold_in(key, i), (dim_z,), jnp.float32))(indices)
-
-
-def _restore_on_this_host(path):
+def restore_generator_on_this_host(path):
   """A release's generator onto this process's first device, whatever devices wrote it: without a
   target Orbax restores onto the writer's topology and refuses elsewhere (an H200's release on a
   CPU, a CPU's release in a GPU notebook)."""
@@ -84,13 +79,24 @@ def _restore_on_this_host(path):
 class Inverter:
   """x_hat = G(release(z), eps) with the EMA generator, as float [0, 1] numpy images."""
 
-  def __init__(self, config, generator, params, g_stats, *, name: str, step: int, workdir: str = ""):
+  def __init__(self, config, generator, params, g_stats, *, name: str, step: int, workdir: str = "",
+               inference_settings: inference.Settings = inference.Settings()):
     self.config, self.generator = config, generator
     self.params, self.g_stats = params, g_stats
     self.name, self.step, self.workdir = name, step, workdir
     self.batch_size = int(config.eval.batch_size)
     self._jit = jax.jit(lambda p, s, z, e, conditioned: image_lib.to_unit(steps.reconstruct(
         p, s, z, e, generator=generator, config=config, conditioned=conditioned)), static_argnames="conditioned")
+    self.inference = inference_settings  # what reconstruct does by default (a release records its own)
+    self._phi, self._lever_functions = None, {}
+
+  def set_inference(self, **overrides):
+    """New default levers (None leaves a setting as it is; truncation_off=True clears truncation),
+    checked against this inverter's method."""
+    settings = inference.apply_overrides(self.inference, overrides)
+    inference.check_for_method(settings, self.config.method)
+    self.inference = settings
+    return self
 
   def recompute_stats(self, logits, indices, batch_size: int, seed: int = 0):
     """Replace the running statistics by the EMA weights' own ("standing statistics", BigGAN):
@@ -120,24 +126,61 @@ class Inverter:
     """eps for each example from (seed, its dataset index) alone, so an image's reconstruction does
     not depend on which batch or subset it is reconstructed in. An int n means indices 0..n-1."""
     indices = np.arange(indices) if np.ndim(indices) == 0 else np.asarray(indices)
-    return np.asarray(_eps_for_indices(jax.random.key(seed), jnp.asarray(indices, jnp.uint32),
-                                       self.dim_z))
+    return inference.sample_eps(indices, seed, self.dim_z)
 
   def condition(self, logits) -> np.ndarray:
     """What G sees of raw logits: the release format and normalisation this inverter was trained
     with (data/conditioning.py)."""
     return np.asarray(conditioning.apply(self.config, np.asarray(logits, np.float32)))
 
-  def reconstruct(self, logits, eps=None, seed: int = 0, indices=None, conditioned: bool = False) -> np.ndarray:
+  def reconstruct(self, logits, eps=None, seed: int = 0, indices=None, conditioned: bool = False,
+                  **levers) -> np.ndarray:
     """logits: the classifier's raw logits (the inverter applies its release and normalisation), or,
     with conditioned=True, vectors already in G's input space (e.g. from `condition`).
-    indices: the examples' dataset indices (eps is drawn per index; default 0..N-1)."""
+    indices: the examples' dataset indices (eps is drawn per index; default 0..N-1).
+    levers: inference settings for this call (truncation=, best_of=, refine_steps=, ...: see
+    biglogit/inference.py), over the inverter's defaults (`self.inference`)."""
+    settings = self.inference.replace(**levers) if levers else self.inference
+    if not settings.plain:
+      return self.invert(logits, eps, seed, indices, conditioned, settings).images
     logits = np.asarray(logits, np.float32)
     if eps is None:
       eps = self.sample_eps(len(logits) if indices is None else indices, seed)
     eps = np.asarray(eps, np.float32)
     fn = functools.partial(self._jit, self.params, self.g_stats, conditioned=bool(conditioned))
     return image_lib.batched_apply(fn, logits, eps, batch_size=self.batch_size)
+
+  def invert(self, logits, eps=None, seed: int = 0, indices=None, conditioned: bool = False,
+             settings: Optional[inference.Settings] = None) -> inference.Result:
+    """`reconstruct` with what the levers measured on the way (each draw's phi-distance, the
+    refinement objective, the wall time): inference.Result."""
+    settings = self.inference if settings is None else settings
+    inference.check_for_method(settings, self.config.method)
+    logits = np.asarray(logits, np.float32)
+    target = logits if conditioned else self.condition(logits)
+    indices = np.arange(len(logits)) if indices is None else np.asarray(indices)
+    return inference.run(self, settings, target, eps, seed, indices)
+
+  def phi(self, settings: Optional[inference.Settings] = None) -> inference.Phi:
+    """The classifier the levers read (loaded once): settings.classifier, else data.classifier."""
+    settings = self.inference if settings is None else settings
+    wanted = (settings.classifier, settings.classifier_sha256)
+    if self._phi is None or self._phi[0] != wanted:
+      directory = inference.resolve_classifier(settings, self.config, self.workdir)
+      self._phi = (wanted, inference.Phi(directory, self.config, settings.classifier_sha256))
+    return self._phi[1]
+
+  def lever_functions(self, settings: inference.Settings) -> inference.Functions:
+    """The jitted programs of these levers (compiled once per inverter and refinement setting)."""
+    phi = self.phi(settings) if settings.needs_phi else None
+    key = (phi.directory if phi is not None else None, settings.refine_steps, settings.refine_lr, settings.refine_prior,
+           settings.refine_offset, settings.offset_prior)
+    if key not in self._lever_functions:
+      generate = lambda g, cond, eps: image_lib.to_unit(steps.reconstruct(
+          g[0], g[1], cond, eps, generator=self.generator, config=self.config, conditioned=True))
+      self._lever_functions[key] = inference.build_functions(generate, phi, settings, self.dim_z)
+    weights = ((self.params, self.g_stats), phi.variables if phi is not None else None)
+    return self._lever_functions[key].bind(weights)
 
   @classmethod
   def load_export(cls, directory: str, name: str = ""):
@@ -150,19 +193,21 @@ class Inverter:
       raise BiglogitError(f"{directory} has no generator/ checkpoint; point at a biglogit.export release")
     verify_export(directory)
     try:
-      restored = _restore_on_this_host(path)
+      restored = restore_generator_on_this_host(path)
       restored["params"], restored["batch_stats"]
     except Exception as e:  # orbax/tensorstore raise many types for missing or damaged files
       raise BiglogitError(f"{path} is damaged or incomplete ({type(e).__name__}: "
                           f"{str(e).splitlines()[0][:120] if str(e) else ''}); export it again with "
                           "python -m biglogit.export") from e
     params = jax.tree_util.tree_map(lambda x: np.asarray(x, np.float32), restored["params"])
-    step = -1  # releases exported before release.json recorded their step
+    step, levers = -1, {}  # releases exported before release.json recorded their step
     info = epath.Path(directory) / "release.json"
     if info.exists():
-      step = int(json.loads(info.read_text())["step"])
-    return cls(config, generator, params, restored["batch_stats"],
-               name=name or os.path.basename(os.path.normpath(directory)), step=step, workdir=directory)
+      recorded = json.loads(info.read_text())
+      step, levers = int(recorded["step"]), recorded.get("inference") or {}
+    inverter = cls(config, generator, params, restored["batch_stats"],
+                   name=name or os.path.basename(os.path.normpath(directory)), step=step, workdir=directory)
+    return inverter.set_inference(**levers)  # the release's recorded inference settings are its defaults
 
   @classmethod
   def load(cls, workdir: str, step: Optional[int] = None, name: str = ""):

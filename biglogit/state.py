@@ -72,6 +72,7 @@ def init_state(rng, config, generator: nn.Module, discriminator: nn.Module, g_tx
 
 
 LOOP_SETTINGS = ("num_steps", "budget_hours")
+START_SETTINGS = ("init_from", "init_parts")  # read once, before the first step (warm_start.py)
 
 
 def program_key(config, mesh, *extra) -> str:
@@ -81,7 +82,7 @@ def program_key(config, mesh, *extra) -> str:
   conditioning = config.get("conditioning")
   return json.dumps([config.model.to_dict(), config.method, config.deepsim.to_dict(), config.release.to_dict(),
                      conditioning.to_dict() if conditioning is not None else None,
-                     {k: v for k, v in config.train.to_dict().items() if k not in LOOP_SETTINGS},
+                     {k: v for k, v in config.train.to_dict().items() if k not in LOOP_SETTINGS + START_SETTINGS},
                      [d.id for d in mesh.devices.flat], list(mesh.devices.shape), mesh.axis_names, *extra],
                     sort_keys=True, default=str)
 

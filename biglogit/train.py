@@ -21,6 +21,7 @@ from biglogit import images as image_lib
 from biglogit import checkpointing
 from biglogit import train_logs
 from biglogit import training_loop
+from biglogit import warm_start
 from biglogit import resume_guard
 from biglogit import sharding
 from biglogit import state as state_lib
@@ -292,6 +293,8 @@ def train_and_evaluate(config, workdir: str, allow_changed_resume: bool = False)
                                             checkpointing.architecture_signature(config))
   checkpointer.check_compatible()
   latest = checkpointer.latest_step()
+  if latest is None:  # a warm start's source is read at the first start only (a resume needs it no more)
+    warm_start.check(config)
   if latest is not None and latest > config.train.num_steps:
     raise BiglogitError(f"{workdir} already holds step {latest}, past train.num_steps="
                         f"{config.train.num_steps}; raise --config.train.num_steps or use another workdir")
@@ -328,6 +331,8 @@ def _train(config, workdir, mesh, train_iter, spec, checkpointer, start_record):
   clock = training_loop.TrainClock(budget_s=config.train.get("budget_hours", 0.0) * 3600)
   state = training_loop.restore_or_init(checkpointer, trainer.abstract_state, trainer.init, config.seed,
                                         train_iter, clock)
+  if checkpointer.latest_step() is None and config.train.get("init_from", ""):
+    state = warm_start.apply(config, state, mesh)  # only at the first start; a restart resumes its own
   final_eval_missing = config.eval.at_end and not (epath.Path(workdir) / "eval" / "metrics.json").exists()
   if clock.out_of_time and not final_eval_missing:
     print(f"already finished: {workdir} has spent its time budget ({clock.hours:.2f} h of training, "

@@ -1,6 +1,6 @@
 """Every release committed in pretrained/ loads on this CPU, whatever devices wrote it: the GPU-trained
 ones were saved on an H200, and Orbax restores a checkpoint onto its writer's topology unless it is
-given a target (biglogit/inverter.py _restore_on_this_host)."""
+given a target (biglogit/inverter.py restore_generator_on_this_host)."""
 import glob
 import json
 import os

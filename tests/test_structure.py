@@ -10,7 +10,7 @@ PACKAGE = os.path.join(REPO, "biglogit")
 # What may sit downstream of a trained checkpoint but must never build a trainer.
 DOWNSTREAM = ("biglogit.inverter", "biglogit.evaluate", "biglogit.experiments", "biglogit.export",
               "biglogit.report", "biglogit.baselines")
-# Tools grouped by what they are for; their old top-level paths only forward `python -m` to them.
+# Tools grouped by what they are for (their old top-level forwarding modules were removed).
 TOOL_FOLDERS = {"perf": ("benchmark", "conv_benchmark", "profile_step", "compare_reference"),
                 "report": ("page", "learning_curve")}
 
@@ -118,12 +118,9 @@ def test_both_trainers_run_the_one_skeleton():
           assert machinery not in source, f"{name} has {machinery}; use biglogit/training_loop.py"
 
 
-def test_tools_live_in_their_folders_and_old_paths_only_forward():
+def test_tools_live_in_their_folders_and_old_paths_are_gone():
   for folder, tools in TOOL_FOLDERS.items():
     for tool in tools:
       assert os.path.exists(os.path.join(PACKAGE, folder, tool + ".py")), f"{folder}/{tool}.py"
-      old = os.path.join(PACKAGE, tool + ".py")
-      if os.path.exists(old):
-        source = open(old).read()
-        assert len(source.splitlines()) <= 5 and f"cli.forward_moved(\"biglogit.{tool}\"" in source, old
+      assert not os.path.exists(os.path.join(PACKAGE, tool + ".py")), f"biglogit/{tool}.py is back"
   assert os.path.exists(os.path.join(PACKAGE, "report", "__main__.py"))  # python -m biglogit.report

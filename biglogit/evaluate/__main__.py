@@ -12,11 +12,12 @@ from absl import flags
 from biglogit import BiglogitError
 from biglogit import cli
 from biglogit import files
+from biglogit import inference
 from biglogit.evaluate import baselines, core
 from biglogit.inverter import Inverter, load_config
 
 OVERRIDABLE = ("split", "num_examples", "classifier", "identifier", "robust_features", "fid_extractor",
-               "baselines")
+               "baselines", "noise_samples")
 
 
 def apply_overrides(config, overrides):
@@ -34,8 +35,11 @@ def apply_overrides(config, overrides):
   return config
 
 
-def run(workdir: str, step=None, out=None, overrides=None):
+def run(workdir: str, step=None, out=None, overrides=None, levers=None):
+  """levers: inference settings over the inverter's own (inference.overrides_from_flags)."""
   config = apply_overrides(load_config(workdir), overrides)
+  if config.eval.noise_samples is not None and int(config.eval.noise_samples) < 0:
+    raise BiglogitError(f"--noise_samples={config.eval.noise_samples}; use 0 (skip noise_std) or more")
   if config.eval.num_examples is not None and int(config.eval.num_examples) < 1:
     raise BiglogitError(f"--num_examples={config.eval.num_examples}; use at least 1 (or leave it unset for "
                         "the run's eval.num_examples)")
@@ -50,6 +54,7 @@ def run(workdir: str, step=None, out=None, overrides=None):
   evaluator = core.Evaluator(config, metadata)
   inverter = Inverter.load(workdir, step)
   inverter.config = config  # the overridden eval settings; model and release are the saved ones
+  inverter.set_inference(**(levers or {}))
   record = core.evaluate_inverter(inverter, evaluator, examples)
   record["split"] = config.eval.split
   record["baselines"] = baselines.for_config(config, evaluator, examples)
@@ -61,7 +66,8 @@ def run(workdir: str, step=None, out=None, overrides=None):
 def main(argv):
   del argv
   F = flags.FLAGS
-  run(F.workdir, F.step, F.out, {k: getattr(F, k) for k in OVERRIDABLE + ("data_dir",)})
+  run(F.workdir, F.step, F.out, {k: getattr(F, k) for k in OVERRIDABLE + ("data_dir",)},
+      inference.overrides_from_flags(F))
 
 
 if __name__ == "__main__":
@@ -77,5 +83,8 @@ if __name__ == "__main__":
                       "(constant,mean,class_mean,nearest_logits; '' for none; default: eval.baselines).")
   flags.DEFINE_string("data_dir", None, "Where the run's logits dataset lives, if it moved.")
   flags.DEFINE_string("out", None, "Output folder (default: RUN/eval).")
+  flags.DEFINE_integer("noise_samples", None, "eps draws per example for noise_std (0 skips it; default: "
+                       "eval.noise_samples).", lower_bound=0, upper_bound=1000)
+  inference.define_flags()
   flags.mark_flags_as_required(["workdir"])
   cli.run(main)

@@ -20,6 +20,7 @@ output ignores the instance scores (see `chance_levels`).
 """
 import json
 import os
+import time
 from typing import Callable, Dict
 
 import numpy as np
@@ -110,6 +111,9 @@ class Evaluator:
     if self.extractor is not None and x is not None and len(x) > 1:
       fr, ff = self.extractor(x), self.extractor(x_hat)
       summary["fid"] = M.bootstrap_set_metric(M.fid, fr, ff, e.fid_bootstrap)
+      unreliable = M.fid_unreliable(len(fr), fr.shape[-1])
+      if unreliable:
+        summary["fid"]["unreliable"] = unreliable
       summary["kid"] = M.bootstrap_set_metric(M.kid, fr, ff, e.fid_bootstrap)
     return summary
 
@@ -164,16 +168,23 @@ def evaluate_inverter(inverter, evaluator: Evaluator, examples) -> Dict:
   """The full metrics record of one inverter on held-out examples (what eval/metrics.json holds)."""
   e = inverter.config.eval
   x, logits, labels = examples["x"], examples["logits"], examples["label"]
+  start = time.perf_counter()
   x_hat = inverter.reconstruct(logits, seed=0, indices=examples["index"])
+  seconds = time.perf_counter() - start
   summary, _ = evaluator.score(x, x_hat, logits, labels)
   if inverter.stochastic and e.noise_samples > 1:
     n = min(e.noise_examples, len(x))
     noise, _ = evaluator.noise_sensitivity(inverter.reconstruct, logits[:n], e.noise_samples,
                                            indices=examples["index"][:n])
     summary["noise_std"] = M.bootstrap_ci(noise, e.bootstrap)
+  plain_decoder = not inverter.stochastic and inverter.inference.plain
+  described = "one forward pass (no eps)" if plain_decoder else inverter.inference.describe()
   return {"run": inverter.name, "workdir": inverter.workdir, "step": inverter.step,
           "method": inverter.config.method, "release": release.describe(inverter.config.release),
           "dataset": inverter.config.data.dataset, "num_examples": int(len(x)),
+          "inference": {**inverter.inference.to_dict(), "described": described,
+                        # wall time of reconstruct (compilation included) over the examples
+                        "seconds_per_image": seconds / max(len(x), 1)},
           "networks": evaluator.describe(), "notes": evaluator.notes, "metrics": summary}
 
 
@@ -181,7 +192,8 @@ def markdown_table(record: Dict) -> str:
   lines = [f"# Evaluation of {record['run']}", "",
            f"step {record.get('step', '-')}, split {record.get('split', '-')}, "
            f"{record['num_examples']} examples, method {record.get('method', '-')}, "
-           f"release: {record.get('release', '-')}", "",
+           f"release: {record.get('release', '-')}",
+           f"inference: {record.get('inference', {}).get('described', 'one draw of eps ~ N(0, 1)')}", "",
            "Baselines (same examples, trivial inverters; see biglogit/evaluate/baselines.py) and the "
            "chance level of each accuracy-like metric stand beside the run: a claim needs its interval "
            "clear of them.", ""] + metrics_table_lines(record)
@@ -200,7 +212,8 @@ def metrics_table_lines(record: Dict):
            "|" + "---|" * (5 + len(base))]
   for name, m in record["metrics"].items():
     chance = f"{m['chance']:.4g}" if "chance" in m else "-"
-    cells = [name, f"{m['mean']:.4g}", f"[{m['ci_low']:.4g}, {m['ci_high']:.4g}]", str(m["n"]), chance]
+    mean = f"{m['mean']:.4g}" + (" (unreliable: too few samples)" if m.get("unreliable") else "")
+    cells = [name, mean, f"[{m['ci_low']:.4g}, {m['ci_high']:.4g}]", str(m["n"]), chance]
     lines.append("| " + " | ".join(cells + [fmt_ci(b.get(name)) for b in base.values()]) + " |")
   return lines
 

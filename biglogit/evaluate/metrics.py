@@ -5,6 +5,8 @@ their mean; set-level metrics (FID, KID) are bootstrapped by resampling both set
 """
 from typing import Callable, Dict
 
+import warnings
+
 import numpy as np
 import scipy.linalg
 import scipy.ndimage
@@ -67,13 +69,25 @@ def bootstrap_ci(values, num_resamples: int = 1000, seed: int = 0) -> Dict[str, 
 
 def frechet_distance(mu1, cov1, mu2, cov2) -> float:
   """||mu1 - mu2||^2 + Tr(C1 + C2 - 2 (C1 C2)^(1/2)), the Fréchet distance of two Gaussians."""
-  covmean, _ = scipy.linalg.sqrtm(np.asarray(cov1) @ np.asarray(cov2), disp=False)
-  if not np.isfinite(covmean).all():  # a singular product: regularise as in the reference FID code
-    offset = np.eye(len(cov1)) * 1e-6
-    covmean = scipy.linalg.sqrtm((cov1 + offset) @ (cov2 + offset))
+  with warnings.catch_warnings():  # a singular product is handled below, not reported to the user
+    warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+    warnings.simplefilter("ignore", RuntimeWarning)
+    covmean = scipy.linalg.sqrtm(np.asarray(cov1) @ np.asarray(cov2))
+    if not np.isfinite(covmean).all():  # regularise as in the reference FID code
+      offset = np.eye(len(cov1)) * 1e-6
+      covmean = scipy.linalg.sqrtm((cov1 + offset) @ (cov2 + offset))
   covmean = np.real(covmean)
   diff = np.asarray(mu1) - np.asarray(mu2)
   return float(diff @ diff + np.trace(cov1) + np.trace(cov2) - 2.0 * np.trace(covmean))
+
+
+def fid_unreliable(num_samples: int, feature_dim: int) -> str:
+  """Why an FD on this many samples says little ('' when it is fine): with no more samples than
+  feature dimensions the covariances are singular and FD is dominated by that."""
+  if num_samples > feature_dim:
+    return ""
+  return (f"FD on {num_samples} samples of {feature_dim}-dimensional features (singular covariances): "
+          f"unreliable; evaluate more than {feature_dim} examples")
 
 
 def fid(feats1, feats2) -> float:

@@ -20,6 +20,7 @@ from biglogit.evaluate import metrics as M
 from biglogit.evaluate import nets
 from biglogit.experiments import common
 from biglogit import cli
+from biglogit import inference
 
 NAME = "adversarial"
 
@@ -42,8 +43,9 @@ def attack(attack_fn, x, labels, eps: float, seed: int, batch_size: int):
 
 
 def run(workdir, out=None, eps_255=(0, 1, 2, 4, 8), steps: int = 10, num_images: int = 6,
-        num_examples: int = 500, seed: int = 0, split=None):
-  r = common.prepare_experiment(workdir, NAME, num_examples=num_examples, split=split, out=out, need_phi=True)
+        num_examples: int = 500, seed: int = 0, split=None, levers=None):
+  r = common.prepare_experiment(workdir, NAME, num_examples=num_examples, split=split, out=out, need_phi=True,
+                                levers=levers)
   ex, phi = r.examples, r.evaluator.phi
   x, labels = ex["x"], ex["label"]
   eps_noise = r.inverter.sample_eps(ex["index"], seed)
@@ -88,4 +90,4 @@ if __name__ == "__main__":
   flags.DEFINE_integer("num_images", 6, "Rows of the figure.")
   F = flags.FLAGS
   cli.run(lambda _: run(F.workdir, F.out, [float(e) for e in F.eps], F.steps, F.num_images,
-                        F.num_examples, F.seed, F.split))
+                        F.num_examples, F.seed, F.split, levers=inference.overrides_from_flags(F)))

@@ -11,6 +11,7 @@ from biglogit import BiglogitError
 from biglogit import files
 from biglogit import images as image_lib
 from biglogit import cli
+from biglogit import inference
 from biglogit.evaluate import core
 from biglogit.inverter import Inverter, load_config
 
@@ -28,8 +29,9 @@ class Run:
 
 
 def prepare_experiment(workdir: str, experiment: str, *, num_examples: int, split: Optional[str] = None,
-             out: Optional[str] = None, need_phi: bool = False) -> Run:
-  """Data and judging networks are checked before the checkpoint is restored."""
+             out: Optional[str] = None, need_phi: bool = False, levers: Optional[dict] = None) -> Run:
+  """Data and judging networks are checked before the checkpoint is restored. levers: inference
+  settings over the inverter's own (biglogit/inference.py; the --truncation, --best_of, ... flags)."""
   config = load_config(workdir)
   split = split or config.eval.split
   examples, metadata = core.held_out(config, split, num_examples)
@@ -37,7 +39,7 @@ def prepare_experiment(workdir: str, experiment: str, *, num_examples: int, spli
   if need_phi and evaluator.phi is None:
     raise BiglogitError(f"experiment {experiment} needs the classifier phi; set eval.classifier in "
                         f"{workdir}/config.json's config or rebuild the dataset with make_logits")
-  inverter = Inverter.load(workdir)
+  inverter = Inverter.load(workdir).set_inference(**(levers or {}))
   out = out or str(epath.Path(workdir) / "experiments" / experiment)
   epath.Path(out).mkdir(parents=True, exist_ok=True)
   return Run(inverter, evaluator, examples, out)
@@ -91,6 +93,7 @@ def define_common_flags(num_examples: int, multi_workdir: bool = False):
   flags.DEFINE_integer("num_examples", num_examples, "Held-out examples to use.")
   flags.DEFINE_integer("seed", 0, "Which random examples (and eps) are drawn.")
   flags.DEFINE_string("split", None, "Held-out split (default: the run's eval.split).")
+  inference.define_flags()
   flags.mark_flags_as_required(["workdir"])
 
 
@@ -101,4 +104,5 @@ def simple_main(run, num_examples: int, num_images: int, multi_workdir: bool = F
   define_common_flags(num_examples, multi_workdir)
   flags.DEFINE_integer("num_images", num_images, "Rows of each figure.")
   F = flags.FLAGS
-  cli.run(lambda _: run(F.workdir, F.out, F.num_images, F.num_examples, F.seed, F.split))
+  cli.run(lambda _: run(F.workdir, F.out, F.num_images, F.num_examples, F.seed, F.split,
+                        levers=inference.overrides_from_flags(F)))

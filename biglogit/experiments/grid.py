@@ -17,6 +17,7 @@ import numpy as np
 
 from biglogit import BiglogitError
 from biglogit import cli
+from biglogit import inference
 from biglogit import images as image_lib
 from biglogit.data import dataset as dataset_lib
 from biglogit.evaluate import baselines as B
@@ -27,11 +28,12 @@ NAME = "grid"
 
 
 def run(workdirs, out=None, num_images: int = 8, num_examples: int = 1000, seed: int = 0, split=None,
-        baselines=("nearest_logits",)):
+        baselines=("nearest_logits",), levers=None):
   kinds = B.parse_kinds(baselines)
   # One output folder, the first run's: the others may be releases, which an experiment never writes into
   out = out or os.path.join(workdirs[0], "experiments", NAME)
-  runs = [common.prepare_experiment(w, NAME, num_examples=num_examples, split=split, out=out) for w in workdirs]
+  runs = [common.prepare_experiment(w, NAME, num_examples=num_examples, split=split, out=out,
+                                    levers=levers) for w in workdirs]
   # Examples every classifier gets right, by source index.
   right = None
   position = []
@@ -88,7 +90,8 @@ def main():
   flags.DEFINE_list("baselines", ["nearest_logits"], f"Trivial inverters as extra columns, any of "
                     f"{', '.join(B.KINDS)}; empty for none.")
   F = flags.FLAGS
-  cli.run(lambda _: run(F.workdir, F.out, F.num_images, F.num_examples, F.seed, F.split, F.baselines))
+  cli.run(lambda _: run(F.workdir, F.out, F.num_images, F.num_examples, F.seed, F.split, F.baselines,
+          levers=inference.overrides_from_flags(F)))
 
 
 if __name__ == "__main__":

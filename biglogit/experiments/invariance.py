@@ -47,8 +47,9 @@ TRANSFORMS = {
 }
 
 
-def run(workdir, out=None, num_images: int = 6, num_examples: int = 500, seed: int = 0, split=None):
-  r = common.prepare_experiment(workdir, NAME, num_examples=num_examples, split=split, out=out, need_phi=True)
+def run(workdir, out=None, num_images: int = 6, num_examples: int = 500, seed: int = 0, split=None, levers=None):
+  r = common.prepare_experiment(workdir, NAME, num_examples=num_examples, split=split, out=out, need_phi=True,
+                                levers=levers)
   phi, x = r.evaluator.phi, r.examples["x"]
   eps = r.inverter.sample_eps(r.examples["index"], seed)
   z = phi.logits(x)

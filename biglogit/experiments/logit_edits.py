@@ -17,6 +17,7 @@ import numpy as np
 from biglogit.evaluate import metrics as M
 from biglogit.experiments import common
 from biglogit import cli
+from biglogit import inference
 
 NAME = "logit_edits"
 DEFAULT_EDITS = {
@@ -45,9 +46,9 @@ def edit(kind: str, value: float, z, z_other, rng):
 
 
 def run(workdir, out=None, edits=None, num_images: int = 6, num_examples: int = 500, seed: int = 0,
-        split=None):
+        split=None, levers=None):
   edits = edits or DEFAULT_EDITS
-  r = common.prepare_experiment(workdir, NAME, num_examples=num_examples, split=split, out=out)
+  r = common.prepare_experiment(workdir, NAME, num_examples=num_examples, split=split, out=out, levers=levers)
   ex, phi = r.examples, r.evaluator.phi
   x, z = ex["x"], ex["logits"].astype(np.float32)
   # Interpolation partner: the next example with a different predicted class.
@@ -92,4 +93,4 @@ if __name__ == "__main__":
   F = flags.FLAGS
   cli.run(lambda _: run(
       F.workdir, F.out, {k: [float(v) for v in getattr(F, k)] for k in DEFAULT_EDITS}, F.num_images,
-      F.num_examples, F.seed, F.split))
+      F.num_examples, F.seed, F.split, levers=inference.overrides_from_flags(F)))

@@ -17,8 +17,8 @@ from biglogit.experiments import common
 NAME = "misclassified"
 
 
-def run(workdir, out=None, num_images: int = 8, num_examples: int = 2000, seed: int = 0, split=None):
-  r = common.prepare_experiment(workdir, NAME, num_examples=num_examples, split=split, out=out)
+def run(workdir, out=None, num_images: int = 8, num_examples: int = 2000, seed: int = 0, split=None, levers=None):
+  r = common.prepare_experiment(workdir, NAME, num_examples=num_examples, split=split, out=out, levers=levers)
   ex = r.examples
   correct = ex["logits"].argmax(-1) == ex["label"]
   if (~correct).sum() < 2:

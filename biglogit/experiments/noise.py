@@ -10,6 +10,7 @@ import os
 
 from biglogit import BiglogitError
 from biglogit import cli
+from biglogit import inference
 from biglogit.evaluate import metrics as M
 from biglogit.experiments import common
 
@@ -17,10 +18,10 @@ NAME = "noise"
 
 
 def run(workdir, out=None, num_images: int = 8, num_samples: int = 8, num_examples: int = 200,
-        seed: int = 0, split=None):
+        seed: int = 0, split=None, levers=None):
   if num_samples < 2:
     raise BiglogitError(f"--num_samples={num_samples}; noise sensitivity needs at least 2")
-  r = common.prepare_experiment(workdir, NAME, num_examples=num_examples, split=split, out=out)
+  r = common.prepare_experiment(workdir, NAME, num_examples=num_examples, split=split, out=out, levers=levers)
   if not r.inverter.stochastic:
     raise BiglogitError(f"{workdir} is a {r.inverter.config.method} run, which ignores eps; "
                         "noise resampling needs a GAN inverter")
@@ -44,4 +45,5 @@ if __name__ == "__main__":
   flags.DEFINE_integer("num_images", 8, "Rows of the figure.")
   flags.DEFINE_integer("num_samples", 8, "K: eps samples per z.")
   F = flags.FLAGS
-  cli.run(lambda _: run(F.workdir, F.out, F.num_images, F.num_samples, F.num_examples, F.seed, F.split))
+  cli.run(lambda _: run(F.workdir, F.out, F.num_images, F.num_samples, F.num_examples, F.seed, F.split,
+          levers=inference.overrides_from_flags(F)))

@@ -16,6 +16,7 @@ from PIL import Image
 
 from biglogit import BiglogitError
 from biglogit import cli
+from biglogit import inference
 from biglogit.data import sources
 from biglogit.experiments import common
 
@@ -60,8 +61,9 @@ def load_source(spec: str, resolution: int, limit: int) -> np.ndarray:
 
 
 def run(workdir, out=None, source_specs=("skimage",), limit: int = 500, num_images: int = 6,
-        num_examples: int = 500, seed: int = 0, split=None):
-  r = common.prepare_experiment(workdir, NAME, num_examples=num_examples, split=split, out=out, need_phi=True)
+        num_examples: int = 500, seed: int = 0, split=None, levers=None):
+  r = common.prepare_experiment(workdir, NAME, num_examples=num_examples, split=split, out=out, need_phi=True,
+                                levers=levers)
   resolution = int(r.config.model.resolution)
   loaded = {spec: load_source(spec, resolution, limit) for spec in source_specs}  # fail before work
   phi, ex = r.evaluator.phi, r.examples
@@ -98,4 +100,4 @@ if __name__ == "__main__":
   flags.DEFINE_integer("num_images", 6, "Rows per source in the figure.")
   F = flags.FLAGS
   cli.run(lambda _: run(F.workdir, F.out, F.source, F.limit, F.num_images, F.num_examples, F.seed,
-                        F.split))
+                        F.split, levers=inference.overrides_from_flags(F)))

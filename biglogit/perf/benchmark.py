@@ -34,6 +34,19 @@ def synthetic_batch(config):
           "logits": rng.normal(size=(t.d_steps, t.global_batch, m.num_classes)).astype(np.float32)}
 
 
+def with_synthetic_statistics(config):
+  """(config, note): synthetic logits are N(0, 1) per dimension, so a standardising config without the
+  statistics that a logits dataset would give it gets mean 0 and std 1 (what those logits have). A
+  config that holds statistics, or normalises otherwise, is returned as it is (note '')."""
+  c = config.get("conditioning")
+  if c is None or c.normalize != "standardize" or c.get("mean"):
+    return config, ""
+  num_classes = int(config.model.num_classes)
+  with config.unlocked():
+    config.conditioning.mean, config.conditioning.std = [0.0] * num_classes, [1.0] * num_classes
+  return config, "synthetic logits, synthetic conditioning statistics (mean 0, std 1)"
+
+
 def loop_images_per_s(config, steps: int) -> float:
   """The training loop's own figure: images/s it logs over its second half (the first half holds
   compilation and warm-up), with checkpointing, images and evaluation out of the way."""
@@ -83,6 +96,7 @@ def main(argv):
                       **measured}))
     return
   mesh = sharding.make_mesh()
+  config, note = with_synthetic_statistics(config)
   train.validate_config(config, mesh)
   trainer = train.build_trainer(config, mesh, config.deepsim.comparator)
   state = trainer.init(jax.random.key(0))
@@ -115,7 +129,7 @@ def main(argv):
       "compute_dtype": config.model.compute_dtype, "compile_s": round(compile_s, 2),
       "step_s": dt, "steps_per_s": 1 / dt, "images_per_s": images / dt,
       "flops_per_step": flops_total, "achieved_tflops": flops_total / dt / 1e12,
-      "compile_cache": FLAGS.compile_cache or "off", **loop, **measured}))
+      "compile_cache": FLAGS.compile_cache or "off", **({"data": note} if note else {}), **loop, **measured}))
 
 
 if __name__ == "__main__":

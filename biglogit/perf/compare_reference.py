@@ -1,5 +1,8 @@
 """python -m biglogit.perf.compare_reference [--rounds=3] [--steps=10] [--reference=../shared/reference/biggan-pytorch]
 
+Runs from any working directory: --config and --reference are taken from the repository root when
+they are relative (the defaults are the repository's configs/cifar10.py and ../shared beside it).
+
 biglogit's GAN step against the reference PyTorch BigGAN's own training function at equal
 architecture (BigGAN-32, spectral norm in G and D, EMA on, fp32, hinge loss) on this machine, run
 interleaved (biglogit, reference, biglogit, ...) because a shared machine's speed drifts between
@@ -28,8 +31,12 @@ SETTINGS = {
 }
 
 
-def biglogit_command(setting: Dict, steps: int) -> List[str]:
-  return [sys.executable, "-m", "biglogit.perf.benchmark", "--config=configs/cifar10.py:resnet20,cpu", f"--steps={steps}",
+# The repository root (biglogit/perf/ -> biglogit/ -> the root), where the configs and ../shared are.
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def biglogit_command(setting: Dict, steps: int, config: str = "configs/cifar10.py:resnet20,cpu") -> List[str]:
+  return [sys.executable, "-m", "biglogit.perf.benchmark", f"--config={config}", f"--steps={steps}",
           f"--config.model.ch_g={setting['ch']}", f"--config.model.ch_d={setting['ch']}",
           f"--config.train.global_batch={setting['batch']}", f"--config.train.d_steps={setting['d_steps']}",
           f"--config.model.cond_hidden={setting['cond_hidden']}"]
@@ -56,12 +63,14 @@ def spread(values: List[float]) -> str:
   return f"{min(values):.1f} / {statistics.median(values):.1f} / {max(values):.1f}"
 
 
-def compare(rounds: int, steps: int, reference: Optional[str], torch_python: str, repo: str) -> Dict:
+def compare(rounds: int, steps: int, reference: Optional[str], torch_python: str, repo: str = REPO,
+            config: str = "configs/cifar10.py:resnet20,cpu", settings=tuple(SETTINGS)) -> Dict:
   summary = {}
-  for name, setting in SETTINGS.items():
+  for name in settings:
+    setting = SETTINGS[name]
     ours, theirs, compile_s = [], [], []
     for i in range(rounds):
-      result = run_json(biglogit_command(setting, steps), repo)
+      result = run_json(biglogit_command(setting, steps, config), repo)
       ours.append(result["images_per_s"])
       compile_s.append(result["compile_s"])
       print(json.dumps({"setting": name, "round": i, "impl": "biglogit", **result}), flush=True)
@@ -81,8 +90,11 @@ def main(argv):
   f = flags.FLAGS
 
   def body():
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    reference = os.path.abspath(f.reference)
+    unknown = sorted(set(f.settings) - set(SETTINGS))
+    if unknown:
+      raise BiglogitError(f"--settings={','.join(f.settings)}: unknown {', '.join(unknown)}; use any of "
+                          f"{', '.join(SETTINGS)}")
+    reference = os.path.join(REPO, f.reference)  # an absolute --reference stays as it is
     reference = reference if os.path.exists(os.path.join(reference, "time_biggan.py")) else None
     if reference:
       try:
@@ -92,15 +104,19 @@ def main(argv):
         reference = None
     else:
       print(f"no reference at {f.reference}: measuring biglogit alone", file=sys.stderr)
-    summary = compare(f.rounds, f.steps, reference, f.torch_python, repo)
+    summary = compare(f.rounds, f.steps, reference, f.torch_python, REPO, f.config, f.settings)
     for name, row in summary.items():
       print(json.dumps({"summary": name, **row}))
   body()
 
 
 if __name__ == "__main__":
-  flags.DEFINE_integer("rounds", 3, "Interleaved rounds per setting.")
-  flags.DEFINE_integer("steps", 10, "Timed steps per run (after compilation and warm-up).")
+  flags.DEFINE_integer("rounds", 3, "Interleaved rounds per setting.", lower_bound=1, upper_bound=100)
+  flags.DEFINE_integer("steps", 10, "Timed steps per run (after compilation and warm-up).", lower_bound=1,
+                       upper_bound=10_000)
+  flags.DEFINE_string("config", "configs/cifar10.py:resnet20,cpu", "biglogit's config (relative: to the "
+                      "repository root); each setting overrides its widths and batch.")
+  flags.DEFINE_list("settings", list(SETTINGS), f"Which settings to compare ({', '.join(SETTINGS)}).")
   flags.DEFINE_string("reference", os.path.join("..", "shared", "reference", "biggan-pytorch"),
                       "Folder of the reference's time_biggan.py.")
   flags.DEFINE_string("torch_python", sys.executable, "A Python with torch for the reference.")

@@ -27,7 +27,7 @@ from ml_collections import config_flags
 
 from biglogit import host, losses, sharding, steps, train
 from biglogit import cli
-from biglogit.perf.benchmark import synthetic_batch
+from biglogit.perf.benchmark import synthetic_batch, with_synthetic_statistics
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Config file.", lock_config=True)
@@ -130,6 +130,9 @@ def main(argv):
   host.use_every_cpu_core(config.train.global_batch)
   host.enable_compilation_cache(FLAGS.compile_cache)
   mesh = sharding.make_mesh()
+  config, note = with_synthetic_statistics(config)
+  if note:
+    print(json.dumps({"data": note}))
   train.validate_config(config, mesh)
   trainer = train.build_trainer(config, mesh)
   state = trainer.init(jax.random.key(0))

@@ -445,13 +445,16 @@ def run_summary(workdir: str, step: int, num_steps: int, finished: bool = None, 
     record = json.loads(files.read_pair(evaluations[-1], evaluations[-1].with_suffix(".md")))
     lines.append(f"  evaluation: {evaluations[-1].with_suffix('.md')} (step {record.get('step')}, "
                  f"{record.get('num_examples')} held-out examples)")
-    baseline = (record.get("baselines") or {}).get("class_mean") or {}
+    baselines = record.get("baselines") or {}
     for name in SUMMARY_METRICS:
       m = record["metrics"].get(name)
       if m and m.get("mean") is not None:
-        b = baseline.get(name)
-        beside = f"   class-mean baseline {b['mean']:.3f}" if b and b.get("mean") is not None else ""
-        lines.append(f"    {name} {m['mean']:.3f} [{m['ci_low']:.3f}, {m['ci_high']:.3f}]{beside}")
+        beside = [f"{label} {b[name]['mean']:.3f}" for label, b in
+                  (("class-mean baseline", baselines.get("class_mean") or {}),
+                   ("nearest logits", baselines.get("nearest_logits") or {}))
+                  if (b.get(name) or {}).get("mean") is not None]
+        lines.append(f"    {name} {m['mean']:.3f} [{m['ci_low']:.3f}, {m['ci_high']:.3f}]"
+                     + ("   " + ", ".join(beside) if beside else ""))
   return "\n".join(lines)
 
 

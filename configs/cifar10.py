@@ -14,7 +14,9 @@ SCALE:
   cpu         ch 16, batch 64, EMA 0.999 from 200: the quickstart's model
   cpu_long    the CPU releases: ch 8, batch 32, 1 D step, lr 4e-4, EMA 0.99 from 100, 4000 steps with
               an evaluation every 1000 (about 30 minutes on 2 idle cores; the model cards have each time)
-  quickstart  the README's main command: builds the dataset if missing, 60 steps of cpu, evaluation
+  quickstart  the README's main command: builds the dataset if missing, fine-tunes the committed 5-hour
+              run runs/cifar10/PHI (cpu_hours's model) for 60 steps, evaluates on 500 test images
+  quickstart_scratch  the same 60 steps from a random init at cpu's model (a smoke run: no images yet)
   cpu_hours   the long CPU runs: cpu_long with ch 16 and DiffAugment, chosen by equal-time comparison
               (results/recipe/README.md), 5 hours of training time each (train.budget_hours), an
               evaluation every 0.5 h, one checkpoint kept; the dataset is built from ../shared if missing
@@ -34,13 +36,12 @@ softmax, top-5, top-1, rounded; one GPU each), then evaluate and compare:
   python launch/sweep.py --config=configs/cifar10.py:resnet4b --root=workdirs/release
   python -m biglogit.evaluate --workdir=workdirs/release/kind=softmax  (etc.)
   python -m biglogit.report workdirs/release/* --out=results/release
-Why cpu_long's settings, and the quickstart's measured time: docs/measurements.md#the-cifar-10-cpu-recipe,
-docs/performance.md#the-readmes-commands.
+Why cpu_long's settings, the quickstart's time: docs/measurements.md, docs/performance.md.
 """
 from biglogit.config_base import base_config
 
 CLASSIFIERS = ("resnet20", "resnet4b", "resnet20_trained_standard", "resnet20_trained_robust")
-SCALES = ("gpu", "cpu", "cpu_long", "quickstart", "cpu_hours")
+SCALES = ("gpu", "cpu", "cpu_long", "quickstart", "quickstart_scratch", "cpu_hours")
 
 
 def get_config(variant: str = "resnet20"):
@@ -50,14 +51,16 @@ def get_config(variant: str = "resnet20"):
     raise ValueError(f"variant {variant!r}; use configs/cifar10.py:PHI[,SCALE] with PHI one of "
                      f"{', '.join(CLASSIFIERS)} and SCALE one of {', '.join(SCALES)}")
   c = _gpu(phi)
-  if scale in ("cpu", "cpu_long", "quickstart", "cpu_hours"):
+  if scale in ("cpu", "cpu_long", "quickstart", "quickstart_scratch", "cpu_hours"):
     _cpu(c)
-  if scale in ("cpu_long", "cpu_hours"):
+  if scale in ("cpu_long", "cpu_hours", "quickstart"):
     _cpu_long(c)
+  if scale in ("cpu_hours", "quickstart"):
+    _long_recipe(c)
   if scale == "cpu_hours":
     _cpu_hours(c, phi)
-  if scale == "quickstart":
-    _quickstart(c, phi)
+  if scale in ("quickstart", "quickstart_scratch"):
+    _quickstart(c, phi, fine_tune=scale == "quickstart")
   return c
 
 
@@ -132,10 +135,13 @@ LONG_RECIPE = {"model.ch_g": 16, "model.ch_d": 16, "train.global_batch": 32, "tr
                "train.diff_augment": "translation,cutout"}
 
 
-def _cpu_hours(c, phi):
+def _long_recipe(c):
   for key, value in LONG_RECIPE.items():
     section, name = key.split(".")
     c[section][name] = value
+
+
+def _cpu_hours(c, phi):
   c.train.num_steps = 100_000_000  # the time budget ends the run
   c.train.budget_hours = 5.0
   c.eval.every = 0
@@ -148,13 +154,19 @@ def _cpu_hours(c, phi):
   c.data.classifier = f"pretrained/cifar10/{phi}"
 
 
-def _quickstart(c, phi):
+def _quickstart(c, phi, fine_tune: bool):
   c.data.source = "tfds:cifar10"
   c.data.classifier = f"pretrained/cifar10/{phi}"
+  if fine_tune:  # 60 steps on from the committed 5-hour run of this phi (cpu_hours's model), so the
+    # first picture is a real reconstruction; its optimiser state too, and the EMA goes on from its own
+    c.train.init_from = f"runs/cifar10/{phi}"
+    c.train.init_parts = "all"
+    c.train.ema_start = 0
   c.train.num_steps = 60
   c.log_every = 10
   c.checkpoint_every = 30
   c.image_every = 30
+  c.eval.every = 0
   c.eval.at_end = True
   c.eval.num_examples = 500
   # judges independent of phi: a standard network for identifiability (ResNet-4B's quickstart; for

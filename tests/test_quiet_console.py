@@ -29,3 +29,15 @@ def test_known_library_notices_are_dropped_and_real_warnings_kept():
   assert not quiet.filter(record("OpenCV is not installed. We recommend using OpenCV because it is faster"))
   assert quiet.filter(record("Dataset is larger than the disk"))
   assert not quiet.filter(record("library chatter", logging.INFO))
+
+
+def test_writing_a_dataset_leaves_no_temporary_tfds_folder(tmp_path):
+  import glob
+  import os
+  import tempfile
+  from biglogit.data import dataset as dataset_lib
+  from tests.conftest import toy_arrays
+  pattern = os.path.join(tempfile.gettempdir(), "tmp*tfds")
+  before = set(glob.glob(pattern))
+  dataset_lib.write_numpy_dataset(str(tmp_path), "toy", {"train": toy_arrays(4)})
+  assert set(glob.glob(pattern)) - before == set()

@@ -60,7 +60,7 @@ class LogitsDataset(tfds.core.GeneratorBasedBuilder):
     c = self.builder_config
     label = (tfds.features.ClassLabel(names=list(c.class_names)) if c.class_names
              else tfds.features.ClassLabel(num_classes=c.num_classes))
-    return tfds.core.DatasetInfo(
+    info = tfds.core.DatasetInfo(
         builder=self,
         description="Images with a frozen classifier's logits (biglogit data contract).",
         features=tfds.features.FeaturesDict({
@@ -72,6 +72,10 @@ class LogitsDataset(tfds.core.GeneratorBasedBuilder):
         }),
         metadata=tfds.core.MetadataDict(self._metadata),
     )
+    # A dataset of our own has no precomputed info on TFDS's bucket; the lookup would only leave an
+    # empty temporary folder behind (in /tmp, one per dataset built) and, online, ask the network.
+    info.initialize_from_bucket = lambda: None
+    return info
 
   def _split_generators(self, dl_manager):
     if self._example_fn is None:

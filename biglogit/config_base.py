@@ -66,6 +66,11 @@ def base_config() -> ml_collections.ConfigDict:
   # classifiers have perceptually aligned ones). Needs release.kind full or softmax. 0 = off (the paper).
   c.train.consistency_weight = 0.0
   c.train.consistency_classifier = ""  # phi's directory; "" = the classifier that made the logits
+  # Not in the paper: a hybrid of the two objectives, the DeePSiM decoder's pixel and feature terms
+  # (deepsim.comparator's features, as method=deepsim uses them) added to the GAN's generator loss
+  # with these weights. 0 = off (the paper's single adversarial loss).
+  c.train.hybrid_pixel_weight = 0.0
+  c.train.hybrid_feature_weight = 0.0
   # Warm start (warm_start.py): a training workdir or a release whose weights this new run starts
   # from; init_parts "weights" (fresh optimisers) or "all" (optimiser states too). "" = random init.
   c.train.init_from = ""

@@ -49,7 +49,8 @@ def identity(config, spec, device_count: int) -> Dict:
   """The trajectory-defining values of this start."""
   flat = _flat(config.to_dict())
   values = {k: flat.get(k) for k in TRAJECTORY_KEYS}
-  for key in ("train.mismatch_weight", "train.diff_augment", "train.consistency_weight"):
+  for key in ("train.mismatch_weight", "train.diff_augment", "train.consistency_weight",
+              "train.hybrid_pixel_weight", "train.hybrid_feature_weight"):
     if flat.get(key):  # recorded only when on: runs from before it resume as they were
       values[key] = flat[key]
   for key in ("conditioning.normalize",):

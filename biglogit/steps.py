@@ -77,16 +77,17 @@ def train_step(state: GANState, batch, aux, *, generator, discriminator, g_tx, d
       consistency = jnp.mean(jnp.sum(jnp.square(conditioned_hat - logits), axis=-1))
       extra, terms = t.consistency_weight * consistency, {"consistency_loss": consistency,
                                                           "adversarial_loss": adversarial}
-    if config.method != "deepsim":
-      return adversarial + extra, (g_stats, terms)
-    w = config.deepsim
-    pixel = jnp.mean(jnp.square(fake - real))
-    to_unit = lambda x: (x + 1.0) / 2.0
-    feature = jnp.mean(jnp.square(comparator(aux["comparator"], to_unit(fake)) -
-                                  jax.lax.stop_gradient(comparator(aux["comparator"], to_unit(real)))))
-    total = w.pixel_weight * pixel + w.feature_weight * feature + w.adversarial_weight * adversarial + extra
-    return total, (g_stats, {**terms, "pixel_loss": pixel, "feature_loss": feature,
-                             "adversarial_loss": adversarial})
+    if config.method == "deepsim":
+      w = config.deepsim
+      pixel, feature = reconstruction_terms(fake, real, comparator, aux["comparator"])
+      total = w.pixel_weight * pixel + w.feature_weight * feature + w.adversarial_weight * adversarial + extra
+      return total, (g_stats, {**terms, "pixel_loss": pixel, "feature_loss": feature,
+                               "adversarial_loss": adversarial})
+    if uses_hybrid_loss(config):  # the GAN's loss with DeePSiM's reconstruction terms added
+      pixel, feature = reconstruction_terms(fake, real, comparator, aux["comparator"])
+      extra = extra + t.hybrid_pixel_weight * pixel + t.hybrid_feature_weight * feature
+      terms = {**terms, "pixel_loss": pixel, "feature_loss": feature, "adversarial_loss": adversarial}
+    return adversarial + extra, (g_stats, terms)
 
   logits = batch["logits"][-1]
   real = images_to_float(batch["image"][-1])
@@ -101,6 +102,22 @@ def train_step(state: GANState, batch, aux, *, generator, discriminator, g_tx, d
                             ema_params=ema_params, rng=jax.random.key_data(rng))
   metrics = {"d_loss": d_loss, "g_loss": g_loss, "d_real": d_real, "d_fake": d_fake, **d_terms, **g_terms}
   return new_state, metrics
+
+
+def uses_hybrid_loss(config) -> bool:
+  t = config.train
+  return config.method == "gan" and (t.get("hybrid_pixel_weight", 0.0) > 0 or t.get("hybrid_feature_weight", 0.0) > 0)
+
+
+def reconstruction_terms(fake, real, comparator, comparator_variables):
+  """DeePSiM's pixel and feature losses (Dosovitskiy & Brox 2016a) of images in [-1, 1]: mean squared
+  error in pixels and in the frozen comparator's features (of images in [0, 1]; no gradient into the
+  real image's features)."""
+  pixel = jnp.mean(jnp.square(fake - real))
+  to_unit = lambda x: (x + 1.0) / 2.0
+  feature = jnp.mean(jnp.square(comparator(comparator_variables, to_unit(fake)) -
+                                jax.lax.stop_gradient(comparator(comparator_variables, to_unit(real)))))
+  return pixel, feature
 
 
 def discriminator_loss(discriminator, d_params, d_stats, real, fake, logits, mismatch_weight=0.0,

@@ -103,7 +103,12 @@ def _refuse_ignored_settings(config):
   if config.release.kind != "rounded":
     unused.append(("release.decimals", "release.kind=rounded"))
   if config.method != "deepsim":
-    unused += [(f"deepsim.{k}", "method=deepsim") for k in defaults.deepsim]
+    read_by_hybrid = ("comparator", "comparator_layer") if steps.uses_hybrid_loss(config) else ()
+    unused += [(f"deepsim.{k}", "method=deepsim") for k in defaults.deepsim if k not in read_by_hybrid]
+  if config.method != "gan":
+    unused += [(f"train.{k}", "method=gan") for k in ("hybrid_pixel_weight", "hybrid_feature_weight")]
+  if not config.train.get("init_from", ""):
+    unused.append(("train.init_parts", "train.init_from"))
   if not config.train.get("consistency_weight", 0.0):
     unused.append(("train.consistency_classifier", "train.consistency_weight > 0"))
   c = conditioning.settings(config)
@@ -144,6 +149,10 @@ def _check_ranges(config):
   weight = t.get("mismatch_weight", 0.0)
   if not (isinstance(weight, (int, float)) and math.isfinite(weight) and weight >= 0):
     raise BiglogitError(f"train.mismatch_weight={weight!r}; use 0 (the paper's loss) or a finite weight above 0 (e.g. 1.0)")
+  for name in ("hybrid_pixel_weight", "hybrid_feature_weight"):
+    weight = t.get(name, 0.0)
+    if isinstance(weight, bool) or not (isinstance(weight, (int, float)) and math.isfinite(weight) and weight >= 0):
+      raise BiglogitError(f"train.{name}={weight!r}; use 0 (off) or a finite weight above 0 (e.g. 0.1)")
   weight = t.get("consistency_weight", 0.0)
   if not (isinstance(weight, (int, float)) and math.isfinite(weight) and weight >= 0):
     raise BiglogitError(f"train.consistency_weight={weight!r}; use 0 (the paper's loss) or a finite weight "
@@ -187,8 +196,8 @@ def comparator_dir(config, dataset_metadata) -> str:
   """DeePSiM's comparator network: deepsim.comparator, else the classifier that made the logits."""
   directory = config.deepsim.comparator or dataset_metadata.get("classifier_dir", "")
   if not directory or not os.path.exists(os.path.join(directory, classifier_io.METADATA)):
-    raise BiglogitError(f"method=deepsim needs a comparator classifier, and {directory!r} is not one; "
-                        "set --config.deepsim.comparator=DIR (a converted or trained classifier)")
+    raise BiglogitError(f"method=deepsim and the hybrid loss need a comparator classifier, and {directory!r} is "
+                        "not one; set --config.deepsim.comparator=DIR (a converted or trained classifier)")
   return directory
 
 
@@ -244,7 +253,7 @@ def _build_trainer(config, mesh, comparator: str, phi: str = "") -> Trainer:
   abstract = state_lib.abstract_state(config, mesh)  # with the shardings the state lives in
   state_sharding = training_loop.shardings_of(abstract)
   features_fn, phi_fn, aux = None, None, {}
-  if config.method == "deepsim" and comparator:
+  if (config.method == "deepsim" or steps.uses_hybrid_loss(config)) and comparator:
     features_fn, aux["comparator"] = _comparator(comparator, config.deepsim.comparator_layer)
   if config.train.get("consistency_weight", 0.0) > 0 and phi:
     phi_fn, aux["phi"] = _phi_logits(phi)
@@ -323,8 +332,8 @@ def train_and_evaluate(config, workdir: str, allow_changed_resume: bool = False)
 
 
 def _train(config, workdir, mesh, train_iter, spec, checkpointer, start_record):
-  trainer = build_trainer(config, mesh,
-                          comparator_dir(config, spec.metadata) if config.method == "deepsim" else "",
+  needs_comparator = config.method == "deepsim" or steps.uses_hybrid_loss(config)
+  trainer = build_trainer(config, mesh, comparator_dir(config, spec.metadata) if needs_comparator else "",
                           phi_dir(config, spec.metadata) if config.train.get("consistency_weight", 0.0) > 0 else "")
   _check_free_space(workdir, trainer.abstract_state)
   is_main = jax.process_index() == 0

@@ -62,8 +62,9 @@ class QuietLibraries(logging.logging.Filter):
   (Orbax logs every file it renames, JAX every backend it probes) is dropped, their warnings kept,
   except the known notices below that no user of biglogit can act on."""
   _OWN = os.path.dirname(os.path.abspath(__file__))
-  # TFDS suggests OpenCV for decoding images; biglogit's pipeline decodes with PIL on purpose.
-  NOTICES = ("OpenCV is not installed",)
+  # TFDS suggests OpenCV (biglogit decodes with PIL on purpose) and announces every dataset of our own
+  # builder's config; Orbax announces that it registers jax.Array's handler. None is for the user.
+  NOTICES = ("OpenCV is not installed", "Using custom data configuration", "Type handler registry type")
 
   def filter(self, record):
     if any(n in str(record.msg) for n in self.NOTICES):

@@ -11,8 +11,9 @@
 #   DATA_DIR  the logits datasets (make_logits)               [data_out]
 #   JUDGES    converted judging classifiers                   [workdirs/judges]
 #   OUTROOT   evaluation outputs                              [workdirs/fidelity]
-# Cost on 2 CPU cores (AMD EPYC), per release and 1000 images: plain 1.5 min, a truncation row 0.5 min,
-# best_of=K about 0.011 s per image and draw, refine_steps=S about 0.01 s per image and step.
+# Cost on 2 idle CPU cores (Intel Xeon), reconstruction alone: best_of=K about 2.5-3 ms per image and draw,
+# refine_steps=S 8.5 ms (phi ResNet-4B) to 17 ms (ResNet-20) per image and step (launch/fidelity_cost.py,
+# docs/performance.md); each row adds about 25 s of judging, the plain row 1.5 min with the baselines.
 # The report: python -m biglogit.report.fidelity --root=OUTROOT --out=results/fidelity
 set -euo pipefail
 ROWS=${ROWS:-plain t0 t0.5 t1 k4 k16 r20 k16_r20}
@@ -39,6 +40,8 @@ row_flags() {  # the lever flags of a row; rows whose levers cost more than a fe
     k16_r20) echo "--best_of=16 --refine_steps=20 ${REFINE} --noise_samples=0" ;;
     t1_k16)  echo "--truncation=1 --best_of=16 --noise_samples=0" ;;
     t1_k64)  echo "--truncation=1 --best_of=64 --noise_samples=0" ;;
+    t0.5_k16) echo "--truncation=0.5 --best_of=16 --noise_samples=0" ;;
+    k64_r20) echo "--best_of=64 --refine_steps=20 ${REFINE} --noise_samples=0" ;;
     t1_k16_r20) echo "--truncation=1 --best_of=16 --refine_steps=20 ${REFINE} --noise_samples=0" ;;
     *) echo "unknown row $1; see row_flags in $0" >&2; return 2 ;;
   esac

@@ -25,6 +25,8 @@ COLUMNS = (("instance_gain_db", "instance gain (dB)"),
            ("identifiability_accuracy", "identifiable"),
            ("identifier_agrees_with_phi", "ResNet-56 names phi's class"),
            ("fid", "FD (stand-in)"), ("noise_std", "noise std"), ("phi_top1_agreement", "phi agrees*"))
+ROW_ORDER = ("plain", "t1", "t0.5", "t0", "k4", "k16", "k64", "t1_k16", "t1_k64", "t0.5_k16", "r20", "k16_r20",
+             "k64_r20")  # launch/fidelity_cifar10.sh's rows, cheapest lever first
 FD_MARGIN = 1.25  # FD at most this times the label-only control's
 BASELINE_ROWS = ("nearest_logits", "class_mean")
 
@@ -109,17 +111,15 @@ def clears_bar(row: dict, nearest: Optional[dict], control_fd: Optional[float]) 
 
 def table(dataset: str, rows: List[dict], control_fd: Optional[float]) -> List[str]:
   nearest = nearest_logits(rows)
-  head = ["row", "levers"] + [label for _, label in COLUMNS] + ["s / image", "clears the bar"]
+  head = ["row", "levers"] + [label for _, label in COLUMNS] + ["clears the bar"]
   lines = [f"### {dataset}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
   order = {"lever": 0, "extra": 1, "control": 2, "baseline": 3}
-  for r in sorted(rows, key=lambda r: order[r["kind"]]):
+  rank = lambda row: ROW_ORDER.index(row) if row in ROW_ORDER else len(ROW_ORDER)
+  for r in sorted(rows, key=lambda r: (order[r["kind"]], r["release"], rank(r["row"]), r["row"])):
     m = r["record"]["metrics"]
-    inference = r["record"].get("inference") or {}
-    seconds = inference.get("seconds_per_image")
-    levers = inference.get("described", "-") if r["kind"] != "baseline" else "-"
+    levers = (r["record"].get("inference") or {}).get("described", "-") if r["kind"] != "baseline" else "-"
     lines.append("| " + " | ".join([r["name"], levers] + [_cell(m.get(k)) for k, _ in COLUMNS] +
-                                    [f"{seconds:.3g}" if seconds else "-",
-                                     clears_bar(r, nearest, control_fd)]) + " |")
+                                    [clears_bar(r, nearest, control_fd)]) + " |")
   return lines
 
 

@@ -103,6 +103,9 @@ def test_the_readme_main_command_as_written_gives_back_more_than_the_class(tmp_p
   done = subprocess.run([sys.executable, "-m", "biglogit.main", *_readme_main_command().split()[3:]], cwd=repo,
                         env=env, capture_output=True, text=True, timeout=1500)
   assert done.returncode == 0, done.stderr[-3000:]
+  console = done.stdout + done.stderr
+  noise = [l for l in console.splitlines() if re.match(r"W\d{4} ", l) or "Warning:" in l]
+  assert noise == [], noise  # no warning a user cannot act on
   record = json.load(open(os.path.join(repo, "workdirs", "quickstart", "eval", "metrics.json")))
   gain = record["metrics"]["instance_gain_db"]
   assert gain["ci_low"] > record["baselines"]["class_mean"]["instance_gain_db"]["mean"], gain

@@ -20,8 +20,9 @@ import jax
 import jax.numpy as jnp
 
 from biglogit import BiglogitError
+from biglogit import config_schema
 
-POLICIES = ("color", "translation", "cutout")
+POLICIES = config_schema.DIFF_AUGMENT_POLICIES
 TRANSLATION_RATIO = 1 / 8
 CUTOUT_RATIO = 1 / 2
 

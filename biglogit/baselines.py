@@ -97,17 +97,18 @@ if __name__ == "__main__":
   flags.DEFINE_string("data_dir", "", "Where named logits datasets live.")
   flags.DEFINE_string("out", None, "Output folder: OUT/eval/metrics.{json,md} and OUT/eval/grid.png.")
   flags.DEFINE_string("split", "test", "Held-out split scored (its first --num_examples).")
-  flags.DEFINE_integer("num_examples", 1000, "Held-out examples to score.")
+  flags.DEFINE_integer("num_examples", 1000, "Held-out examples to score.", lower_bound=1, upper_bound=cli.MAX_EXAMPLES)
   flags.DEFINE_enum("distance", "cosine", list(baselines.DISTANCES), "nearest_logits: logit distance.")
   flags.DEFINE_enum("class_mean_by", "label", list(baselines.CLASS_MEAN_BY), "class_mean: group the "
                     "training images by their true label or by phi's prediction on them.")
-  flags.DEFINE_integer("reference_examples", 0, "First N training examples as reference (0: all).")
+  flags.DEFINE_integer("reference_examples", 0, "First N training examples as reference (0: all).",
+                       lower_bound=0, upper_bound=cli.MAX_EXAMPLES)
   flags.DEFINE_string("classifier", "", "phi (default: the classifier recorded in the dataset).")
   flags.DEFINE_string("identifier", "", "Independent classifier for identifiability.")
   flags.DEFINE_string("robust_features", "", "Independent robust classifier: feature distance and retrieval.")
   flags.DEFINE_string("fid_extractor", "", "inception:DIR or classifier:DIR (stand-in).")
-  flags.DEFINE_integer("batch_size", 250, "Batch of the judging networks.")
-  flags.DEFINE_integer("num_images", 8, "Rows of OUT/eval/grid.png.")
+  flags.DEFINE_integer("batch_size", 250, "Batch of the judging networks.", lower_bound=1, upper_bound=cli.MAX_BATCH)
+  flags.DEFINE_integer("num_images", 8, "Rows of OUT/eval/grid.png.", lower_bound=1, upper_bound=cli.MAX_ROWS)
   flags.DEFINE_list("release", ["full"], "What the baseline sees of phi's output: full, softmax, top1, "
                     "topk:K, rounded:D; several: OUT/release=FORMAT/eval each.")
   flags.mark_flags_as_required(["kind", "dataset", "out"])

@@ -16,9 +16,36 @@ from biglogit import exit_on_error
 from biglogit import files
 
 
+# Upper bounds of the numbers users type (absl's lower_bound/upper_bound on every integer and float
+# flag; tests/test_flag_bounds.py keeps it so): counts that allocate memory or time, at sizes no run
+# here or on a pod needs and every machine refuses before it would run out of memory halfway.
+MAX_EXAMPLES = 10_000_000  # images scored, built or inverted
+MAX_BATCH = 65_536  # images in one batch
+MAX_ROWS = 256  # rows of a figure
+MAX_STEPS = 1_000_000_000
+MAX_RESOLUTION = 1024  # stored image side: 1024 x 1024 x 3 bytes per image already
+MAX_PROCESSES = 65_536
+MAX_SEED = 2**31 - 1
+
+
 def fail(message: str):
   print(f"error: {message}", file=sys.stderr)
   sys.exit(2)
+
+
+def env_int(name: str, low: int, high: int, default=None):
+  """An integer environment variable, or one line naming it and what it takes (at import: before any
+  work)."""
+  text = os.environ.get(name, "").strip()
+  if not text:
+    return default
+  try:
+    value = int(text)
+  except ValueError:
+    value = None
+  if value is None or not low <= value <= high:
+    fail(f"environment variable {name}={text!r}; use an integer from {low} to {high}, or unset it")
+  return value
 
 
 def _last_line(e: Exception) -> str:
@@ -28,6 +55,11 @@ def _last_line(e: Exception) -> str:
 def parse_flags(argv):
   try:
     return flags.FLAGS(argv)
+  except SyntaxError as e:  # a --config file that is not Python
+    fail(f"the config file {e.filename} is not valid Python (line {e.lineno}: {e.msg}); fix the file given "
+         "to --config")
+  except (ImportError, NameError) as e:  # a --config file whose module-level code fails on loading
+    fail(f"the config file could not be loaded ({type(e).__name__}: {e}); fix the file given to --config")
   except AttributeError as e:  # ml_collections: --config.x=value names a key the config lacks
     msg = str(e).encode().decode("unicode_escape").replace("\n", " ").strip()
     key = msg.strip("\"' \\").split("'")[0]

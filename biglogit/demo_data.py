@@ -11,7 +11,7 @@ from biglogit.data import dataset as dataset_lib
 from biglogit import cli
 
 flags.DEFINE_string("out", "data_out", "data_dir to write into.")
-flags.DEFINE_integer("num_train", 512, "Training examples.")
+flags.DEFINE_integer("num_train", 512, "Training examples.", lower_bound=1, upper_bound=cli.MAX_EXAMPLES)
 FLAGS = flags.FLAGS
 
 

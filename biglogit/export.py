@@ -29,7 +29,7 @@ from biglogit import inference
 from biglogit.data import dataset as dataset_lib
 from biglogit.data import pipeline
 from biglogit.evaluate import core
-from biglogit.inverter import EXPORT_DIGEST as DIGEST, Inverter, generator_file_digests
+from biglogit.inverter import Inverter, write_release_digest
 from biglogit.data import conditioning
 from biglogit.data import release
 
@@ -167,6 +167,7 @@ def refresh_card(release_dir: str, metrics_json: str, data_dir: str = "", limita
   if limitations is not None:
     info["limitations"] = limitations
     files.atomic_write(release / RELEASE_INFO, json.dumps(info, indent=2))
+    write_release_digest(release_dir)
   record = json.loads(epath.Path(metrics_json).read_text())
   record["step"] = info["step"]
   record["workdir"] = release_dir  # the release, not the path of the machine that evaluated it
@@ -263,8 +264,6 @@ def _stage(tmp, workdir, inverter, record, builder, hardware, dtype, limitations
   generator = {"params": params, "batch_stats": inverter.g_stats}
   checkpointer.save(os.path.abspath(os.path.join(tmp, GENERATOR)), generator)
   checkpointer.wait_until_finished()
-  with open(os.path.join(tmp, DIGEST), "w") as f:  # verified by Inverter.load_export
-    json.dump(generator_file_digests(tmp), f, indent=2)
   with open(os.path.join(tmp, "config.json"), "w") as f:
     json.dump(config.to_dict(), f, indent=2)
   if record:
@@ -278,6 +277,7 @@ def _stage(tmp, workdir, inverter, record, builder, hardware, dtype, limitations
     info["inference"] = recorded_levers
   with open(os.path.join(tmp, RELEASE_INFO), "w") as f:
     json.dump(info, f, indent=2)
+  write_release_digest(tmp)  # the weights and every field of config.json and release.json
   write_card(tmp, inverter, record, info, dict(builder.info.metadata or {}), name=name)
   for root, _, names in os.walk(tmp):
     for file_name in names:
@@ -335,12 +335,13 @@ if __name__ == "__main__":
   flags.DEFINE_string("workdir", None, "A trained biglogit.main workdir.")
   flags.DEFINE_string("out", None, "Release folder (must not exist or be empty).")
   flags.DEFINE_string("hardware", None, "What it was trained on, for the model card (e.g. '1x H200').")
-  flags.DEFINE_integer("step", None, "Checkpoint step (default: the latest).")
+  flags.DEFINE_integer("step", None, "Checkpoint step (default: the latest).", lower_bound=0, upper_bound=cli.MAX_STEPS)
   flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"], "Storage dtype of the parameters.")
   flags.DEFINE_string("limitations", "", "What the model does not do, in plain words (the card's "
                       "Limitations section); e.g. which baselines it does not beat.")
   flags.DEFINE_integer("standing_stats", 0, "Recompute the EMA generator's batch-norm statistics from this many "
-                       "training batches (0: keep the live G's); a release may be the --workdir then.")
+                       "training batches (0: keep the live G's); a release may be the --workdir then.",
+                       lower_bound=0, upper_bound=100_000)
   flags.DEFINE_string("data_dir", "", "Where the run's logits dataset lives, if it moved.")
   inference.define_flags()  # the levers the release records as its defaults
   flags.mark_flags_as_required(["workdir", "out", "hardware"])

@@ -2,6 +2,7 @@
 (gs://...) take the same code: one atomic-write helper and one test for remote paths."""
 import errno
 import hashlib
+import json
 import os
 import uuid
 from typing import Union
@@ -95,6 +96,20 @@ def read_pair(json_path, md_path):
       raise BiglogitError(f"{md_path} and {json_path} describe different evaluations (a write was interrupted "
                           "between the two); run the evaluation again")
   return text
+
+
+def parse_json(text: str, path, remedy: str):
+  """JSON text read from `path`, or one line naming the file, where it breaks and `remedy`."""
+  try:
+    return json.loads(text)
+  except ValueError as e:
+    where = f", line {e.lineno}" if hasattr(e, "lineno") else ""
+    raise BiglogitError(f"{path} is not valid JSON ({getattr(e, 'msg', e)}{where}: truncated or edited); "
+                        f"{remedy}") from None
+
+
+def read_json(path, remedy: str):
+  return parse_json(epath.Path(path).read_text(), path, remedy)
 
 
 def check_can_create(path, flag: str):

@@ -14,13 +14,14 @@ FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Config file (get_config()); override with --config.x=...",
                                 lock_config=True)
 flags.DEFINE_string("workdir", None, "Checkpoints, logs and images go here; an existing one is resumed.")
-_env_int = lambda name: int(os.environ[name]) if os.environ.get(name) else None
 flags.DEFINE_string("coordinator_address", os.environ.get("BIGLOGIT_COORDINATOR_ADDRESS"),
                     "host:port of process 0 (multi-process GPU/CPU); env BIGLOGIT_COORDINATOR_ADDRESS.")
-flags.DEFINE_integer("num_processes", _env_int("BIGLOGIT_NUM_PROCESSES"),
-                     "Number of processes (multi-process GPU/CPU); env BIGLOGIT_NUM_PROCESSES.")
-flags.DEFINE_integer("process_id", _env_int("BIGLOGIT_PROCESS_ID"),
-                     "This process's id (multi-process GPU/CPU); env BIGLOGIT_PROCESS_ID.")
+flags.DEFINE_integer("num_processes", cli.env_int("BIGLOGIT_NUM_PROCESSES", 1, cli.MAX_PROCESSES),
+                     "Number of processes (multi-process GPU/CPU); env BIGLOGIT_NUM_PROCESSES.",
+                     lower_bound=1, upper_bound=cli.MAX_PROCESSES)
+flags.DEFINE_integer("process_id", cli.env_int("BIGLOGIT_PROCESS_ID", 0, cli.MAX_PROCESSES - 1),
+                     "This process's id (multi-process GPU/CPU); env BIGLOGIT_PROCESS_ID.",
+                     lower_bound=0, upper_bound=cli.MAX_PROCESSES - 1)
 flags.DEFINE_bool("allow_changed_resume", False,
                   "Resume even if batch, seed, optimiser, release, dataset or device count differ from the "
                   "workdir's first start (the changes are recorded in WORKDIR/run_history.json).")
@@ -35,13 +36,16 @@ def _maybe_initialize_distributed():
   import jax
   explicit = FLAGS.coordinator_address is not None
   if not explicit and "TPU_WORKER_HOSTNAMES" not in os.environ and \
-      int(os.environ.get("SLURM_NTASKS", "1")) <= 1:
+      cli.env_int("SLURM_NTASKS", 1, cli.MAX_PROCESSES, default=1) <= 1:
     return
   # Cross-process collectives on CPU devices need gloo; the setting is ignored by GPU/TPU backends.
   jax.config.update("jax_cpu_collectives_implementation", "gloo")
   if explicit:
     if FLAGS.num_processes is None or FLAGS.process_id is None:
       raise BiglogitError("--coordinator_address needs --num_processes and --process_id too")
+    if FLAGS.process_id >= FLAGS.num_processes:
+      raise BiglogitError(f"--process_id={FLAGS.process_id} with --num_processes={FLAGS.num_processes}; use an id "
+                          f"from 0 to {FLAGS.num_processes - 1}")
     jax.distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
   else:
     jax.distributed.initialize()

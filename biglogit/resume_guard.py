@@ -1,7 +1,8 @@
 """A resume continues the run it resumes, or says why not.
 
-Everything that changes a run's trajectory -- batch, D steps, optimiser and EMA settings, seed, method,
-release, the conditioning, the dataset's identity, the number of devices -- is recorded in WORKDIR/run_history.json at
+Everything that changes a run's trajectory -- the keys config_schema.py declares with role
+"trajectory" (batch, D steps, optimiser and EMA settings, seed, method, losses, release, conditioning),
+the dataset's identity and the number of devices -- is recorded in WORKDIR/run_history.json at
 the first start. A resume that differs is refused with one line listing the differences, unless the
 user allows it explicitly (`python -m biglogit.main ... --allow_changed_resume`); then the changes are
 logged and appended to the history beside the step they took effect at. The architecture is guarded
@@ -17,14 +18,10 @@ from typing import Dict, Optional
 from etils import epath
 
 from biglogit import BiglogitError
+from biglogit import config_schema
 from biglogit import host
 
 HISTORY_FILE = "run_history.json"
-TRAJECTORY_KEYS = ("seed", "method", "train.global_batch", "train.d_steps", "train.g_lr", "train.d_lr",
-                   "train.b1", "train.b2", "train.adam_eps", "train.ema_decay", "train.ema_start",
-                   "release.kind", "release.k", "release.decimals", "data.dataset", "data.train_split",
-                   "model.compute_dtype", "deepsim.pixel_weight", "deepsim.feature_weight",
-                   "deepsim.adversarial_weight")
 
 
 def _flat(tree: Dict, prefix: str = "") -> Dict:
@@ -48,13 +45,11 @@ def dataset_identity(spec) -> str:
 def identity(config, spec, device_count: int) -> Dict:
   """The trajectory-defining values of this start."""
   flat = _flat(config.to_dict())
-  values = {k: flat.get(k) for k in TRAJECTORY_KEYS}
-  for key in ("train.mismatch_weight", "train.diff_augment", "train.consistency_weight",
-              "train.hybrid_pixel_weight", "train.hybrid_feature_weight"):
-    if flat.get(key):  # recorded only when on: runs from before it resume as they were
-      values[key] = flat[key]
-  for key in ("conditioning.normalize",):
-    if flat.get(key, "none") != "none":  # likewise: runs from before it had raw logits
+  values = {}
+  for key, setting in config_schema.GAN.items():
+    # a key added after the first runs is recorded only where it differs from what those runs meant
+    # without it (its legacy value): they resume as they were
+    if setting.role == "trajectory" and (not setting.has_legacy or flat[key] != setting.legacy):
       values[key] = flat[key]
   values["dataset_identity"] = dataset_identity(spec)
   values["device_count"] = device_count  # the reduction order of the batch statistics

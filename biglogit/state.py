@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from biglogit import BiglogitError
+from biglogit import config_schema
 from biglogit import sharding
 from biglogit.models.decoder import Decoder
 from biglogit.models.discriminator import Discriminator
@@ -31,7 +31,7 @@ class GANState:
   rng: jax.Array  # raw uint32 key data: plain arrays checkpoint and compare everywhere
 
 
-METHODS = ("gan", "deepsim")
+METHODS = config_schema.GAN["method"].choices
 
 
 def build_models(model_cfg, method: str = "gan", decoder_hidden: int = 1024):
@@ -41,10 +41,8 @@ def build_models(model_cfg, method: str = "gan", decoder_hidden: int = 1024):
     g = Generator(resolution=model_cfg.resolution, ch=model_cfg.ch_g, dim_z=model_cfg.dim_z,
                   cond_hidden=model_cfg.cond_hidden, attention_resolution=model_cfg.g_attention,
                   dtype=dtype)
-  elif method == "deepsim":
+  else:  # "deepsim" (the method's spelling is config_schema's to check)
     g = Decoder(resolution=model_cfg.resolution, ch=model_cfg.ch_g, hidden=decoder_hidden, dtype=dtype)
-  else:
-    raise BiglogitError(f"method={method!r}; use one of {', '.join(METHODS)}")
   d = Discriminator(resolution=model_cfg.resolution, ch=model_cfg.ch_d,
                     attention_resolution=model_cfg.d_attention, dtype=dtype)
   return g, d
@@ -71,8 +69,9 @@ def init_state(rng, config, generator: nn.Module, discriminator: nn.Module, g_tx
       ema_params=g_vars["params"], rng=jax.random.key_data(rng))
 
 
-LOOP_SETTINGS = ("num_steps", "budget_hours")
-START_SETTINGS = ("init_from", "init_parts")  # read once, before the first step (warm_start.py)
+# train.* keys that are not the step's: the loop's length, and what is read once before the first step
+NOT_THE_STEPS = tuple(k.split(".", 1)[1] for role in ("loop", "start") for k in config_schema.keys_with_role(role)
+                      if k.startswith("train."))
 
 
 def program_key(config, mesh, *extra) -> str:
@@ -82,7 +81,7 @@ def program_key(config, mesh, *extra) -> str:
   conditioning = config.get("conditioning")
   return json.dumps([config.model.to_dict(), config.method, config.deepsim.to_dict(), config.release.to_dict(),
                      conditioning.to_dict() if conditioning is not None else None,
-                     {k: v for k, v in config.train.to_dict().items() if k not in LOOP_SETTINGS + START_SETTINGS},
+                     {k: v for k, v in config.train.to_dict().items() if k not in NOT_THE_STEPS},
                      [d.id for d in mesh.devices.flat], list(mesh.devices.shape), mesh.axis_names, *extra],
                     sort_keys=True, default=str)
 

@@ -39,7 +39,7 @@ def train_step(state: GANState, batch, aux, *, generator, discriminator, g_tx, d
   rng, *step_rngs = jax.random.split(key, t.d_steps + 2)
   # D's input augmentation (augment.py), drawn from its own branch of the key so that runs without
   # it keep their exact random streams.
-  policy = augment.parse_policy(t.get("diff_augment", ""))
+  policy = augment.parse_policy(t.diff_augment)
   aug_rngs = jax.random.split(jax.random.fold_in(key, 1), t.d_steps + 1)
   d_input = lambda rng, images: augment.diff_augment(rng, images, policy)
   g_params, g_stats, d_params, d_stats = state.g_params, state.g_stats, state.d_params, state.d_stats
@@ -52,7 +52,7 @@ def train_step(state: GANState, batch, aux, *, generator, discriminator, g_tx, d
     return fake, new_vars.get("batch_stats", {})
 
   d_loss_fn = functools.partial(discriminator_loss, discriminator,
-                                mismatch_weight=t.get("mismatch_weight", 0.0))
+                                mismatch_weight=t.mismatch_weight)
 
   for i in range(t.d_steps):
     real = images_to_float(batch["image"][i])
@@ -71,7 +71,7 @@ def train_step(state: GANState, batch, aux, *, generator, discriminator, g_tx, d
                                  d_input(aug_rngs[-1], fake), logits, train=False)
     adversarial = losses.generator_loss(d_fake)
     extra, terms = 0.0, {}
-    if t.get("consistency_weight", 0.0) > 0:
+    if t.consistency_weight > 0:
       # ||n(phi(G(z, eps))) - n(z)||^2 through the frozen phi (its variables are aux, not differentiated)
       conditioned_hat = conditioning.apply(config, phi(aux["phi"], (fake + 1.0) / 2.0))
       consistency = jnp.mean(jnp.sum(jnp.square(conditioned_hat - logits), axis=-1))
@@ -106,7 +106,7 @@ def train_step(state: GANState, batch, aux, *, generator, discriminator, g_tx, d
 
 def uses_hybrid_loss(config) -> bool:
   t = config.train
-  return config.method == "gan" and (t.get("hybrid_pixel_weight", 0.0) > 0 or t.get("hybrid_feature_weight", 0.0) > 0)
+  return config.method == "gan" and (t.hybrid_pixel_weight > 0 or t.hybrid_feature_weight > 0)
 
 
 def reconstruction_terms(fake, real, comparator, comparator_variables):

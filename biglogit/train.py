@@ -4,7 +4,6 @@ import collections
 import dataclasses
 import functools
 import json
-import math
 import os
 from typing import Any, Callable
 
@@ -15,10 +14,10 @@ from absl import logging
 from etils import epath
 
 from biglogit import BiglogitError
-from biglogit import augment
 from biglogit import files
 from biglogit import images as image_lib
 from biglogit import checkpointing
+from biglogit import config_schema
 from biglogit import train_logs
 from biglogit import training_loop
 from biglogit import warm_start
@@ -27,15 +26,12 @@ from biglogit import sharding
 from biglogit import state as state_lib
 from biglogit import steps
 from biglogit import workdir_lock
-from biglogit.config_base import base_config
 from biglogit.classifiers import io as classifier_io
 from biglogit.data import conditioning
 from biglogit.data import dataset as dataset_lib
 from biglogit.data import make_logits
 from biglogit.data import pipeline
-from biglogit.data import release
 from biglogit.evaluate import periodic
-from biglogit.models import arch as arch_lib
 
 
 @dataclasses.dataclass
@@ -70,111 +66,17 @@ class Trainer:
 
 
 def validate_config(config, mesh):
-  """Cheap checks that must fail before any compile or write."""
-  m, t = config.model, config.train
-  arch_lib.g_arch(m.resolution)
-  arch_lib.d_arch(m.resolution)
-  arch_lib.latent_chunks(m.dim_z, len(arch_lib.g_arch(m.resolution).out_mult))
-  # An attention resolution that no block has would be silently ignored: refused instead.
-  for name, value, table in (("g_attention", m.g_attention, arch_lib.g_arch(m.resolution)),
-                             ("d_attention", m.d_attention, arch_lib.d_arch(m.resolution))):
-    if value and value not in table.resolution:
-      raise BiglogitError(f"model.{name}={value} is no block's resolution at {m.resolution}px (they are "
-                          f"{', '.join(map(str, sorted(set(table.resolution))))}); use one of them or 0 (none)")
-  if m.compute_dtype not in state_lib.COMPUTE_DTYPES:
-    raise BiglogitError(f"model.compute_dtype={m.compute_dtype!r}; use one of {sorted(state_lib.COMPUTE_DTYPES)}")
-  _check_ranges(config)
-  if config.method not in state_lib.METHODS:
-    raise BiglogitError(f"method={config.method!r}; use one of {', '.join(state_lib.METHODS)}")
-  release.validate(config.release, m.num_classes)
-  conditioning.validate(config, m.num_classes)
-  _refuse_ignored_settings(config)
-  periodic.check_settings(config)
-  sharding.check_batch_divisible(t.global_batch, mesh)
-
-
-def _refuse_ignored_settings(config):
-  """A setting changed from its default where the run would never read it is a mistake the user
-  should hear about (the run would silently do something else): one line, before any work."""
-  defaults = base_config()
-  unused = []
-  if config.release.kind != "topk":
-    unused.append(("release.k", "release.kind=topk"))
-  if config.release.kind != "rounded":
-    unused.append(("release.decimals", "release.kind=rounded"))
-  if config.method != "deepsim":
-    read_by_hybrid = ("comparator", "comparator_layer") if steps.uses_hybrid_loss(config) else ()
-    unused += [(f"deepsim.{k}", "method=deepsim") for k in defaults.deepsim if k not in read_by_hybrid]
-  if config.method != "gan":
-    unused += [(f"train.{k}", "method=gan") for k in ("hybrid_pixel_weight", "hybrid_feature_weight")]
-  if not config.train.get("init_from", ""):
-    unused.append(("train.init_parts", "train.init_from"))
-  if not config.train.get("consistency_weight", 0.0):
-    unused.append(("train.consistency_classifier", "train.consistency_weight > 0"))
-  c = conditioning.settings(config)
-  if c is not None and c.normalize != "standardize":
-    unused += [("conditioning.mean", "conditioning.normalize=standardize"),
-               ("conditioning.std", "conditioning.normalize=standardize")]
-  for key, needs in unused:
-    section, name = key.split(".")
-    if section in config and name in config[section] and config[section][name] != defaults[section][name]:
-      raise BiglogitError(f"{key}={config[section][name]!r} is used only with {needs}, which this config does "
-                          f"not have; remove the setting or set {needs.split(' ')[0]}")
-
-
-def _check_ranges(config):
-  """Every number the loop divides by, counts with or multiplies into the state, with the value to
-  use instead: a bad one fails here, before anything is compiled or written."""
-  t, e = config.train, config.eval
-  whole = lambda v: isinstance(v, int) and not isinstance(v, bool)
-  at_least = [("train.global_batch", t.global_batch, 1), ("train.num_steps", t.num_steps, 1),
-              ("train.d_steps", t.d_steps, 1), ("log_every", config.log_every, 1),
-              ("checkpoint_every", config.checkpoint_every, 1),
-              ("keep_checkpoints", config.keep_checkpoints, 1),
-              ("num_grid_images", config.num_grid_images, 1), ("eval.num_examples", e.num_examples, 1),
-              ("eval.batch_size", e.batch_size, 1), ("image_every", config.image_every, 0),
-              ("eval.every", e.every, 0), ("train.ema_start", t.ema_start, 0)]
-  for name, value, low in at_least:
-    if not whole(value) or value < low:
-      what = (f"an integer of at least {low}" if low else
-              "0 (off) or more" if name.endswith("every") else "0 or more")
-      raise BiglogitError(f"{name}={value!r}; use {what}")
-  for name, value in (("train.g_lr", t.g_lr), ("train.d_lr", t.d_lr), ("train.adam_eps", t.adam_eps)):
-    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-      raise BiglogitError(f"{name}={value!r}; use a finite number above 0 (e.g. 1e-4)")
-  augment.parse_policy(t.get("diff_augment", ""))
-  for name, value in (("train.budget_hours", t.get("budget_hours", 0.0)), ("eval.every_hours", e.get("every_hours", 0.0))):
-    if not (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0):
-      raise BiglogitError(f"{name}={value!r}; use 0 (off) or a number of hours above 0 (e.g. 0.5)")
-  weight = t.get("mismatch_weight", 0.0)
-  if not (isinstance(weight, (int, float)) and math.isfinite(weight) and weight >= 0):
-    raise BiglogitError(f"train.mismatch_weight={weight!r}; use 0 (the paper's loss) or a finite weight above 0 (e.g. 1.0)")
-  for name in ("hybrid_pixel_weight", "hybrid_feature_weight"):
-    weight = t.get(name, 0.0)
-    if isinstance(weight, bool) or not (isinstance(weight, (int, float)) and math.isfinite(weight) and weight >= 0):
-      raise BiglogitError(f"train.{name}={weight!r}; use 0 (off) or a finite weight above 0 (e.g. 0.1)")
-  weight = t.get("consistency_weight", 0.0)
-  if not (isinstance(weight, (int, float)) and math.isfinite(weight) and weight >= 0):
-    raise BiglogitError(f"train.consistency_weight={weight!r}; use 0 (the paper's loss) or a finite weight "
-                        "above 0 (e.g. 0.1)")
-  if weight > 0 and config.release.kind not in CONSISTENCY_RELEASES:
-    raise BiglogitError(f"train.consistency_weight={weight} needs a differentiable release, and "
-                        f"release.kind={config.release.kind!r} is not; use release.kind=full or softmax, "
-                        "or train.consistency_weight=0")
-  for name, value in (("train.ema_decay", t.ema_decay), ("train.b1", t.b1), ("train.b2", t.b2)):
-    if not (isinstance(value, (int, float)) and 0 <= value < 1):
-      raise BiglogitError(f"{name}={value!r}; use a number in [0, 1) (e.g. 0.999)")
-
-
-# The consistency loss compares release(phi(G(z))) with release(z) and needs gradients through the
-# release: top-1, top-k and rounding are piecewise constant.
-CONSISTENCY_RELEASES = ("full", "softmax")
+  """Cheap checks that must fail before any compile or write: the declared schema (config_schema.py),
+  the batch against the devices, and the judges' folders of an evaluation during training."""
+  config_schema.check(config)
+  periodic.check_judges(config)
+  sharding.check_batch_divisible(config.train.global_batch, mesh)
 
 
 def phi_dir(config, dataset_metadata) -> str:
   """The frozen classifier of train.consistency_weight: train.consistency_classifier, else the
   classifier that made the logits."""
-  directory = config.train.get("consistency_classifier", "") or dataset_metadata.get("classifier_dir", "")
+  directory = config.train.consistency_classifier or dataset_metadata.get("classifier_dir", "")
   if not directory or not os.path.exists(os.path.join(directory, classifier_io.METADATA)):
     raise BiglogitError(f"train.consistency_weight > 0 needs the classifier phi, and {directory!r} is not one; "
                         "set --config.train.consistency_classifier=DIR (the classifier that made the logits)")
@@ -255,7 +157,7 @@ def _build_trainer(config, mesh, comparator: str, phi: str = "") -> Trainer:
   features_fn, phi_fn, aux = None, None, {}
   if (config.method == "deepsim" or steps.uses_hybrid_loss(config)) and comparator:
     features_fn, aux["comparator"] = _comparator(comparator, config.deepsim.comparator_layer)
-  if config.train.get("consistency_weight", 0.0) > 0 and phi:
+  if config.train.consistency_weight > 0 and phi:
     phi_fn, aux["phi"] = _phi_logits(phi)
   step_fn = functools.partial(steps.train_step, generator=generator, discriminator=discriminator,
                               g_tx=g_tx, d_tx=d_tx, config=config, comparator=features_fn, phi=phi_fn)
@@ -292,8 +194,9 @@ def train_and_evaluate(config, workdir: str, allow_changed_resume: bool = False)
   _build_dataset_if_missing(config)
   # Opening the data validates it against the model before anything is compiled or written.
   train_iter, spec = _open_data_on_every_process(config)
-  if config.eval.every or config.eval.at_end:  # the evaluations' split, before any step is spent
+  if config.eval.every or config.eval.every_hours or config.eval.at_end:  # their split, before any step
     dataset_lib.open_split(config.data.dataset, config.eval.split, config.data.data_dir)
+    pipeline.split_logits(config.data.dataset, config.eval.split, config.data.data_dir, config.eval.num_examples)
   stats_from = conditioning.resolve(config, spec.metadata, lambda: pipeline.split_logits(
       config.data.dataset, config.data.train_split, config.data.data_dir))
   if stats_from:
@@ -334,13 +237,13 @@ def train_and_evaluate(config, workdir: str, allow_changed_resume: bool = False)
 def _train(config, workdir, mesh, train_iter, spec, checkpointer, start_record):
   needs_comparator = config.method == "deepsim" or steps.uses_hybrid_loss(config)
   trainer = build_trainer(config, mesh, comparator_dir(config, spec.metadata) if needs_comparator else "",
-                          phi_dir(config, spec.metadata) if config.train.get("consistency_weight", 0.0) > 0 else "")
+                          phi_dir(config, spec.metadata) if config.train.consistency_weight > 0 else "")
   _check_free_space(workdir, trainer.abstract_state)
   is_main = jax.process_index() == 0
-  clock = training_loop.TrainClock(budget_s=config.train.get("budget_hours", 0.0) * 3600)
+  clock = training_loop.TrainClock(budget_s=config.train.budget_hours * 3600)
   state = training_loop.restore_or_init(checkpointer, trainer.abstract_state, trainer.init, config.seed,
                                         train_iter, clock)
-  if checkpointer.latest_step() is None and config.train.get("init_from", ""):
+  if checkpointer.latest_step() is None and config.train.init_from:
     state = warm_start.apply(config, state, mesh)  # only at the first start; a restart resumes its own
   final_eval_missing = config.eval.at_end and not (epath.Path(workdir) / "eval" / "metrics.json").exists()
   if clock.out_of_time and not final_eval_missing:
@@ -379,7 +282,7 @@ def _train(config, workdir, mesh, train_iter, spec, checkpointer, start_record):
       periodic=[training_loop.Periodic(due_every(config.image_every), _grid_writer(trainer, config, workdir, writer)),
                 # with eval.at_end the final evaluation below covers the last step
                 training_loop.Periodic(due_every(config.eval.every, skip_last=config.eval.at_end), evaluate),
-                training_loop.Periodic(due_every_hours(clock, config.eval.get("every_hours", 0.0) if is_main else 0,
+                training_loop.Periodic(due_every_hours(clock, config.eval.every_hours if is_main else 0,
                                                        skip_last=config.eval.at_end), evaluate)])
   state, step = training_loop.run(loop, state)
   finished = step == config.train.num_steps or clock.out_of_time

@@ -18,24 +18,21 @@ import os
 
 import jax
 import numpy as np
-import ml_collections
 from absl import logging
 from etils import epath
 
 from biglogit import BiglogitError
 from biglogit import checkpointing
+from biglogit import config_schema
 from biglogit import inverter as inverter_lib
 from biglogit import state as state_lib
-
-PARTS = ("weights", "all")
-
 
 def _source_config(source: str):
   path = epath.Path(source) / "config.json"
   if not path.exists():
     raise BiglogitError(f"train.init_from={source!r} holds no config.json; point it at a biglogit.main "
                         "workdir or a biglogit.export release")
-  return ml_collections.ConfigDict(json.loads(path.read_text()))
+  return config_schema.upgrade(json.loads(path.read_text()))
 
 
 def is_release(source: str) -> bool:
@@ -45,9 +42,7 @@ def is_release(source: str) -> bool:
 def check(config):
   """One-line refusals before anything is built: the source exists and matches this run."""
   t = config.train
-  source, parts = t.get("init_from", ""), t.get("init_parts", "weights")
-  if parts not in PARTS:
-    raise BiglogitError(f"train.init_parts={parts!r}; use one of {', '.join(PARTS)}")
+  source, parts = t.init_from, t.init_parts
   if not source:
     return None
   if not epath.Path(source).is_dir():
@@ -62,7 +57,7 @@ def check(config):
     k = diff[0]
     raise BiglogitError(f"train.init_from={source!r} has another architecture ({k}: {their_sig.get(k)!r} there, "
                         f"{mine_sig.get(k)!r} here); start from a run of the same model, method and release")
-  norm = lambda c: (c.get("conditioning") or {}).get("normalize", "none")
+  norm = lambda c: c.conditioning.normalize
   if norm(theirs) != norm(config):
     raise BiglogitError(f"train.init_from={source!r} was trained with conditioning.normalize={norm(theirs)!r}, "
                         f"this run uses {norm(config)!r}; set --config.conditioning.normalize={norm(theirs)}")
@@ -71,7 +66,7 @@ def check(config):
 
 def apply(config, fresh_state, mesh):
   """The state this run starts from: `fresh_state` (its own random init) with the source's parts."""
-  source, parts = config.train.init_from, config.train.get("init_parts", "weights")
+  source, parts = config.train.init_from, config.train.init_parts
   theirs = check(config)
   if is_release(source):
     restored = inverter_lib.restore_generator_on_this_host(os.path.abspath(os.path.join(source, "generator")))
@@ -81,7 +76,7 @@ def apply(config, fresh_state, mesh):
     stats = _placed_like(restored["batch_stats"], fresh_state.g_stats)
     logging.info("warm start from release %s: G and its EMA from the release, D from its random init", source)
     return fresh_state.replace(g_params=g, g_stats=stats, ema_params=ema)
-  checkpointer = checkpointing.Checkpointer(source, theirs.get("keep_checkpoints", 1),
+  checkpointer = checkpointing.Checkpointer(source, theirs.keep_checkpoints,
                                             checkpointing.architecture_signature(theirs))
   step = checkpointer.latest_step()
   if step is None:
@@ -105,7 +100,7 @@ def _placed_like(tree, like):
 
 def describe(config) -> str:
   """For run_history.json and the model card ('' when the run started from a random init)."""
-  source = config.train.get("init_from", "")
+  source = config.train.init_from
   if not source:
     return ""
-  return f"warm start from {source} ({config.train.get('init_parts', 'weights')})"
+  return f"warm start from {source} ({config.train.init_parts})"

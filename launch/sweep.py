@@ -20,14 +20,25 @@ import subprocess
 import sys
 
 
+def fail(message: str):
+  """biglogit's convention for bad input: one line, exit status 2, before any run starts."""
+  print(f"error: {message}", file=sys.stderr)
+  sys.exit(2)
+
+
 def load_sweep(config: str):
   """config: FILE or FILE:VARIANT (a family); the sweep is FILE's get_sweep()."""
   config_path = config.split(":", 1)[0]
+  if not os.path.isfile(config_path):
+    fail(f"--config={config_path} does not exist; pass a config file such as configs/cifar10.py:resnet4b")
   spec = importlib.util.spec_from_file_location("sweep_config", config_path)
   module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
+  try:
+    spec.loader.exec_module(module)
+  except Exception as e:  # the config's own code: a syntax error, an import it lacks
+    fail(f"the config file {config_path} could not be loaded ({type(e).__name__}: {e}); fix the file")
   if not hasattr(module, "get_sweep"):
-    raise SystemExit(f"error: {config_path} has no get_sweep(); give --grid=key=v1,v2 instead")
+    fail(f"{config_path} has no get_sweep(); give --grid=key=v1,v2 instead")
   return list(module.get_sweep())
 
 
@@ -36,7 +47,7 @@ def parse_grid(options):
   for opt in options:
     key, sep, values = opt.partition("=")
     if not sep or not values:
-      raise SystemExit(f"error: --grid={opt!r}; write key=v1,v2,... e.g. --grid=train.g_lr=1e-4,2e-4")
+      fail(f"--grid={opt!r}; write key=v1,v2,... e.g. --grid=train.g_lr=1e-4,2e-4")
     axes.append([(key, v) for v in values.split(",")])
   return [dict(combo) for combo in itertools.product(*axes)]
 
@@ -49,7 +60,7 @@ def run_name(point) -> str:
 def commands(config: str, root: str, points, extra):
   names = [run_name(p) for p in points]
   if len(set(names)) != len(names):
-    raise SystemExit("error: two sweep points map to the same workdir name; make their values distinct")
+    fail("two sweep points map to the same workdir name; make their values distinct")
   return [[sys.executable, "-m", "biglogit.main", f"--config={config}", f"--workdir={os.path.join(root, n)}",
            *[f"--config.{k}={v}" for k, v in p.items()], *extra] for n, p in zip(names, points)]
 

@@ -78,8 +78,27 @@ def files(tmp_path_factory, inverter_runs):
                                        "  return ml_collections.ConfigDict({'seed': 0})\n")
   p["raises_config"], p["no_sections_config"] = str(root / "raises.py"), str(root / "no_sections.py")
 
+  (root / "syntax.py").write_text("def get_config(:\n  pass\n")
+  p["syntax_config"] = str(root / "syntax.py")
+  from biglogit.data import dataset as dataset_lib, pipeline
+  arrays = pipeline.fixed_examples(p["dataset"], "train", "", None)
+  poisoned = {k: v.copy() for k, v in arrays.items()}
+  poisoned["logits"] = poisoned["logits"].astype(np.float32)
+  poisoned["logits"][3, 0] = np.inf  # one damaged row of the evaluation split
+  p["nan_dataset"] = os.fspath(dataset_lib.write_numpy_dataset(
+      str(root / "nan_data"), "nan_logits", {"train": arrays, "test": poisoned}, allow_non_finite=True))
+  for name, text in (("truncated_record", '{"metrics": {"psnr": {"mean": 1'), ("keyless_record", '{"foo": 1}')):
+    (root / name / "eval").mkdir(parents=True)
+    (root / name / "eval" / "metrics.json").write_text(text)
+    p[name] = str(root / name)
+
   from biglogit import export
   p["export"] = export.export(p["run"], str(root / "export"), hardware="2 CPU cores")
+  p["edited_release"] = str(root / "edited_release")  # release.kind changed by hand: full -> top1
+  shutil.copytree(p["export"], p["edited_release"])
+  config = json.loads((root / "edited_release" / "config.json").read_text())
+  config["release"]["kind"] = "top1"
+  (root / "edited_release" / "config.json").write_text(json.dumps(config))
   p["damaged_export"] = str(root / "damaged_export")
   shutil.copytree(p["export"], p["damaged_export"])
   flip_bytes_in_array_files(os.path.join(p["damaged_export"], "generator"))
@@ -99,11 +118,11 @@ CASES = [
     ("main: config chain loaded from another folder", "biglogit.main",
      ["--config=" + os.path.join(REPO, "configs", "learning_check.py"), "--workdir={new}",
       "--config.train.num_steps=0"],
-     "train.num_steps=0; use an integer of at least 1"),
+     "train.num_steps=0; use an integer from 1 to 1,000,000,000"),
     ("main: family variant loaded from another folder", "biglogit.main",
      ["--config=" + os.path.join(REPO, "configs", "cifar10.py") + ":resnet4b,quickstart", "--workdir={new}",
       "--config.train.num_steps=0"],
-     "train.num_steps=0; use an integer of at least 1"),
+     "train.num_steps=0; use an integer from 1 to 1,000,000,000"),
     ("main: unknown family variant", "biglogit.main",
      ["--config=" + os.path.join(REPO, "configs", "cifar10.py") + ":resnet9", "--workdir={new}"],
      "the config file's get_config() failed (ValueError: variant 'resnet9'; use configs/cifar10.py:PHI[,SCALE] "
@@ -119,7 +138,7 @@ CASES = [
      "the config file defines"),
     ("main: zero steps", "biglogit.main", ["--config=configs/tiny.py", "--workdir={new}",
                                            "--config.data.dataset={dataset}", "--config.train.num_steps=0"],
-     "train.num_steps=0; use an integer of at least 1"),
+     "train.num_steps=0; use an integer from 1 to 1,000,000,000"),
     ("main: NaN learning rate", "biglogit.main", ["--config=configs/tiny.py", "--workdir={new}",
                                                   "--config.data.dataset={dataset}", "--config.train.g_lr=nan"],
      "train.g_lr=nan; use a finite number above 0 (e.g. 1e-4)"),
@@ -167,7 +186,7 @@ CASES = [
      "{images} is not a classifier directory (no classifier.json); convert one with python -m "
      "biglogit.convert or train one with biglogit.classifiers.train"),
     ("evaluate: zero examples", "biglogit.evaluate", ["--workdir={run}", "--num_examples=0", "--out={new}"],
-     "--num_examples=0; use at least 1 (or leave it unset for the run's eval.num_examples)"),
+     "flag --num_examples=0: 0 is not an integer in the range [1, 10000000]; see --helpfull for the flags"),
     ("evaluate: not a run", "biglogit.evaluate", ["--workdir={images}", "--out={new}"],
      "{images} has no config.json; pass the --workdir of a biglogit.main run"),
     ("evaluate: run without checkpoint", "biglogit.evaluate", ["--workdir={config_only}", "--out={new}"],
@@ -192,7 +211,7 @@ CASES = [
       "--config.eval.at_end=True"], None),
     ("main: final evaluation without resamples", "biglogit.main",
      ["--config=configs/tiny.py", "--workdir={new}", "--config.data.dataset={dataset}", "--config.eval.bootstrap=0",
-      "--config.eval.at_end=True"], "eval.bootstrap=0; use an integer of at least 1"),
+      "--config.eval.at_end=True"], "eval.bootstrap=0; use an integer from 1 to 1,000,000"),
     ("main: attention where no block is", "biglogit.main",
      ["--config=configs/tiny.py", "--workdir={new}", "--config.data.dataset={dataset}", "--config.model.d_attention=32"],
      "model.d_attention=32 is no block's resolution at 32px (they are 8, 16); use one of them or 0 (none)"),
@@ -207,9 +226,8 @@ CASES = [
      ["--source={images}", "--classifier={phi}", "--data_dir={data_root}", "--name=phi_logits"], None),
     ("make_logits: a classifier whose normalisation was edited", "biglogit.data.make_logits",
      ["--source={images}", "--classifier={edited_normalisation}", "--data_dir={new}"],
-     "{edited_normalisation}/classifier.json was edited: its architecture, input size or normalisation no "
-     "longer match behaviour_sha256 (written with the weights); convert or train the classifier again rather "
-     "than editing it"),
+     "{edited_normalisation}/classifier.json was edited: mean no longer matches behaviour_sha256 (written with "
+     "the weights); convert or train the classifier again rather than editing it"),
     ("make_logits: a name that leaves data_dir", "biglogit.data.make_logits",
      ["--source={images}", "--classifier={phi}", "--data_dir={new}", "--name=../../x"],
      "--name='../../x'; use a plain folder name (no '/', not starting with '.'): the dataset goes to "
@@ -222,7 +240,7 @@ CASES = [
      "for the flags"),
     ("baselines: zero examples", "biglogit.baselines",
      ["--kind=mean", "--dataset={dataset}", "--out={new}", "--num_examples=0"],
-     "--num_examples=0; use at least 1"),
+     "flag --num_examples=0: 0 is not an integer in the range [1, 10000000]; see --helpfull for the flags"),
     ("report: no runs", "biglogit.report", ["--out={new}"],
      "give at least one run folder: python -m biglogit.report RUN [RUN ...] --out=DIR"),
     ("report: missing run", "biglogit.report", ["{root}/missing_run", "--out={new}"],
@@ -235,14 +253,104 @@ CASES = [
      ["--config={root}/nothere.py", "--workdir={new}"], None),
     ("classifier training: unknown attack", "biglogit.classifiers.train",
      ["--config=configs/classifier_cifar10.py:robust", "--workdir={new}", "--config.adversarial.method=fgsm"],
-     "adversarial.method='fgsm'; use one of pgd, fgsm_rs"),
+     "adversarial.method='fgsm'; use one of 'pgd', 'fgsm_rs'"),
     ("classifier training: guard without held-out images", "biglogit.classifiers.train",
      ["--config=configs/classifier_cifar10.py:robust", "--workdir={new}", "--config.data.holdout=0"],
      "adversarial.guard_every needs held-out images to attack: set data.holdout=N (e.g. 500), or "
      "adversarial.guard_every=0"),
     ("subset: zero count", "biglogit.data.subset",
      ["--dataset={dataset}", "--count=0", "--name=empty", "--out_data_dir={new}"],
-     "--count=0; give a positive number of examples"),
+     "flag --count=0: 0 is not an integer in the range [1, 10000000]; see --helpfull for the flags"),
+    # Issue 52's classes: the schema refuses every key's bad value (tests/test_config_schema.py walks all of
+    # them); one row per listed case here, through the command a user types.
+    ("main: zero-width conditioning MLP", "biglogit.main", ["--config=configs/tiny.py", "--workdir={new}", "--config.data.dataset={dataset}", "--config.model.cond_hidden=0"],
+     "model.cond_hidden=0; use an integer from 1 to 8192"),
+    ("main: negative prefetch", "biglogit.main", ["--config=configs/tiny.py", "--workdir={new}", "--config.data.dataset={dataset}", "--config.data.prefetch=-1"],
+     "data.prefetch=-1; use an integer from 1 to 1024"),
+    ("main: a DeePSiM decoder of zero width", "biglogit.main",
+     ["--config=configs/tiny.py", "--workdir={new}", "--config.data.dataset={dataset}", "--config.method=deepsim", "--config.deepsim.hidden=0"],
+     "deepsim.hidden=0; use an integer from 1 to 65,536"),
+    ("main: a GAN-only setting on a DeePSiM run", "biglogit.main",
+     ["--config=configs/tiny.py", "--workdir={new}", "--config.data.dataset={dataset}", "--config.method=deepsim", "--config.train.hybrid_pixel_weight=1.0"],
+     "train.hybrid_pixel_weight=1.0 is used only with method=gan, which this config does not have; remove the "
+     "setting or set method=gan"),
+    ("main: FID extractor of an unknown kind", "biglogit.main", ["--config=configs/tiny.py", "--workdir={new}", "--config.data.dataset={dataset}", "--config.eval.fid_extractor=bogus:{phi}"],
+     "eval.fid_extractor='bogus:{phi}'; use 'inception:DIR' (a converted Inception-V3) or 'classifier:DIR' (a "
+     "stand-in extractor), or '' to skip FID/KID"),
+    ("main: FID extractor without its kind", "biglogit.main", ["--config=configs/tiny.py", "--workdir={new}", "--config.data.dataset={dataset}", "--config.eval.fid_extractor={phi}"],
+     "eval.fid_extractor='{phi}'; use 'inception:DIR' (a converted Inception-V3) or 'classifier:DIR' (a "
+     "stand-in extractor), or '' to skip FID/KID"),
+    ("main: a judge with damaged weights", "biglogit.main",
+     ["--config=configs/tiny.py", "--workdir={new}", "--config.data.dataset={dataset}", "--config.eval.classifier={garbled}", "--config.eval.at_end=True"],
+     "eval.classifier: {garbled}/variables.msgpack does not match the variables_sha256 in classifier.json "
+     "(damaged or replaced); convert or train the classifier again"),
+    ("main: negative baseline reference", "biglogit.main", ["--config=configs/tiny.py", "--workdir={new}", "--config.data.dataset={dataset}", "--config.eval.baseline_reference_examples=-5"],
+     "eval.baseline_reference_examples=-5; use an integer from 0 to 100,000,000"),
+    ("main: NaN or inf logits in the evaluation split", "biglogit.main",
+     ["--config=configs/tiny.py", "--workdir={new}", "--config.data.dataset={nan_dataset}",
+      "--config.eval.at_end=True"],
+     "split 'test' of dataset {nan_dataset} holds NaN or inf logits in 1 example(s) (first: index 3); rebuild "
+     "the dataset with python -m biglogit.data.make_logits, or drop those examples"),
+    ("main: a process id past the process count", "biglogit.main",
+     ["--config=configs/tiny.py", "--workdir={new}", "--coordinator_address=localhost:1", "--num_processes=2",
+      "--process_id=5"], "--process_id=5 with --num_processes=2; use an id from 0 to 1"),
+    ("main: config file with a syntax error", "biglogit.main", ["--config={syntax_config}", "--workdir={new}"],
+     None),
+    ("classifier training: zero epochs", "biglogit.classifiers.train", ["--config=configs/classifier_tiny.py", "--workdir={new}", "--config.train.num_epochs=0"],
+     "train.num_epochs=0; use an integer from 1 to 100,000"),
+    ("classifier training: negative crop padding", "biglogit.classifiers.train",
+     ["--config=configs/classifier_tiny.py", "--workdir={new}", "--config.train.crop_padding=-4"], "train.crop_padding=-4; use an integer from 0 to 64"),
+    ("classifier training: negative attack radius", "biglogit.classifiers.train",
+     ["--config=configs/classifier_tiny.py", "--workdir={new}", "--config.adversarial.enabled=True", "--config.adversarial.eps=-0.1"],
+     "adversarial.eps=-0.1; use a finite number in (0, 1] (e.g. 8/255)"),
+    ("classifier training: an attack of zero steps", "biglogit.classifiers.train",
+     ["--config=configs/classifier_tiny.py", "--workdir={new}", "--config.adversarial.enabled=True", "--config.adversarial.steps=0"],
+     "adversarial.steps=0; use an integer from 1 to 1000"),
+    ("classifier training: PGD accuracy on no examples", "biglogit.classifiers.train",
+     ["--config=configs/classifier_tiny.py", "--workdir={new}", "--config.evaluation.pgd_examples=0"],
+     "evaluation.pgd_examples=0; use an integer from 1 to 10,000,000"),
+    ("classifier training: a negative image limit", "biglogit.classifiers.train", ["--config=configs/classifier_tiny.py", "--workdir={new}", "--config.data.limit=-5"],
+     "data.limit=-5; use an integer from 0 to 100,000,000 (e.g. 0 (every image))"),
+    ("noise experiment: zero examples", "biglogit.experiments.noise",
+     ["--workdir={run}", "--out={new}", "--num_examples=0"], "flag --num_examples=0: 0 is not an integer in the range [1, 10000000]; see --helpfull for the flags"),
+    ("grid experiment: zero rows", "biglogit.experiments.grid",
+     ["--workdir={run}", "--out={new}", "--num_images=0"], "flag --num_images=0: 0 is not an integer in the range [1, 256]; see --helpfull for the flags"),
+    ("baselines: zero batch", "biglogit.baselines",
+     ["--kind=mean", "--dataset={dataset}", "--out={new}", "--batch_size=0"], "flag --batch_size=0: 0 is not an integer in the range [1, 65536]; see --helpfull for the flags"),
+    ("baselines: NaN or inf logits in the split", "biglogit.baselines",
+     ["--kind=mean", "--dataset={nan_dataset}", "--out={new}"],
+     "split 'test' of dataset {nan_dataset} holds NaN or inf logits in 1 example(s) (first: index 3); rebuild "
+     "the dataset with python -m biglogit.data.make_logits, or drop those examples"),
+    ("make_logits: negative store resolution", "biglogit.data.make_logits",
+     ["--source={images}", "--classifier={phi}", "--data_dir={new}", "--store_resolution=-8"],
+     "flag --store_resolution=-8: -8 is not an integer in the range [8, 1024]; see --helpfull for the flags"),
+    ("make_logits: a store resolution no memory holds", "biglogit.data.make_logits",
+     ["--source={images}", "--classifier={phi}", "--data_dir={new}", "--store_resolution=100000"],
+     "flag --store_resolution=100000: 100000 is not an integer in the range [8, 1024]; see --helpfull for the flags"),
+    ("make_logits: zero batch", "biglogit.data.make_logits",
+     ["--source={images}", "--classifier={phi}", "--data_dir={new}", "--batch_size=0"],
+     "flag --batch_size=0: 0 is not an integer in the range [1, 65536]; see --helpfull for the flags"),
+    ("make_logits: data_dir is a file", "biglogit.data.make_logits",
+     ["--source={images}", "--classifier={phi}", "--data_dir={existing_file}"],
+     "--data_dir={existing_file} is an existing file; give a folder"),
+    ("convert: a mean that is not numbers", "biglogit.convert",
+     ["--arch=cifar_resnet20", "--checkpoint={not_a_checkpoint}", "--out={new}", "--mean=a,b,c"],
+     "flag --mean=['a', 'b', 'c']: takes 3 finite numbers separated by commas, one per RGB channel (e.g. "
+     "0.485,0.456,0.406); see --helpfull for the flags"),
+    ("report: a truncated metrics.json", "biglogit.report", ["{truncated_record}", "--out={new}"], None),
+    ("report: a metrics.json without metrics", "biglogit.report", ["{keyless_record}", "--out={new}"],
+     "{keyless_record}/eval/metrics.json is not an evaluation record (it lacks 'metrics' with a mean each, or "
+     "'num_examples'); run python -m biglogit.evaluate (or the training's evaluation) again to rewrite it"),
+    ("learning_curve: an output that is no figure", "biglogit.report.learning_curve",
+     ["{run}", "--out={new}.txt"],
+     "flag --out={new}.txt: is not a figure file; end it in one of .png, .pdf, .svg, .jpg, .jpeg; see "
+     "--helpfull for the flags"),
+    ("evaluate: a release whose config.json was edited", "biglogit.evaluate",
+     ["--workdir={edited_release}", "--out={new}"],
+     "{edited_release}/config.json was edited (release.kind changed since export, per generator_sha256.json); "
+     "export the release again rather than editing it"),
+    ("classifier evaluation: PGD on no examples", "biglogit.classifiers.evaluate",
+     ["--classifier={phi}", "--source={images}", "--pgd_examples=0"], "flag --pgd_examples=0: 0 is not an integer in the range [1, 10000000]; see --helpfull for the flags"),
 ]
 
 
@@ -286,10 +394,15 @@ STARTS = {
                                                     "exists but was built with another classifier (None, ",
     "main: a dataset name built from another classifier": "dataset {data_root}/logits_dataset/phi_logits/1.0.0 "
                                                           "already exists but was built with another classifier (None, ",
+    "main: config file with a syntax error": "the config file {syntax_config} is not valid Python (line 1: ",
+    "report: a truncated metrics.json": "{truncated_record}/eval/metrics.json is not valid JSON (",
 }
 
 
 ENDS = {"evaluate: damaged export": "export it again with python -m biglogit.export",
+        "main: config file with a syntax error": "); fix the file given to --config",
+        "report: a truncated metrics.json": "run python -m biglogit.evaluate (or the training's evaluation) again "
+                                             "to rewrite it",
         "make_logits: truncated tar.gz": "download or pack it again",
         "classifier training: missing config": "pass a config file such as configs/classifier_tiny.py",
         "make_logits: a name taken by another dataset": "pick another --name, or remove that folder to rebuild it",

@@ -65,7 +65,7 @@ def test_kid_unbiased_near_zero_for_one_distribution_and_positive_for_shift():
 
 def test_bootstrap_interval_contains_mean_and_shrinks_with_n():
   rng = np.random.default_rng(0)
-  small, large = M.bootstrap_ci(rng.normal(size=50)), M.bootstrap_ci(rng.normal(size=5000))
+  small, large = M.bootstrap_ci(rng.normal(size=50), 1000), M.bootstrap_ci(rng.normal(size=5000), 1000)
   for ci in (small, large):
     assert ci["ci_low"] <= ci["mean"] <= ci["ci_high"]
   assert (large["ci_high"] - large["ci_low"]) < 0.3 * (small["ci_high"] - small["ci_low"])
@@ -102,13 +102,6 @@ def test_release_transforms_do_what_they_claim():
   rounded = np.asarray(release.apply(_release("rounded", decimals=2), z))
   np.testing.assert_allclose(rounded * 100, np.round(rounded * 100), atol=1e-4)
   assert np.abs(rounded - np.asarray(probs)).max() <= 0.005 + 1e-6
-
-
-def test_release_validation_is_one_line():
-  with pytest.raises(BiglogitError, match="release.k=11"):
-    release.validate(_release("topk", k=11), 10)
-  with pytest.raises(BiglogitError, match="use one of"):
-    release.validate(_release("argmax"), 10)
 
 
 def test_evaluate_cli_writes_every_metric_with_intervals(inverter_runs, tmp_path):
@@ -192,7 +185,8 @@ def test_the_recipe_table_marks_only_intervals_that_separate_from_the_reference(
   for name in ("ch8", "wide"):
     shutil.copytree(inverter_runs["gan"], root / name, ignore=shutil.ignore_patterns("checkpoints"))
     step_records = sorted((root / name / "eval").glob("metrics_step_*.json"))
-    shutil.copy(step_records[-1], root / name / "eval" / "metrics.json")  # as a final evaluation
+    shutil.copy(step_records[-1], root / name / "eval" / "metrics.json")  # as a final evaluation (the pair)
+    shutil.copy(step_records[-1].with_suffix(".md"), root / name / "eval" / "metrics.md")
   runs = recipe.gather(str(root))
   better = {"mean": 5.0, "ci_low": 4.0, "ci_high": 6.0}
   runs["wide"]["curve"][-1]["metrics"]["instance_gain_db"] = better

@@ -42,5 +42,5 @@ def test_the_inverter_reads_a_remote_run_through_epath(monkeypatch, tmp_path):
   real_path = epath.Path
   monkeypatch.setattr(inverter.epath, "Path", lambda p: real_path(str(p).replace("gs://bucket", str(tmp_path))))
   assert inverter.load_config("gs://bucket/run").seed == 3
-  digests = inverter.generator_file_digests("gs://bucket/run")
-  assert list(digests) == ["generator/d/chunk"]
+  digests = inverter.release_digests("gs://bucket/run")
+  assert list(digests) == ["generator/d/chunk", "config.json:seed"]

@@ -62,6 +62,23 @@ def test_sweep_expands_get_sweep_and_grid(capsys):
   assert all(l.endswith("--config.train.num_steps=2") for l in lines)
 
 
+@pytest.mark.parametrize("args,message", [
+    (["--config=configs/nothere.py"], "error: --config=configs/nothere.py does not exist; pass a config file"),
+    (["--config={syntax}"], "error: the config file {syntax} could not be loaded (SyntaxError: "),
+    (["--config=configs/tiny.py"], "error: configs/tiny.py has no get_sweep(); give --grid=key=v1,v2 instead"),
+    (["--config=configs/tiny.py", "--grid=train.g_lr"], "error: --grid='train.g_lr'; write key=v1,v2,..."),
+])
+def test_sweep_refuses_bad_input_in_one_line_with_exit_2(tmp_path, capsys, args, message):
+  (tmp_path / "syntax.py").write_text("def get_config(:\n")
+  args = [a.format(syntax=tmp_path / "syntax.py") for a in args]
+  with pytest.raises(SystemExit) as info:
+    sweep.main(args + [f"--root={tmp_path / 'runs'}", "--dry_run"])
+  assert info.value.code == 2
+  err = capsys.readouterr().err.strip().splitlines()
+  assert len(err) == 1 and err[0].startswith(message.format(syntax=tmp_path / "syntax.py")), err
+  assert not (tmp_path / "runs").exists()
+
+
 def test_sweep_runs_each_point_in_turn_and_reports_failures(tmp_path, capsys):
   # Unknown keys make every run fail fast: both are attempted, and the sweep exits 1 naming them.
   code = sweep.main(["--config=configs/tiny.py", f"--root={tmp_path}", "--grid=no_such_key=1,2"])

@@ -84,6 +84,7 @@ def test_interrupted_build_never_reads_as_complete(image_folder, classifier_dir,
   with pytest.raises(KeyboardInterrupt):
     make_logits.build_logits_dataset(image_folder, classifier_dir, str(tmp_path), name="toy")
   assert not dataset_lib.is_complete(str(tmp_path), "toy")
+  assert os.listdir(tmp_path) == []  # nothing half-built is left to block or confuse the rerun
   with pytest.raises(Exception, match="no finished logits dataset"):
     dataset_lib.open_split("toy", "train", str(tmp_path))
   monkeypatch.setattr(make_logits.LogitsComputer, "__call__", real)
@@ -125,3 +126,20 @@ def test_max_per_class_keeps_the_first_files_of_every_class_per_split(image_fold
 def test_max_per_class_refuses_what_it_cannot_mean(image_folder, spec, message):
   with pytest.raises(BiglogitError, match=message):
     sources.open_source(image_folder, max_per_class=sources.parse_max_per_class(spec))
+
+
+def test_a_split_that_lacks_a_class_keeps_every_label(classifier_dir, tmp_path):
+  """Labels are the sorted class folders over every split: a test split without 'dog' neither fails
+  nor renumbers the train split's classes."""
+  from PIL import Image
+  rng = np.random.default_rng(0)
+  for split, classes in (("train", ("cat", "dog")), ("test", ("cat",))):
+    for c in classes:
+      os.makedirs(tmp_path / "src" / split / c)
+      for i in range(2):
+        Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(tmp_path / "src" / split / c / f"{i}.png")
+  path = make_logits.build_logits_dataset(str(tmp_path / "src"), classifier_dir, str(tmp_path / "d"), name="gap",
+                                          splits=["test", "train"])
+  labels = {split: sorted(int(r["label"]) for r in (lambda s: [s[i] for i in range(len(s))])(
+      dataset_lib.open_split(str(path), split)[0])) for split in ("train", "test")}
+  assert labels == {"train": [0, 0, 1, 1], "test": [0, 0]}

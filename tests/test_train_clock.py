@@ -78,7 +78,7 @@ def test_evaluations_every_so_many_hours_fall_at_the_first_log_step_past_each_mu
 def test_bad_time_settings_are_refused_before_any_work(tiny_config, tmp_path, key, value):
   section, name = key.split(".")
   tiny_config[section][name] = value
-  with pytest.raises(BiglogitError, match=f"{key}=.*use 0 \\(off\\) or a number of hours"):
+  with pytest.raises(BiglogitError, match=f"{key}=.*; use a finite number from 0 to 10,000 \\(e.g. 0 "):
     train.train_and_evaluate(tiny_config, str(tmp_path / "run"))
   assert not os.path.exists(tmp_path / "run" / "checkpoints")
 

@@ -17,10 +17,12 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("classifier", None, "Classifier directory.")
 flags.DEFINE_string("source", None, "Folder / tarball (split/<class>/<file>) or tfds:NAME.")
 flags.DEFINE_string("split", "test", "Split to evaluate.")
-flags.DEFINE_float("pgd_eps", 2 / 255, "L-inf radius on [0, 1] pixels.")
-flags.DEFINE_integer("pgd_steps", 10, "PGD steps.")
-flags.DEFINE_float("pgd_step_size", None, "Default: 2.5 * eps / steps (Madry et al.).")
-flags.DEFINE_integer("pgd_examples", 500, "PGD on the first N examples of the split.")
+flags.DEFINE_float("pgd_eps", 2 / 255, "L-inf radius on [0, 1] pixels.", lower_bound=0.0, upper_bound=1.0)
+flags.DEFINE_integer("pgd_steps", 10, "PGD steps.", lower_bound=1, upper_bound=10_000)
+flags.DEFINE_float("pgd_step_size", None, "Default: 2.5 * eps / steps (Madry et al.).",
+                   lower_bound=1e-9, upper_bound=1.0)
+flags.DEFINE_integer("pgd_examples", 500, "PGD on the first N examples of the split.",
+                     lower_bound=1, upper_bound=cli.MAX_EXAMPLES)
 
 
 def main(argv):

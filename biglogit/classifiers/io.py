@@ -36,13 +36,31 @@ def module_from_metadata(meta: Dict[str, Any]):
   return classifiers.build(meta["architecture"], **kw)
 
 
-# The metadata that changes what the classifier computes; behaviour_sha256 covers it, so an edited
-# normalisation or input size is caught like damaged weights (older classifiers have no such digest).
+# The metadata that changes what the classifier computes; behaviour_sha256 holds a digest of each, so an
+# edited normalisation or input size is caught like damaged weights and named (classifiers saved before
+# it hold one digest of them all, or none).
 BEHAVIOUR_KEYS = ("architecture", "num_classes", "input_resolution", "resize", "mean", "std", "module_kwargs")
 
 
-def behaviour_digest(meta: Dict[str, Any]) -> str:
+def behaviour_digest(meta: Dict[str, Any]) -> Dict[str, str]:
+  return {k: hashlib.sha256(json.dumps(meta.get(k), sort_keys=True).encode()).hexdigest() for k in BEHAVIOUR_KEYS}
+
+
+def _legacy_behaviour_digest(meta: Dict[str, Any]) -> str:
   return hashlib.sha256(json.dumps({k: meta.get(k) for k in BEHAVIOUR_KEYS}, sort_keys=True).encode()).hexdigest()
+
+
+def check_behaviour(meta: Dict[str, Any], meta_path: str):
+  """An edit of classifier.json's behaviour fields since the weights were written: one line naming it."""
+  saved = meta.get("behaviour_sha256")
+  if isinstance(saved, str):
+    edited = [] if _legacy_behaviour_digest(meta) == saved else ["architecture, input size or normalisation"]
+  else:
+    found = behaviour_digest(meta)
+    edited = [k for k in BEHAVIOUR_KEYS if saved and saved.get(k) != found[k]]
+  if edited:
+    raise BiglogitError(f"{meta_path} was edited: {edited[0]} no longer matches behaviour_sha256 (written with the "
+                        "weights); convert or train the classifier again rather than editing it")
 
 
 def save_classifier(out_dir: str, variables, meta: Dict[str, Any]) -> Dict[str, Any]:
@@ -56,8 +74,10 @@ def save_classifier(out_dir: str, variables, meta: Dict[str, Any]) -> Dict[str, 
   return meta
 
 
-def load_classifier(directory: str) -> Tuple[Any, Any, Dict[str, Any]]:
-  """(flax module, variables, metadata)."""
+def verify(directory: str) -> Tuple[Dict[str, Any], bytes]:
+  """(metadata, the variables file's bytes) of a classifier folder whose files are as written, or one
+  line naming what is missing, damaged or edited; nothing is deserialised (cheap enough to check every
+  judge of a run before it trains)."""
   meta_path = os.path.join(directory, METADATA)
   if not os.path.exists(meta_path):
     raise BiglogitError(f"{directory} is not a classifier directory (no {METADATA}); convert one with "
@@ -67,10 +87,7 @@ def load_classifier(directory: str) -> Tuple[Any, Any, Dict[str, Any]]:
       meta = json.load(f)
   except ValueError as e:
     raise BiglogitError(f"{meta_path} is not valid JSON ({e}); convert the classifier again") from e
-  if meta.get("behaviour_sha256") and behaviour_digest(meta) != meta["behaviour_sha256"]:
-    raise BiglogitError(f"{meta_path} was edited: its architecture, input size or normalisation no longer "
-                        "match behaviour_sha256 (written with the weights); convert or train the classifier "
-                        "again rather than editing it")
+  check_behaviour(meta, meta_path)
   variables_path = os.path.join(directory, VARIABLES)
   if not os.path.exists(variables_path):
     raise BiglogitError(f"{directory} has {METADATA} but no {VARIABLES}; convert or train the "
@@ -82,6 +99,13 @@ def load_classifier(directory: str) -> Tuple[Any, Any, Dict[str, Any]]:
   if expected and hashlib.sha256(data).hexdigest() != expected:
     raise BiglogitError(f"{variables_path} does not match the variables_sha256 in {METADATA} (damaged or "
                         "replaced); convert or train the classifier again")
+  return meta, data
+
+
+def load_classifier(directory: str) -> Tuple[Any, Any, Dict[str, Any]]:
+  """(flax module, variables, metadata)."""
+  meta, data = verify(directory)
+  variables_path = os.path.join(directory, VARIABLES)
   try:
     variables = flax.serialization.msgpack_restore(data)
   except Exception as e:  # msgpack raises its own exception types for garbled or truncated data

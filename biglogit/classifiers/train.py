@@ -21,6 +21,7 @@ from absl import flags, logging
 from ml_collections import config_flags
 
 from biglogit import BiglogitError
+from biglogit import config_schema
 from biglogit import checkpointing
 from biglogit import classifiers
 from biglogit import train_logs
@@ -83,7 +84,7 @@ def augment(rng, images, pad: int):
   return jnp.where(flip, crop[:, :, ::-1], crop)
 
 
-METHODS = ("pgd", "fgsm_rs")
+METHODS = config_schema.CLASSIFIER["adversarial.method"].choices
 
 
 def adversarial_examples(attack_fn, x, labels, adv, rng):
@@ -142,20 +143,6 @@ def evaluate(model, variables, images, labels, config):
                                     pgd_examples=e.pgd_examples)
 
 
-def check_config(config):
-  """Settings that would fail or mean nothing later, refused before any image is decoded."""
-  adv, holdout = config.adversarial, config.data.holdout
-  if adv.method not in METHODS:
-    raise BiglogitError(f"adversarial.method={adv.method!r}; use one of {', '.join(METHODS)}")
-  if adv.guard_every < 0 or holdout < 0:
-    raise BiglogitError("adversarial.guard_every and data.holdout must be >= 0")
-  if adv.guard_every and not holdout:
-    raise BiglogitError("adversarial.guard_every needs held-out images to attack: set data.holdout=N "
-                        "(e.g. 500), or adversarial.guard_every=0")
-  if not 0 < adv.guard_drop < 1:
-    raise BiglogitError(f"adversarial.guard_drop={adv.guard_drop}; use a fraction in (0, 1), e.g. 0.5")
-
-
 class CollapseGuard:
   """Catastrophic overfitting (Wong et al. 2020): single-step adversarial training can, within an
   epoch, flip to a model that resists FGSM but not PGD; its PGD accuracy falls towards 0. This
@@ -188,7 +175,7 @@ class CollapseGuard:
 
 
 def train_classifier(config, workdir: str):
-  check_config(config)
+  config_schema.check(config)
   mesh = sharding.make_mesh()
   t, m = config.train, config.model
   sharding.check_batch_divisible(t.global_batch, mesh)

@@ -26,9 +26,10 @@ import numpy as np
 from absl import logging
 
 from biglogit import BiglogitError
+from biglogit import config_schema
 from biglogit.data import release
 
-NORMALIZERS = ("standardize", "unit_norm", "none")
+NORMALIZERS = config_schema.GAN["conditioning.normalize"].choices
 METADATA_KEY = "conditioning_stats"
 # Release formats whose statistics every logits dataset carries (the leakage sweep's and more);
 # another format's are computed from the training split when a run starts.
@@ -68,23 +69,6 @@ def settings(config):
   return config.get("conditioning") if hasattr(config, "get") else None
 
 
-def validate(config, num_classes: int):
-  """Cheap checks before anything is compiled: the normaliser's name, given statistics' lengths."""
-  c = settings(config)
-  if c is None:
-    return
-  if c.normalize not in NORMALIZERS:
-    raise BiglogitError(f"conditioning.normalize={c.normalize!r}; use one of {', '.join(NORMALIZERS)}")
-  mean, std = list(c.get("mean") or []), list(c.get("std") or [])
-  if c.normalize == "standardize" and (mean or std):
-    if len(mean) != num_classes or len(std) != num_classes:
-      raise BiglogitError(f"conditioning.mean/std have {len(mean)}/{len(std)} values for model.num_classes="
-                          f"{num_classes}; leave both empty to take them from the logits dataset")
-    if not all(math.isfinite(s) and s > 0 for s in std) or not all(math.isfinite(m) for m in mean):
-      raise BiglogitError("conditioning.std must be finite and above 0 and conditioning.mean finite; leave "
-                          "both empty to take them from the logits dataset")
-
-
 def resolve(config, metadata: Mapping, train_logits: Callable[[], np.ndarray]) -> Optional[str]:
   """Fills conditioning.mean/std for normalize='standardize' (in place) from the dataset's stored
   statistics of this release format, or, where the dataset has none for it (built before they were
@@ -118,15 +102,14 @@ def apply(config, logits):
   if c.normalize == "unit_norm":
     norm = jnp.linalg.norm(released, axis=-1, keepdims=True)
     return released / jnp.maximum(norm, 1e-6)
-  if c.normalize == "standardize":
-    if not c.get("mean"):
-      raise BiglogitError("conditioning.normalize='standardize' but the config holds no statistics; load the "
-                          "inverter from its training workdir or export (whose config.json has them)")
-    num_classes = released.shape[-1]
-    mean = jnp.asarray(c.mean, jnp.float32)
-    scale = jnp.asarray(c.std, jnp.float32) * math.sqrt(num_classes)
-    return (released - mean) / scale
-  raise BiglogitError(f"conditioning.normalize={c.normalize!r}; use one of {', '.join(NORMALIZERS)}")
+  # "standardize" (the normaliser's spelling is config_schema's to check)
+  if not c.get("mean"):
+    raise BiglogitError("conditioning.normalize='standardize' but the config holds no statistics; load the "
+                        "inverter from its training workdir or export (whose config.json has them)")
+  num_classes = released.shape[-1]
+  mean = jnp.asarray(c.mean, jnp.float32)
+  scale = jnp.asarray(c.std, jnp.float32) * math.sqrt(num_classes)
+  return (released - mean) / scale
 
 
 def describe(config) -> str:

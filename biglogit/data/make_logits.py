@@ -13,6 +13,7 @@ from typing import Iterable, List, Optional
 import jax
 import numpy as np
 from absl import flags, logging
+from etils import epath
 from tqdm import tqdm
 
 from biglogit import BiglogitError
@@ -101,6 +102,13 @@ def build_logits_dataset(source_spec: str, classifier_dir: str, data_dir: str, n
   """
   if class_index not in CLASS_INDEXES:
     raise BiglogitError(f"class_index={class_index!r}; use one of {CLASS_INDEXES}")
+  if store_resolution is not None and not 8 <= store_resolution <= MAX_STORE_RESOLUTION:
+    raise BiglogitError(f"store_resolution={store_resolution}; use 8 to {MAX_STORE_RESOLUTION} pixels, or None for "
+                        "the classifier's input size")
+  if not 1 <= batch_size <= MAX_BATCH:
+    raise BiglogitError(f"batch_size={batch_size}; use 1 to {MAX_BATCH}")
+  if not files.is_remote(data_dir):
+    files.check_can_create(data_dir, "--data_dir")
   limits = sources.parse_max_per_class(max_per_class)
   module, variables, meta = cio.load_classifier(classifier_dir)
   source = sources.open_source(source_spec, tfds_data_dir, holdout_per_class, limits)
@@ -120,7 +128,9 @@ def build_logits_dataset(source_spec: str, classifier_dir: str, data_dir: str, n
     _check_same_dataset(path, identity)
     logging.info("dataset %s is already complete; nothing to do", path)
     return path
-  class_names = source.class_names(splits[0])
+  # one label per class over every split: a split may lack a class (a small test split), never renumber
+  per_split = [source.class_names(split) for split in splits]
+  class_names = per_split[0] if all(p == per_split[0] for p in per_split) else sorted(set().union(*per_split))
   if class_index == "imagenet1k":
     class_names = sources.imagenet1k_class_index(class_names)
   # Top-1 accuracy means something only where the labels are the classifier's classes (not for
@@ -172,6 +182,11 @@ def build_logits_dataset(source_spec: str, classifier_dir: str, data_dir: str, n
     builder.info.metadata[f"skipped_{split}"] = len(skips.skipped)
     builder.info.metadata[f"skipped_files_{split}"] = [n for n, _ in skips.skipped[:MAX_LISTED_SKIPS]]
 
+  folder = dataset_lib.dataset_dir(data_dir, name).parent
+  # what this build creates (TFDS makes the folders when the builder is made), removed again if it
+  # fails: a rerun then starts from nothing half-built
+  new_dirs = [d for d in (epath.Path(data_dir), epath.Path(data_dir) / "downloads", folder.parent, folder)
+              if not d.exists()]
   config = dataset_lib.LogitsConfig(name=name, num_classes=meta["num_classes"], resolution=store_res,
                                     class_names=tuple(class_names)
                                     if len(class_names) == meta["num_classes"] else None)
@@ -179,12 +194,16 @@ def build_logits_dataset(source_spec: str, classifier_dir: str, data_dir: str, n
                                       metadata=metadata, data_dir=data_dir, file_format="array_record")
   try:
     builder.download_and_prepare()
-  except Exception as e:
-    if not files.disk_full(e):
-      raise
-    folder = dataset_lib.dataset_dir(data_dir, name).parent
+  except BaseException as e:
     for unfinished in folder.glob(f"incomplete.*{dataset_lib.VERSION}"):  # this build's own, never read
       shutil.rmtree(os.fspath(unfinished), ignore_errors=True)
+    for d in reversed(new_dirs):  # only folders that hold nothing but empty folders (TFDS's downloads/extracted)
+      if d.exists():
+        for root, _, names in sorted(os.walk(os.fspath(d)), reverse=True):
+          if not names and not os.listdir(root):
+            os.rmdir(root)
+    if not isinstance(e, Exception) or not files.disk_full(e):
+      raise
     raise BiglogitError(f"building the logits dataset {name} in {data_dir} failed: no space left on the "
                         "device (nothing of it was kept; other datasets there are intact); free space and "
                         "run the command again") from e
@@ -192,6 +211,7 @@ def build_logits_dataset(source_spec: str, classifier_dir: str, data_dir: str, n
 
 
 FLAGS = flags.FLAGS
+MAX_STORE_RESOLUTION, MAX_BATCH = cli.MAX_RESOLUTION, cli.MAX_BATCH
 
 
 def main(argv):
@@ -219,11 +239,14 @@ if __name__ == "__main__":
   flags.DEFINE_string("data_dir", None, "Where the logits dataset is written.")
   flags.DEFINE_string("name", None, "Dataset name (default: <source>_<architecture>).")
   flags.DEFINE_list("splits", None, "Splits to build (default: all of the source's).")
-  flags.DEFINE_integer("batch_size", 256, "Images per classifier batch (rounded up to the device count).")
-  flags.DEFINE_integer("store_resolution", None, "Resolution of the stored images (default: the classifier's).")
+  flags.DEFINE_integer("batch_size", 256, "Images per classifier batch (rounded up to the device count).",
+                       lower_bound=1, upper_bound=cli.MAX_BATCH)
+  flags.DEFINE_integer("store_resolution", None, "Resolution of the stored images (default: the classifier's).",
+                       lower_bound=8, upper_bound=cli.MAX_RESOLUTION)
   flags.DEFINE_string("tfds_data_dir", None, "data_dir of a tfds: source.")
   flags.DEFINE_integer("holdout_per_class", 0, "Split a one-split folder source: hold out the last N files "
-                       "of each class (by name) as 'test', the rest is 'train'.")
+                       "of each class (by name) as 'test', the rest is 'train'.",
+                       lower_bound=0, upper_bound=cli.MAX_EXAMPLES)
   flags.DEFINE_list("max_per_class", [], "Keep the first N files (by name) of each class: N for every "
                     "split, or split:N items, e.g. train:500,test:100 (folder / tarball sources).")
   flags.DEFINE_enum("class_index", "folder", list(CLASS_INDEXES), "Labels: the sorted class folders, or "

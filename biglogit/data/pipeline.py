@@ -2,7 +2,7 @@
 shards, deterministic for a seed, and a checkpointable iterator (Grain's handler saves its position,
 a small JSON dict per process, with every checkpoint)."""
 import dataclasses
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import os
 
@@ -43,7 +43,19 @@ def check_matches_model(spec: DatasetSpec, model_cfg, where: str):
                         f"{model_cfg.resolution}; use a config for {spec.resolution}px or rebuild the data")
 
 
-def _fields(example):
+def finite_logits(logits: np.ndarray, where: str, indices: np.ndarray) -> np.ndarray:
+  """Logits [N, C] read from a dataset (with the examples' dataset indices), or one line saying where
+  NaN/inf sit: make_logits never writes them, so they mean a damaged or hand-made dataset, and would
+  otherwise be scored or trained on."""
+  bad = ~np.isfinite(logits).all(axis=-1)
+  if bad.any():
+    raise BiglogitError(f"{where} holds NaN or inf logits in {int(bad.sum())} example(s) (first: index "
+                        f"{int(np.min(indices[bad]))}); rebuild the dataset with python -m "
+                        "biglogit.data.make_logits, or drop those examples")
+  return logits
+
+
+def _fields(example):  # (non-finite training logits stop the loop at their step: training_loop.py)
   return {"image": np.asarray(example["image"], np.uint8),
           "logits": np.asarray(example["logits"], np.float32)}
 
@@ -137,16 +149,20 @@ def make_train_iterator(config):
     raise BiglogitError(f"split {d.train_split!r} has {spec.num_examples} examples, fewer than one "
                         f"batch of {per_process}; lower train.global_batch")
   ds = train_dataset(source, seed=config.seed, per_process_batch=per_process,
-                     d_steps=config.train.d_steps, in_memory=config.data.get("in_memory", False))
+                     d_steps=config.train.d_steps, in_memory=config.data.in_memory)
   return iterate(ds, d.num_read_threads, d.prefetch), spec
 
 
-def split_logits(dataset: str, split: str, data_dir: str) -> np.ndarray:
-  """Every logit vector of a split [N, C], in index order, without decoding the images."""
+def split_logits(dataset: str, split: str, data_dir: str, count: Optional[int] = None) -> np.ndarray:
+  """The first `count` (default: every) logit vectors of a split [N, C], in index order, without
+  decoding the images; refused in one line if any is NaN or inf."""
   path = dataset_lib.resolve_dataset_dir(dataset, data_dir)
   builder = tfds.builder_from_directory(os.fspath(path))
   source = builder.as_data_source(split, decoders={"image": tfds.decode.SkipDecoding()})
-  return np.stack([np.asarray(source[i]["logits"], np.float32) for i in range(len(source))])
+  count = len(source) if count is None else min(count, len(source))
+  rows = [source[i] for i in range(count)]
+  return finite_logits(np.stack([np.asarray(r["logits"], np.float32) for r in rows]),
+                       f"split {split!r} of dataset {dataset}", np.asarray([int(r["index"]) for r in rows]))
 
 
 def fixed_examples(dataset: str, split: str, data_dir: str, count):
@@ -155,4 +171,6 @@ def fixed_examples(dataset: str, split: str, data_dir: str, count):
   source, builder = dataset_lib.open_split(dataset, split, data_dir)
   count = len(source) if count is None else min(count, len(source))
   rows = [source[i] for i in range(count)]
-  return {k: np.stack([np.asarray(r[k]) for r in rows]) for k in ("image", "logits", "label", "index")}
+  examples = {k: np.stack([np.asarray(r[k]) for r in rows]) for k in ("image", "logits", "label", "index")}
+  finite_logits(examples["logits"], f"split {split!r} of dataset {dataset}", examples["index"])
+  return examples

@@ -12,8 +12,9 @@ import jax
 import jax.numpy as jnp
 
 from biglogit import BiglogitError
+from biglogit import config_schema
 
-KINDS = ("full", "softmax", "topk", "top1", "rounded")
+KINDS = config_schema.GAN["release.kind"].choices
 
 
 class Release:
@@ -42,16 +43,6 @@ def from_key(name: str) -> Release:
   if kind == "rounded":
     return Release(kind, decimals=int(arg))
   return Release(kind)
-
-
-def validate(release_cfg, num_classes: int):
-  kind = release_cfg.kind
-  if kind not in KINDS:
-    raise BiglogitError(f"release.kind={kind!r}; use one of {', '.join(KINDS)}")
-  if kind == "topk" and not 1 <= release_cfg.k <= num_classes:
-    raise BiglogitError(f"release.k={release_cfg.k}; use 1 <= k <= model.num_classes ({num_classes})")
-  if kind == "rounded" and release_cfg.decimals < 0:
-    raise BiglogitError(f"release.decimals={release_cfg.decimals}; use 0 or more")
 
 
 def describe(release_cfg) -> str:

@@ -11,6 +11,7 @@ from absl import flags
 
 from biglogit import BiglogitError
 from biglogit import cli
+from biglogit import config_schema
 from biglogit import files
 from biglogit import inference
 from biglogit.evaluate import baselines, core
@@ -32,17 +33,13 @@ def apply_overrides(config, overrides):
         config.eval[name] = value
       else:
         raise BiglogitError(f"unknown evaluation override {name!r}; use one of {OVERRIDABLE + ('data_dir',)}")
+  config_schema.check(config, relations=False)  # the overrides, by the same schema as training's
   return config
 
 
 def run(workdir: str, step=None, out=None, overrides=None, levers=None):
   """levers: inference settings over the inverter's own (inference.overrides_from_flags)."""
   config = apply_overrides(load_config(workdir), overrides)
-  if config.eval.noise_samples is not None and int(config.eval.noise_samples) < 0:
-    raise BiglogitError(f"--noise_samples={config.eval.noise_samples}; use 0 (skip noise_std) or more")
-  if config.eval.num_examples is not None and int(config.eval.num_examples) < 1:
-    raise BiglogitError(f"--num_examples={config.eval.num_examples}; use at least 1 (or leave it unset for "
-                        "the run's eval.num_examples)")
   out = out or os.path.join(workdir, "eval")
   if not files.is_remote(out):  # before the work, not after it
     files.check_can_create(out, "--out")
@@ -73,8 +70,9 @@ def main(argv):
 if __name__ == "__main__":
   flags.DEFINE_string("workdir", None, "A biglogit.main workdir.")
   flags.DEFINE_string("split", None, "Held-out split of the logits dataset (default: the config's eval.split).")
-  flags.DEFINE_integer("step", None, "Checkpoint step (default: the latest).")
-  flags.DEFINE_integer("num_examples", None, "Examples to score (default: eval.num_examples).")
+  flags.DEFINE_integer("step", None, "Checkpoint step (default: the latest).", lower_bound=0, upper_bound=cli.MAX_STEPS)
+  flags.DEFINE_integer("num_examples", None, "Examples to score (default: eval.num_examples).",
+                       lower_bound=1, upper_bound=cli.MAX_EXAMPLES)
   flags.DEFINE_string("classifier", None, "phi (default: eval.classifier, else the dataset's classifier).")
   flags.DEFINE_string("identifier", None, "Independent classifier for identifiability.")
   flags.DEFINE_string("robust_features", None, "Classifier whose penultimate features give the feature distance.")

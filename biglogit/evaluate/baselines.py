@@ -18,11 +18,12 @@ from typing import Dict, Sequence
 import numpy as np
 
 from biglogit import BiglogitError
+from biglogit import config_schema
 from biglogit.data import pipeline
 
-KINDS = ("constant", "mean", "class_mean", "nearest_logits")
-DISTANCES = ("cosine", "l2")
-CLASS_MEAN_BY = ("label", "prediction")
+KINDS = config_schema.BASELINE_KINDS
+DISTANCES = config_schema.GAN["eval.nearest_distance"].choices
+CLASS_MEAN_BY = config_schema.GAN["eval.class_mean_by"].choices
 # What each baseline reads of the query, for the record's `release` field.
 READS = {"constant": "nothing", "mean": "nothing", "class_mean": "top-1 label (argmax z)",
          "nearest_logits": "full logits"}
@@ -112,10 +113,10 @@ def for_config(config, evaluator, examples) -> Dict[str, Dict]:
   """The baselines named in config.eval.baselines, on the examples an inverter is evaluated on,
   with the run's training split as their reference (runs saved before baselines existed get all)."""
   e = config.eval
-  kinds = parse_kinds(e.get("baselines", ",".join(KINDS)))
+  kinds = parse_kinds(e.baselines)
   if not kinds:
     return {}
   reference = load_reference(config.data.dataset, config.data.train_split, config.data.data_dir,
-                             int(e.get("baseline_reference_examples", 0)))
-  return evaluate_baselines(evaluator, examples, reference, kinds, e.get("nearest_distance", "cosine"),
-                            e.get("class_mean_by", "label"))
+                             e.baseline_reference_examples)
+  return evaluate_baselines(evaluator, examples, reference, kinds, e.nearest_distance,
+                            e.class_mean_by)

@@ -231,9 +231,19 @@ def write_record(out_dir: str, record: Dict, stem: str = "metrics"):
                    os.path.join(out_dir, f"{stem}.md"), markdown_table(record))
 
 
+RERUN = "run python -m biglogit.evaluate (or the training's evaluation) again to rewrite it"
+
+
 def read_record(json_path: str) -> Dict:
-  """A record written by write_record, checked against the markdown beside it."""
-  return json.loads(files.read_pair(json_path, os.path.splitext(json_path)[0] + ".md"))
+  """A record written by write_record, checked against the markdown beside it and for the fields every
+  reader uses (each metric's mean), or one line saying which file is broken."""
+  record = files.parse_json(files.read_pair(json_path, os.path.splitext(json_path)[0] + ".md"), json_path, RERUN)
+  metrics = record.get("metrics") if isinstance(record, dict) else None
+  if (not isinstance(metrics, dict) or not isinstance(record.get("num_examples"), int) or
+      not all(isinstance(m, dict) and "mean" in m for m in metrics.values())):
+    raise BiglogitError(f"{json_path} is not an evaluation record (it lacks 'metrics' with a mean each, or "
+                        f"'num_examples'); {RERUN}")
+  return record
 
 
 def scalars(record: Dict, prefix: str = "eval/") -> Dict[str, float]:

@@ -56,8 +56,9 @@ def noise_std(samples) -> np.ndarray:
   return samples.std(axis=0).mean(axis=(1, 2, 3))
 
 
-def bootstrap_ci(values, num_resamples: int = 1000, seed: int = 0) -> Dict[str, float]:
-  """Mean with a percentile-bootstrap 95% interval."""
+def bootstrap_ci(values, num_resamples: int, seed: int = 0) -> Dict[str, float]:
+  """Mean with a percentile-bootstrap 95% interval. num_resamples has no default: every caller passes
+  the config's eval.bootstrap, so the setting is honoured everywhere."""
   values = np.asarray(values, np.float64)
   if values.size == 0:
     raise ValueError("bootstrap_ci of an empty set")

@@ -4,27 +4,18 @@ logs the returned scalars (process 0 only). The one entry point training uses in
 import os
 
 from biglogit import BiglogitError
+from biglogit.classifiers import io as classifier_io
 from biglogit.evaluate import baselines, core
 from biglogit.inverter import Inverter
 
 
-def check_settings(config):
-  """The evaluation's named choices, checked when training starts: a typo would otherwise surface
-  only at the first evaluation, after the steps before it were spent."""
+def check_judges(config):
+  """The judges' folders of an evaluation during training, checked when training starts: a wrong path
+  would otherwise surface only at the first evaluation, after the steps before it were spent. (Their
+  spellings and every number are the schema's: config_schema.py.)"""
   e = config.eval
-  baselines.parse_kinds(e.get("baselines", ""))
-  if e.get("nearest_distance", "cosine") not in baselines.DISTANCES:
-    raise BiglogitError(f"eval.nearest_distance={e.nearest_distance!r}; use one of "
-                        f"{', '.join(baselines.DISTANCES)}")
-  if e.get("class_mean_by", "label") not in baselines.CLASS_MEAN_BY:
-    raise BiglogitError(f"eval.class_mean_by={e.class_mean_by!r}; use one of "
-                        f"{', '.join(baselines.CLASS_MEAN_BY)}")
-  if not (e.every or e.at_end):
+  if not (e.every or e.every_hours or e.at_end):
     return
-  for name, low in (("bootstrap", 1), ("fid_bootstrap", 1), ("noise_samples", 0), ("noise_examples", 0)):
-    value = e.get(name)
-    if not isinstance(value, int) or isinstance(value, bool) or value < low:
-      raise BiglogitError(f"eval.{name}={value!r}; use an integer of at least {low}")
   judges = {"eval.classifier": e.classifier, "eval.identifier": e.identifier,
             "eval.robust_features": e.robust_features,
             "eval.fid_extractor": e.fid_extractor.split(":", 1)[-1] if e.fid_extractor else ""}
@@ -32,6 +23,11 @@ def check_settings(config):
     if directory and not os.path.exists(os.path.join(directory, "classifier.json")):
       raise BiglogitError(f"{name}={directory!r} is not a classifier directory (no classifier.json); fix the "
                           "path or set it to '' to skip that judge")
+    if directory:
+      try:
+        classifier_io.verify(directory)  # damaged or edited weights, before any step is spent
+      except BiglogitError as e:
+        raise BiglogitError(f"{name}: {e}") from None
 
 
 class PeriodicEvaluation:

@@ -65,12 +65,12 @@ def run(workdir, out=None, eps_255=(0, 1, 2, 4, 8), steps: int = 10, num_images:
            "attack_success": float(fooled.mean()), "attacked": int(fooled.sum())}
     if fooled.sum() > 0:
       f = np.flatnonzero(fooled)
-      row["follows_adversarial"] = M.bootstrap_ci((rec_class[f] == adv_class[f]).astype(float))
-      row["follows_true"] = M.bootstrap_ci((rec_class[f] == labels[f]).astype(float))
-      row["psnr_vs_original"] = M.bootstrap_ci(M.psnr(x[f], x_hat[f]))
-      row["ssim_vs_original"] = M.bootstrap_ci(M.ssim(x[f], x_hat[f]))
-      row["psnr_vs_clean_reconstruction"] = M.bootstrap_ci(M.psnr(x_hat_clean[f], x_hat[f]))
-    row["psnr_vs_original_all"] = M.bootstrap_ci(M.psnr(x, x_hat))
+      row["follows_adversarial"] = r.ci((rec_class[f] == adv_class[f]).astype(float))
+      row["follows_true"] = r.ci((rec_class[f] == labels[f]).astype(float))
+      row["psnr_vs_original"] = r.ci(M.psnr(x[f], x_hat[f]))
+      row["ssim_vs_original"] = r.ci(M.ssim(x[f], x_hat[f]))
+      row["psnr_vs_clean_reconstruction"] = r.ci(M.psnr(x_hat_clean[f], x_hat[f]))
+    row["psnr_vs_original_all"] = r.ci(M.psnr(x, x_hat))
     per_eps.append(row)
     columns += [x_adv[shown], x_hat[shown]]
   titles = ["original"] + [f"{k} eps={e:g}/255" for e in eps_255 for k in ("x_adv", "x_hat_adv")]
@@ -86,8 +86,8 @@ if __name__ == "__main__":
   from absl import flags
   common.define_common_flags(500)
   flags.DEFINE_list("eps", ["0", "1", "2", "4", "8"], "L-inf radii in units of 1/255.")
-  flags.DEFINE_integer("steps", 10, "PGD steps.")
-  flags.DEFINE_integer("num_images", 6, "Rows of the figure.")
+  flags.DEFINE_integer("steps", 10, "PGD steps.", lower_bound=1, upper_bound=10_000)
+  flags.DEFINE_integer("num_images", 6, "Rows of the figure.", lower_bound=1, upper_bound=cli.MAX_ROWS)
   F = flags.FLAGS
   cli.run(lambda _: run(F.workdir, F.out, [float(e) for e in F.eps], F.steps, F.num_images,
                         F.num_examples, F.seed, F.split, levers=inference.overrides_from_flags(F)))

@@ -13,6 +13,7 @@ from biglogit import images as image_lib
 from biglogit import cli
 from biglogit import inference
 from biglogit.evaluate import core
+from biglogit.evaluate import metrics as M
 from biglogit.inverter import Inverter, load_config
 
 
@@ -26,6 +27,10 @@ class Run:
   @property
   def config(self):
     return self.inverter.config
+
+  def ci(self, values):
+    """Mean and 95% interval of per-example values, with the run's eval.bootstrap resamples."""
+    return M.bootstrap_ci(values, self.config.eval.bootstrap)
 
 
 def prepare_experiment(workdir: str, experiment: str, *, num_examples: int, split: Optional[str] = None,
@@ -90,8 +95,9 @@ def define_common_flags(num_examples: int, multi_workdir: bool = False):
   else:
     flags.DEFINE_string("workdir", None, "A biglogit.main workdir.")
   flags.DEFINE_string("out", None, "Output folder (default: RUN/experiments/<name>).")
-  flags.DEFINE_integer("num_examples", num_examples, "Held-out examples to use.")
-  flags.DEFINE_integer("seed", 0, "Which random examples (and eps) are drawn.")
+  flags.DEFINE_integer("num_examples", num_examples, "Held-out examples to use.",
+                       lower_bound=1, upper_bound=cli.MAX_EXAMPLES)
+  flags.DEFINE_integer("seed", 0, "Which random examples (and eps) are drawn.", lower_bound=0, upper_bound=cli.MAX_SEED)
   flags.DEFINE_string("split", None, "Held-out split (default: the run's eval.split).")
   inference.define_flags()
   flags.mark_flags_as_required(["workdir"])
@@ -102,7 +108,7 @@ def simple_main(run, num_examples: int, num_images: int, multi_workdir: bool = F
   run(workdir, out, num_images, num_examples, seed, split)."""
   from absl import flags
   define_common_flags(num_examples, multi_workdir)
-  flags.DEFINE_integer("num_images", num_images, "Rows of each figure.")
+  flags.DEFINE_integer("num_images", num_images, "Rows of each figure.", lower_bound=1, upper_bound=cli.MAX_ROWS)
   F = flags.FLAGS
   cli.run(lambda _: run(F.workdir, F.out, F.num_images, F.num_examples, F.seed, F.split,
                         levers=inference.overrides_from_flags(F)))

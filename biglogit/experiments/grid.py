@@ -67,8 +67,8 @@ def run(workdirs, out=None, num_images: int = 8, num_examples: int = 1000, seed:
     reference = B.load_reference(c.data.dataset, c.data.train_split, c.data.data_dir)
     logits = first["logits"][first_rows]
     for kind in kinds:
-      x_hat = B.reconstruct(kind, reference, logits, e.get("nearest_distance", "cosine"),
-                            e.get("class_mean_by", "label"))
+      x_hat = B.reconstruct(kind, reference, logits, e.nearest_distance,
+                            e.class_mean_by)
       columns.append(x_hat)
       titles.append(f"baseline: {kind}")
       per_run[f"baseline: {kind}"] = {"psnr": M.psnr(originals, x_hat), "ssim": M.ssim(originals, x_hat)}
@@ -86,7 +86,7 @@ def run(workdirs, out=None, num_images: int = 8, num_examples: int = 1000, seed:
 def main():
   from absl import flags
   common.define_common_flags(1000, multi_workdir=True)
-  flags.DEFINE_integer("num_images", 8, "Rows of the figure.")
+  flags.DEFINE_integer("num_images", 8, "Rows of the figure.", lower_bound=1, upper_bound=cli.MAX_ROWS)
   flags.DEFINE_list("baselines", ["nearest_logits"], f"Trivial inverters as extra columns, any of "
                     f"{', '.join(B.KINDS)}; empty for none.")
   F = flags.FLAGS

@@ -67,11 +67,11 @@ def run(workdir, out=None, num_images: int = 6, num_examples: int = 500, seed: i
       d_t = ((x_hat_t[kept] - t_of_hat) ** 2).mean(axis=(1, 2, 3))
       d_0 = ((x_hat_t[kept] - x_hat[kept]) ** 2).mean(axis=(1, 2, 3))
       row.update({
-          "logit_cosine": M.bootstrap_ci(M.cosine(z_t[kept], z[kept])),
-          "transform_visible": M.bootstrap_ci((d_t < d_0).astype(float)),
-          "psnr_vs_transformed": M.bootstrap_ci(M.psnr(x_t[kept], x_hat_t[kept])),
-          "psnr_vs_original": M.bootstrap_ci(M.psnr(x[kept], x_hat_t[kept])),
-          "psnr_vs_untransformed_reconstruction": M.bootstrap_ci(M.psnr(x_hat[kept], x_hat_t[kept]))})
+          "logit_cosine": r.ci(M.cosine(z_t[kept], z[kept])),
+          "transform_visible": r.ci((d_t < d_0).astype(float)),
+          "psnr_vs_transformed": r.ci(M.psnr(x_t[kept], x_hat_t[kept])),
+          "psnr_vs_original": r.ci(M.psnr(x[kept], x_hat_t[kept])),
+          "psnr_vs_untransformed_reconstruction": r.ci(M.psnr(x_hat[kept], x_hat_t[kept]))})
     results[name] = row
     columns += [x_t[shown], x_hat_t[shown]]
   titles = ["original", "x_hat"] + [f"{k} {t}" for t in TRANSFORMS for k in ("T(x)", "x_hat_T")]

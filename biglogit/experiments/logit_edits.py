@@ -64,14 +64,14 @@ def run(workdir, out=None, edits=None, num_images: int = 6, num_examples: int = 
     for v in values:
       z_edit = edit(kind, v, z, z[partner], np.random.default_rng(seed))
       x_hat = r.inverter.reconstruct(z_edit, eps)
-      row = {"value": v, "psnr_vs_original": M.bootstrap_ci(M.psnr(x, x_hat)),
-             "pixel_change_vs_unedited": M.bootstrap_ci(np.abs(x_hat - x_hat0).mean(axis=(1, 2, 3))),
+      row = {"value": v, "psnr_vs_original": r.ci(M.psnr(x, x_hat)),
+             "pixel_change_vs_unedited": r.ci(np.abs(x_hat - x_hat0).mean(axis=(1, 2, 3))),
              "max_softmax_change": float(np.abs(_softmax(z_edit) - _softmax(z)).max())}
       if phi is not None:
         pred = phi.logits(x_hat).argmax(-1)
-        row["phi_agrees_with_original_class"] = M.bootstrap_ci((pred == cls).astype(float))
+        row["phi_agrees_with_original_class"] = r.ci((pred == cls).astype(float))
         if kind == "interpolate":
-          row["phi_agrees_with_partner_class"] = M.bootstrap_ci((pred == cls[partner]).astype(float))
+          row["phi_agrees_with_partner_class"] = r.ci((pred == cls[partner]).astype(float))
       rows.append(row)
       columns.append(x_hat[shown])
     results[kind] = rows
@@ -89,7 +89,7 @@ if __name__ == "__main__":
   common.define_common_flags(500)
   for name, default in DEFAULT_EDITS.items():
     flags.DEFINE_list(name, [str(v) for v in default], f"{name} values")
-  flags.DEFINE_integer("num_images", 6, "Rows of each figure.")
+  flags.DEFINE_integer("num_images", 6, "Rows of each figure.", lower_bound=1, upper_bound=cli.MAX_ROWS)
   F = flags.FLAGS
   cli.run(lambda _: run(
       F.workdir, F.out, {k: [float(v) for v in getattr(F, k)] for k in DEFAULT_EDITS}, F.num_images,

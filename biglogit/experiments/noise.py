@@ -11,7 +11,6 @@ import os
 from biglogit import BiglogitError
 from biglogit import cli
 from biglogit import inference
-from biglogit.evaluate import metrics as M
 from biglogit.experiments import common
 
 NAME = "noise"
@@ -31,9 +30,8 @@ def run(workdir, out=None, num_images: int = 8, num_samples: int = 8, num_exampl
   rows = common.pick(len(ex["x"]), num_images, seed)
   figure = common.save_grid(os.path.join(r.out, "noise.png"), [ex["x"][rows]] + [s[rows] for s in samples],
                             ["original"] + [f"eps {k + 1}" for k in range(len(samples))])
-  e = r.config.eval
   result = {**common.header(r, NAME), "num_samples": num_samples,
-            "noise_std": M.bootstrap_ci(std, e.bootstrap),
+            "noise_std": r.ci(std),
             "per_image_noise_std_shown": std[rows], "figures": [os.path.basename(figure)]}
   common.write_json(os.path.join(r.out, "noise.json"), result)
   return result
@@ -42,8 +40,8 @@ def run(workdir, out=None, num_images: int = 8, num_samples: int = 8, num_exampl
 if __name__ == "__main__":
   from absl import flags
   common.define_common_flags(200)
-  flags.DEFINE_integer("num_images", 8, "Rows of the figure.")
-  flags.DEFINE_integer("num_samples", 8, "K: eps samples per z.")
+  flags.DEFINE_integer("num_images", 8, "Rows of the figure.", lower_bound=1, upper_bound=cli.MAX_ROWS)
+  flags.DEFINE_integer("num_samples", 8, "K: eps samples per z.", lower_bound=1, upper_bound=1024)
   F = flags.FLAGS
   cli.run(lambda _: run(F.workdir, F.out, F.num_images, F.num_samples, F.num_examples, F.seed, F.split,
           levers=inference.overrides_from_flags(F)))

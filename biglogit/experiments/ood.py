@@ -96,8 +96,8 @@ if __name__ == "__main__":
   from absl import flags
   common.define_common_flags(500)
   flags.DEFINE_multi_string("source", ["skimage"], "Image folder/tarball, or 'skimage'; repeatable.")
-  flags.DEFINE_integer("limit", 500, "Images per source at most.")
-  flags.DEFINE_integer("num_images", 6, "Rows per source in the figure.")
+  flags.DEFINE_integer("limit", 500, "Images per source at most.", lower_bound=1, upper_bound=cli.MAX_EXAMPLES)
+  flags.DEFINE_integer("num_images", 6, "Rows per source in the figure.", lower_bound=1, upper_bound=cli.MAX_ROWS)
   F = flags.FLAGS
   cli.run(lambda _: run(F.workdir, F.out, F.source, F.limit, F.num_images, F.num_examples, F.seed,
                         F.split, levers=inference.overrides_from_flags(F)))

@@ -134,9 +134,12 @@ def main(argv):
 
 if __name__ == "__main__":
   config_flags.DEFINE_config_file("config", None, "Config file.", lock_config=True)
-  flags.DEFINE_integer("steps", 10, "Timed steps after compilation and one warm-up step (0: none).")
-  flags.DEFINE_integer("input_batches", 0, "Also time the input pipeline alone over N batches (0: off).")
-  flags.DEFINE_integer("loop_steps", 0, "Also time N steps of the real training loop (0: off).")
+  flags.DEFINE_integer("steps", 10, "Timed steps after compilation and one warm-up step (0: none).",
+                       lower_bound=0, upper_bound=100_000)
+  flags.DEFINE_integer("input_batches", 0, "Also time the input pipeline alone over N batches (0: off).",
+                       lower_bound=0, upper_bound=100_000)
+  flags.DEFINE_integer("loop_steps", 0, "Also time N steps of the real training loop (0: off).",
+                       lower_bound=0, upper_bound=100_000)
   flags.DEFINE_string("compile_cache", host.default_compile_cache(),
                       "Folder of JAX's persistent compilation cache ('' = off, for a cold compile time).")
   flags.mark_flags_as_required(["config"])

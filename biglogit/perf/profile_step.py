@@ -31,9 +31,10 @@ from biglogit.perf.benchmark import synthetic_batch, with_synthetic_statistics
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Config file.", lock_config=True)
-flags.DEFINE_integer("repeats", 5, "Timed calls per piece (after one untimed call).")
+flags.DEFINE_integer("repeats", 5, "Timed calls per piece (after one untimed call).", lower_bound=1, upper_bound=10_000)
 flags.DEFINE_string("compile_cache", host.default_compile_cache(), "JAX compilation cache ('' = off).")
-flags.DEFINE_integer("top_ops", 0, "Also trace the step and print its N most expensive operations.")
+flags.DEFINE_integer("top_ops", 0, "Also trace the step and print its N most expensive operations.",
+                     lower_bound=0, upper_bound=10_000)
 
 
 def _time(fn, args, repeats):

@@ -9,7 +9,6 @@ interval, and its FD is at most 1.25x the label-only control's. Writes OUT/READM
 file's text, then the tables) and OUT/gain_vs_fd_<dataset>.png.
 """
 import glob
-import json
 import os
 from typing import Dict, List, Optional
 
@@ -18,6 +17,7 @@ from absl import flags
 from biglogit import BiglogitError
 from biglogit import cli
 from biglogit import files
+from biglogit.evaluate import core
 
 COLUMNS = (("instance_gain_db", "instance gain (dB)"),
            ("retrieval_top1_pixel_in_class", "pixel retrieval (in class)"),
@@ -32,8 +32,7 @@ BASELINE_ROWS = ("nearest_logits", "class_mean")
 
 
 def _read(path: str) -> dict:
-  with open(path) as f:
-    return json.load(f)
+  return core.read_record(path)
 
 
 def lever_flags(record: dict) -> str:

@@ -14,7 +14,6 @@ classifiers' logits have different baselines, and five runs in one panel hide ea
 summed over resumes, without compilation or evaluations): runs of different step rates side by side.
 """
 import glob
-import json
 import os
 import re
 from typing import Dict, List, Sequence
@@ -24,6 +23,7 @@ from absl import flags
 from biglogit import BiglogitError
 from biglogit import cli
 from biglogit import train_logs
+from biglogit.evaluate import core
 
 DEFAULT_METRICS = ("phi_top1_agreement", "identifiability_accuracy", "retrieval_top1_feature_in_class",
                    "instance_gain_db", "psnr", "fid")
@@ -40,8 +40,7 @@ def load_curve(run_dir: str) -> List[Dict]:
   final = os.path.join(run_dir, "eval", "metrics.json")
   records = {}
   for path in paths + ([final] if os.path.exists(final) else []):
-    with open(path) as f:
-      record = json.load(f)
+    record = core.read_record(path)
     match = _STEP_FILE.search(path)
     step = int(match.group(1)) if match else record.get("step")
     if step is not None:
@@ -165,6 +164,9 @@ def table(curves: Dict[str, List[Dict]], metrics: Sequence[str], steps: Sequence
   return "\n".join(lines)
 
 
+FIGURE_FORMATS = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
+
+
 def main(argv):
   def body():
     if len(argv) < 2:
@@ -191,4 +193,8 @@ if __name__ == "__main__":
   flags.DEFINE_bool("each", False, "One figure per run (OUT's name with _RUN appended) instead of one "
                     "for all: each run beside only its own dataset's baselines.")
   flags.DEFINE_bool("logged", False, "Plot the training log's scalars (metrics.jsonl), not the evaluations.")
+  flags.register_validator("out", lambda v: os.path.splitext(v)[1].lower() in FIGURE_FORMATS,
+                           f"is not a figure file; end it in one of {', '.join(FIGURE_FORMATS)}")
+  flags.register_validator("table_steps", lambda v: all(s.strip().isdigit() for s in v),
+                           "takes step numbers separated by commas, e.g. 1000,2000")
   cli.run(main)

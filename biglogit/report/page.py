@@ -18,6 +18,7 @@ from biglogit import BiglogitError
 from biglogit.report import learning_curve
 from biglogit import cli
 from biglogit import files
+from biglogit.evaluate import core
 
 HEADLINE_METRICS = ("psnr", "ssim", "phi_top1_agreement", "logit_cosine", "logit_l2",
                     "identifiability_accuracy", "identifier_agrees_with_phi", "robust_feature_relative_l2",
@@ -96,11 +97,13 @@ def load_report_run(run_dir: str) -> Dict:
   metrics_path = os.path.join(run_dir, "eval", "metrics.json")
   record = None
   if os.path.exists(metrics_path):
-    record = json.loads(files.read_pair(metrics_path, metrics_path[:-len(".json")] + ".md"))
+    record = core.read_record(metrics_path)
   experiments = {}
   for path in sorted(glob.glob(os.path.join(run_dir, "experiments", "*", "*.json"))):
-    with open(path) as f:
-      experiments[os.path.basename(os.path.dirname(path))] = (json.load(f), os.path.dirname(path))
+    data = files.read_json(path, "run that experiment again to rewrite it")
+    if not isinstance(data, dict):
+      raise BiglogitError(f"{path} is not an experiment's record; run that experiment again to rewrite it")
+    experiments[os.path.basename(os.path.dirname(path))] = (data, os.path.dirname(path))
   if record is None and not experiments:
     raise BiglogitError(f"{run_dir} has neither eval/metrics.json nor experiments/; run "
                         "python -m biglogit.evaluate --workdir=RUN (and experiments) first")

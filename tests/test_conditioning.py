@@ -15,7 +15,6 @@ from biglogit import state as state_lib
 from biglogit.data import conditioning
 from biglogit.data import dataset as dataset_lib
 from biglogit import inverter as inverter_lib
-from biglogit import inverter as inverter_lib
 from biglogit.inverter import Inverter
 from tests.conftest import toy_arrays
 

@@ -190,7 +190,7 @@ def test_nearest_logits_searches_in_the_released_format_and_top1_is_label_only(i
   text = leakage.markdown(table, ["instance_gain_db"])
   assert "| classifier | full | top1 | rounded:1 | class mean | chance |" in text
   gain = records["top1"]["metrics"]["instance_gain_db"]
-  assert f"| toy | " in text and f"{gain['mean']:.2f} [{gain['ci_low']:.2f}, {gain['ci_high']:.2f}]" in text
+  assert "| toy | " in text and f"{gain['mean']:.2f} [{gain['ci_low']:.2f}, {gain['ci_high']:.2f}]" in text
   assert os.path.getsize(leakage.figure(table, ["instance_gain_db"], str(tmp_path / "f.png"))) > 1000
   # the search itself, on the toy's logits: top-1 released vectors give one image per predicted class
   examples, _ = core.held_out(_toy_config(inverter_runs), "test", 32)

@@ -10,7 +10,7 @@ against hours of training (report.learning_curve with x=hours). Prints the markd
 import glob
 import json
 import os
-from typing import Dict, List
+from typing import Dict
 
 from absl import flags
 

@@ -102,11 +102,11 @@ def build_logits_dataset(source_spec: str, classifier_dir: str, data_dir: str, n
   """
   if class_index not in CLASS_INDEXES:
     raise BiglogitError(f"class_index={class_index!r}; use one of {CLASS_INDEXES}")
-  if store_resolution is not None and not 8 <= store_resolution <= MAX_STORE_RESOLUTION:
-    raise BiglogitError(f"store_resolution={store_resolution}; use 8 to {MAX_STORE_RESOLUTION} pixels, or None for "
+  if store_resolution is not None and not 8 <= store_resolution <= cli.MAX_RESOLUTION:
+    raise BiglogitError(f"store_resolution={store_resolution}; use 8 to {cli.MAX_RESOLUTION} pixels, or None for "
                         "the classifier's input size")
-  if not 1 <= batch_size <= MAX_BATCH:
-    raise BiglogitError(f"batch_size={batch_size}; use 1 to {MAX_BATCH}")
+  if not 1 <= batch_size <= cli.MAX_BATCH:
+    raise BiglogitError(f"batch_size={batch_size}; use 1 to {cli.MAX_BATCH}")
   if not files.is_remote(data_dir):
     files.check_can_create(data_dir, "--data_dir")
   limits = sources.parse_max_per_class(max_per_class)
@@ -211,7 +211,6 @@ def build_logits_dataset(source_spec: str, classifier_dir: str, data_dir: str, n
 
 
 FLAGS = flags.FLAGS
-MAX_STORE_RESOLUTION, MAX_BATCH = cli.MAX_RESOLUTION, cli.MAX_BATCH
 
 
 def main(argv):

@@ -6,8 +6,10 @@ an unknown --config.key), and a --config file that is missing or whose get_confi
 unexpected exception keeps its traceback. `run(main)` replaces absl's `app.run(main)`, whose flag
 errors are two lines and exit 1.
 """
+import atexit
 import os
 import sys
+import threading
 
 from absl import app, flags, logging
 from ml_collections import config_flags
@@ -117,16 +119,55 @@ class DropClosedLoopTracebacks:
   print the resulting 'RuntimeError: Event loop is closed' traceback to sys.stderr themselves (not
   through sys.excepthook), under the one-line error that already says what failed and what is intact.
   Only a traceback whose every frame is in asyncio's base_events.py and whose last line is that error
-  is dropped; any other text, tracebacks included, passes through unchanged."""
-  _HEADER = "Traceback (most recent call last):"
-  _ERROR = "RuntimeError: Event loop is closed"
+  is dropped; any other text, tracebacks included, passes through unchanged.
+
+  Several of those threads print at once, a line (or part of one) at a time, so their tracebacks
+  interleave on the stream; each thread's text is therefore read on its own (a traceback is printed
+  by one thread), never the stream's mixture."""
 
   def __init__(self, stream):
     self._stream = stream
+    self._lock = threading.RLock()
+    self._texts = {}  # thread ident -> _ThreadText: what that thread wrote and was not yet passed on
+
+  def write(self, text: str) -> int:
+    with self._lock:
+      thread = threading.get_ident()
+      if thread not in self._texts:
+        self._texts[thread] = _ThreadText(self._stream.write)
+      self._texts[thread].write(text)
+    return len(text)
+
+  def flush(self):
+    # Only the calling thread's text: the logging handler flushes after every record, which must not
+    # push out another thread's traceback half-way through its printing.
+    with self._lock:
+      if threading.get_ident() in self._texts:
+        self._texts[threading.get_ident()].flush()
+      self._stream.flush()
+
+  def flush_all(self):
+    """At exit: every thread's held text, an unfinished traceback shown as it is rather than lost."""
+    with self._lock:
+      for text in self._texts.values():
+        text.flush()
+      self._stream.flush()
+
+  def __getattr__(self, name):  # isatty, fileno, encoding...: the stream's own
+    return getattr(self._stream, name)
+
+
+class _ThreadText:
+  """One thread's stderr text, passed on except for the closed-loop tracebacks in it."""
+  _HEADER = "Traceback (most recent call last):"
+  _ERROR = "RuntimeError: Event loop is closed"
+
+  def __init__(self, send):
+    self._send = send
     self._unsent = ""  # text from a line that starts (or may start) a traceback, until it ends
     self._at_line_start = True
 
-  def write(self, text: str) -> int:
+  def write(self, text: str):
     self._unsent += text
     while self._unsent:
       start = self._traceback_start()
@@ -145,7 +186,6 @@ class DropClosedLoopTracebacks:
       self._unsent = self._unsent[len(block):]
       if not self._is_closed_loop_traceback(block):
         self._pass(block)
-    return len(text)
 
   def _traceback_start(self):
     """Where the first line in the unsent text that is, or may still become, the header begins."""
@@ -165,16 +205,12 @@ class DropClosedLoopTracebacks:
 
   def _pass(self, text: str):
     if text:
-      self._stream.write(text)
+      self._send(text)
       self._at_line_start = text.endswith("\n")
 
   def flush(self):
-    self._pass(self._unsent)  # an unfinished traceback is shown as it is rather than lost
+    self._pass(self._unsent)
     self._unsent = ""
-    self._stream.flush()
-
-  def __getattr__(self, name):  # fileno, isatty, encoding, ... of the real stream
-    return getattr(self._stream, name)
 
 
 def run(main):
@@ -183,6 +219,7 @@ def run(main):
   def quiet_main(argv):
     logging.get_absl_handler().addFilter(QuietLibraries())
     sys.stderr = DropClosedLoopTracebacks(sys.stderr)
+    atexit.register(sys.stderr.flush_all)
     result = exit_on_error(lambda: main(argv))
     # app.run exits with what main returns: a command's result (the experiments return theirs for
     # callers in Python) would be printed and exit 1; only an int is an exit status

@@ -223,6 +223,50 @@ def test_stderr_filter_passes_everything_but_closed_loop_tracebacks_however_the_
     assert out.getvalue() == text.replace(closed, "", 2), chunk
 
 
+def test_stderr_filter_reads_each_threads_text_on_its_own_when_threads_print_at_once():
+  """The CI failure of the full-disk test: four TensorStore threads printed their closed-loop
+  tracebacks at once, a line at a time, and the main thread's logging flushed stderr in between; read
+  as one stream the interleaved blocks were no traceback the filter knew, and all of them came out."""
+  import io
+  import threading
+  from biglogit import cli
+  closed = ["Traceback (most recent call last):\n",
+            '  File "/py/lib/python3.11/asyncio/base_events.py", line 806, in call_soon_threadsafe\n',
+            "    self._check_closed()\n",
+            '  File "/py/lib/python3.11/asyncio/base_events.py", line 519, in _check_closed\n',
+            "    raise RuntimeError('Event loop is closed')\n",
+            "RuntimeError: Event loop is closed\n"]
+  real = [line.replace("asyncio/base_events.py", "biglogit/checkpointing.py") for line in closed[:-1]]
+  real.append("OSError: [Errno 5] Input/output error\n")
+  out = io.StringIO()
+  stderr = cli.DropClosedLoopTracebacks(out)
+  printers = 4
+  in_step = threading.Barrier(printers + 1)
+
+  def print_lines(lines):
+    for line in lines:
+      in_step.wait()  # every thread writes its i-th line before any writes its (i+1)-th
+      for half in (line[:9], line[9:]):  # and a line may itself arrive in pieces
+        stderr.write(half)
+      in_step.wait()
+
+  threads = [threading.Thread(target=print_lines, args=(lines,)) for lines in [closed] * 3 + [real]]
+  for thread in threads:
+    thread.start()
+  for i in range(len(closed)):
+    in_step.wait()
+    stderr.write(f"step {i}\n")  # the main thread's own progress, flushed as logging does
+    stderr.flush()
+    in_step.wait()
+  for thread in threads:
+    thread.join()
+  stderr.flush_all()
+  text = out.getvalue()
+  assert "RuntimeError: Event loop is closed" not in text, text
+  assert all(line in text for line in real) and all(f"step {i}\n" in text for i in range(len(closed)))
+  assert len(text) == sum(map(len, real)) + sum(len(f"step {i}\n") for i in range(len(closed)))
+
+
 @pytest.mark.parametrize("returned, status", [({"figures": ["grid.png"]}, None), (None, None), (3, 3)])
 def test_a_command_exits_0_whatever_result_its_body_returns_and_an_int_is_its_status(monkeypatch, returned, status):
   """The experiments' bodies return their result for Python callers; app.run exits with what main

@@ -1,12 +1,9 @@
 """Differentiable augmentation of D's inputs (DiffAugment, Zhao et al. 2020). Not in the paper.
 
-Why: on few images a discriminator memorises the real ones. On the learning check's 256 images
-(configs/learning_check.py) D's mean score on real images climbed from 0.7 at step 1500 to 2.4 at
-step 5500, past the hinge's margin of 1, while the generator's instance information stopped growing.
-Augmenting every image D sees -- real and generated alike, with gradients flowing through to G --
-delays that (measured there, the logged mean at every 1000th step: 0.26-0.47 up to step 4000,
-1.0 at 6000, 1.7 at 8000), and since real and generated images pass through the same random maps, G is
-still pushed towards the real images themselves.
+Why: on few images a discriminator memorises the real ones; augmenting every image D sees -- real
+and generated alike, with gradients flowing through to G -- delays that, and since both pass through
+the same random maps, G is still pushed towards the real images themselves (the learning check's
+numbers: docs/measurements.md#numbers-behind-the-code).
 
 Policies (comma-separated, applied in the order given, independent draws per image):
   color        brightness + U(-0.5, 0.5), saturation x U(0, 2), contrast x U(0.5, 1.5)

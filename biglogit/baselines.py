@@ -1,6 +1,6 @@
 """python -m biglogit.baselines --kind=KIND --dataset=NAME --data_dir=DIR --out=DIR [--release=FORMAT,...]
 
-A trivial inverter (constant | mean | class_mean | nearest_logits, see biglogit/evaluate/baselines.py)
+A trivial inverter (constant | mean | class_mean | nearest_logits, see biglogit/evaluate/trivial_inverters.py)
 scored by the evaluation of `python -m biglogit.evaluate` on the same first N held-out examples.
 Reads the logits dataset (held-out split + training split as the reference) and the judging
 networks; writes OUT/eval/metrics.json + metrics.md (a row in `biglogit.report`, like an inverter run)
@@ -17,11 +17,12 @@ import numpy as np
 from absl import flags
 
 from biglogit import BiglogitError
+from biglogit import limits
 from biglogit import images as image_lib
 from biglogit import cli
 from biglogit.config_base import base_config
 from biglogit.data import release as release_lib
-from biglogit.evaluate import baselines
+from biglogit.evaluate import trivial_inverters
 from biglogit.evaluate import core
 
 
@@ -31,7 +32,7 @@ def run(kind: str, dataset: str, out: str, *, data_dir: str = "", split: str = "
         batch_size: int = 250, num_images: int = 8, class_mean_by: str = "label", release="full"):
   """One release format: the record written into OUT/eval. Several (a list): {format: record}, each
   written into OUT/release=FORMAT/eval."""
-  baselines.parse_kinds([kind])
+  trivial_inverters.parse_kinds([kind])
   formats = [release] if isinstance(release, str) else list(release)
   specs = [release_lib.from_key(f) for f in formats]  # malformed formats refused before any work
   if not specs:
@@ -48,15 +49,15 @@ def run(kind: str, dataset: str, out: str, *, data_dir: str = "", split: str = "
                                                                      robust_features, fid_extractor)
   examples, metadata = core.held_out(config, split, num_examples)
   evaluator = core.Evaluator(config, metadata)
-  reference = baselines.load_reference(dataset, config.data.train_split, data_dir, reference_examples)
+  reference = trivial_inverters.load_reference(dataset, config.data.train_split, data_dir, reference_examples)
   records = {}
   for spec in specs:
     name = release_lib.key(spec)
     where = out if isinstance(release, str) else os.path.join(out, f"release={name.replace(':', '')}")
     # What the attacker holds: the released vectors of the query and of the training split.
-    released = baselines.Reference(reference.images, np.asarray(release_lib.apply(spec, reference.logits)),
+    released = trivial_inverters.Reference(reference.images, np.asarray(release_lib.apply(spec, reference.logits)),
                                    reference.labels)
-    x_hat = baselines.reconstruct(kind, released, np.asarray(release_lib.apply(spec, examples["logits"])),
+    x_hat = trivial_inverters.reconstruct(kind, released, np.asarray(release_lib.apply(spec, examples["logits"])),
                                   distance, class_mean_by)
     summary, _ = evaluator.score(examples["x"], x_hat, examples["logits"], examples["label"])
     settings = {"kind": kind, "reference_split": config.data.train_split,
@@ -65,7 +66,7 @@ def run(kind: str, dataset: str, out: str, *, data_dir: str = "", split: str = "
       settings["distance"] = distance
     if kind == "class_mean":
       settings["class_mean_by"] = class_mean_by
-    reads = baselines.READS[kind] if spec.kind == "full" else f"{baselines.READS[kind]} of the {release_lib.describe(spec)}"
+    reads = trivial_inverters.READS[kind] if spec.kind == "full" else f"{trivial_inverters.READS[kind]} of the {release_lib.describe(spec)}"
     record = {"run": os.path.basename(os.path.normpath(where)), "workdir": where, "step": None,
               "method": f"baseline:{kind}", "release": reads, "dataset": dataset,
               "split": split, "num_examples": int(len(x_hat)), "settings": settings,
@@ -92,23 +93,23 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  flags.DEFINE_enum("kind", None, list(baselines.KINDS), "Which trivial inverter.")
+  flags.DEFINE_enum("kind", None, list(trivial_inverters.KINDS), "Which trivial inverter.")
   flags.DEFINE_string("dataset", None, "Logits dataset (its folder, or its name under --data_dir).")
   flags.DEFINE_string("data_dir", "", "Where named logits datasets live.")
   flags.DEFINE_string("out", None, "Output folder: OUT/eval/metrics.{json,md} and OUT/eval/grid.png.")
   flags.DEFINE_string("split", "test", "Held-out split scored (its first --num_examples).")
-  flags.DEFINE_integer("num_examples", 1000, "Held-out examples to score.", lower_bound=1, upper_bound=cli.MAX_EXAMPLES)
-  flags.DEFINE_enum("distance", "cosine", list(baselines.DISTANCES), "nearest_logits: logit distance.")
-  flags.DEFINE_enum("class_mean_by", "label", list(baselines.CLASS_MEAN_BY), "class_mean: group the "
+  flags.DEFINE_integer("num_examples", 1000, "Held-out examples to score.", lower_bound=1, upper_bound=limits.MAX_EXAMPLES)
+  flags.DEFINE_enum("distance", "cosine", list(trivial_inverters.DISTANCES), "nearest_logits: logit distance.")
+  flags.DEFINE_enum("class_mean_by", "label", list(trivial_inverters.CLASS_MEAN_BY), "class_mean: group the "
                     "training images by their true label or by phi's prediction on them.")
   flags.DEFINE_integer("reference_examples", 0, "First N training examples as reference (0: all).",
-                       lower_bound=0, upper_bound=cli.MAX_EXAMPLES)
+                       lower_bound=0, upper_bound=limits.MAX_EXAMPLES)
   flags.DEFINE_string("classifier", "", "phi (default: the classifier recorded in the dataset).")
   flags.DEFINE_string("identifier", "", "Independent classifier for identifiability.")
   flags.DEFINE_string("robust_features", "", "Independent robust classifier: feature distance and retrieval.")
   flags.DEFINE_string("fid_extractor", "", "inception:DIR or classifier:DIR (stand-in).")
-  flags.DEFINE_integer("batch_size", 250, "Batch of the judging networks.", lower_bound=1, upper_bound=cli.MAX_BATCH)
-  flags.DEFINE_integer("num_images", 8, "Rows of OUT/eval/grid.png.", lower_bound=1, upper_bound=cli.MAX_ROWS)
+  flags.DEFINE_integer("batch_size", 250, "Batch of the judging networks.", lower_bound=1, upper_bound=limits.MAX_BATCH)
+  flags.DEFINE_integer("num_images", 8, "Rows of OUT/eval/grid.png.", lower_bound=1, upper_bound=limits.MAX_ROWS)
   flags.DEFINE_list("release", ["full"], "What the baseline sees of phi's output: full, softmax, top1, "
                     "topk:K, rounded:D; several: OUT/release=FORMAT/eval each.")
   flags.mark_flags_as_required(["kind", "dataset", "out"])

@@ -66,8 +66,7 @@ def _all_finite_on_device(tree):
 
 def _in_host_memory(tree) -> bool:
   """Arrays this process holds whole, in CPU memory: numpy reads them where they are. The jitted
-  versions cost one compile per state structure (10 s for the 64-px toy GAN's state) and read the
-  same memory; on GPU/TPU they run where the arrays are, without a copy to the host."""
+  versions cost one compile per state structure (seconds each) and read the same memory; on GPU/TPU they run where the arrays are, without a copy to the host."""
   return all(isinstance(x, jax.Array) and x.is_fully_addressable
              and all(d.platform == "cpu" for d in x.sharding.device_set)
              for x in jax.tree_util.tree_leaves(tree))
@@ -93,9 +92,10 @@ def all_finite(tree) -> bool:
 
 def save_each_array_from_one_replica():
   """In a single process, Orbax's 'replica-parallel' saving (its default off GPU) only costs time: it
-  cuts every replicated array into one slice per device with a jitted slice per shape and device --
-  144 small programs and about 7 s on the tiny config's first save over 8 devices, and the slicing
-  again at every save -- to let several hosts share the writing. Multi-host runs keep it.
+  cuts every replicated array into one slice per device with a jitted slice per shape and device, and
+  slices again at every save, to let several hosts share the writing
+  (docs/performance.md#the-first-checkpoint-144-programs-fewer-and-no-digest-programs-on-the-cpu-2026-11-30).
+  Multi-host runs keep it.
   (Orbax exposes the option only on the handler it registers for jax.Array, hence the copy.)"""
   if jax.process_count() > 1:
     return
@@ -108,7 +108,7 @@ def save_each_array_from_one_replica():
 
 def checkpoint_bytes(state) -> int:
   """What one checkpoint of `state` (arrays or their abstract shapes) takes on disk: OCDBT writes the
-  arrays and a per-process copy, plus metadata (measured: 2.1-2.2x the arrays' bytes, tiny to cpu_long)."""
+  arrays and a per-process copy, plus metadata (2.1-2.2x the arrays' bytes: docs/measurements.md#numbers-behind-the-code)."""
   return int(2.5 * sum(x.size * x.dtype.itemsize for x in jax.tree_util.tree_leaves(state)))
 
 

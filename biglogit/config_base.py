@@ -48,6 +48,11 @@ def base_config() -> ml_collections.ConfigDict:
   c.train.adam_eps = 1e-6
   c.train.ema_decay = 0.9999
   c.train.ema_start = 1000
+  # Gradient accumulation: each D and G update averages the gradients of grad_accum micro-batches of
+  # global_batch / grad_accum, run one after another, so fewer or smaller chips keep the paper's batch
+  # (batch norm normalises each micro-batch by its own statistics: docs/scaling.md#gradient-accumulation).
+  # 1 = none.
+  c.train.grad_accum = 1
   # Training time, in hours, after which the run ends as finished even before num_steps (0: none):
   # for comparing recipes at equal time, and long runs on a budget. The time is summed over resumes
   # (saved with each checkpoint), without compilation, evaluations or image grids; raise it to go on.
@@ -99,6 +104,10 @@ def base_config() -> ml_collections.ConfigDict:
   # Decode the training split into host memory once before training (data/pipeline.py): for splits
   # of a few GB at most, when decoding would cap the steps/s (a fast accelerator, a large batch).
   c.data.in_memory = False
+  # Worker processes that read and decode the training split (grain_input.WorkerIterator), each
+  # outside the trainer's interpreter lock, for splits too large for data.in_memory (ImageNet at
+  # 128 px); the batches are the same as with read threads alone. 0 = the trainer's threads only.
+  c.data.worker_count = 0
 
   # What the inverter sees of phi's output (data/release.py): full logits (the paper), softmax,
   # top-k logits, the top-1 label, or rounded probabilities.
@@ -131,7 +140,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.noise_examples = 200
   c.eval.bootstrap = 1000  # resamples for the 95% intervals of per-example metrics
   c.eval.fid_bootstrap = 20  # resamples for FID/KID intervals (each one recomputes the statistic)
-  # Trivial baselines scored beside every evaluation (evaluate/baselines.py): comma-separated kinds of
+  # Trivial baselines scored beside every evaluation (evaluate/trivial_inverters.py): comma-separated kinds of
   # constant, mean, class_mean, nearest_logits ("" = none), with the training split as reference.
   c.eval.baselines = "constant,mean,class_mean,nearest_logits"
   c.eval.nearest_distance = "cosine"  # nearest_logits: "cosine" or "l2"
@@ -152,7 +161,7 @@ def base_config() -> ml_collections.ConfigDict:
 
 
 def classifier_base_config() -> ml_collections.ConfigDict:
-  """Defaults for biglogit.classifiers.train: SGD + Nesterov, cosine decay, crop/flip augmentation."""
+  """Defaults for biglogit.classifiers.fit: SGD + Nesterov, cosine decay, crop/flip augmentation."""
   c = ml_collections.ConfigDict()
   c.kind = "classifier"
   c.seed = 0
@@ -168,7 +177,7 @@ def classifier_base_config() -> ml_collections.ConfigDict:
   c.data.eval_split = "test"
   c.data.limit = 0  # 0: every image of the split
   c.data.eval_limit = 0
-  # The decoded split is held in memory and batched by the GAN's Grain pipeline (data/pipeline.py).
+  # The decoded split is held in memory and batched by the Grain pipeline both trainers share (grain_input.py).
   c.data.num_read_threads = 2
   c.data.prefetch = 4
 

@@ -113,7 +113,7 @@ def _path(**kw) -> Setting:
   return Setting(str, **kw)
 
 
-# The vocabularies of the comma-separated settings (augment.py and evaluate/baselines.py take theirs from
+# The vocabularies of the comma-separated settings (augment.py and evaluate/trivial_inverters.py take theirs from
 # here: one declaration).
 DIFF_AUGMENT_POLICIES = ("color", "translation", "cutout")
 BASELINE_KINDS = ("constant", "mean", "class_mean", "nearest_logits")
@@ -160,6 +160,7 @@ GAN: Dict[str, Setting] = {
     "train.global_batch": _size(1 << 20, role="trajectory"),
     "train.num_steps": _size(10**9, role="loop"),
     "train.d_steps": _size(100, role="trajectory"),
+    "train.grad_accum": _size(4096, role="trajectory", legacy=1),
     "train.g_lr": _rate(role="trajectory", hint="1e-4"),
     "train.d_lr": _rate(role="trajectory", hint="4e-4"),
     "train.b1": _fraction(role="trajectory"),
@@ -191,6 +192,7 @@ GAN: Dict[str, Setting] = {
     "data.num_read_threads": _size(256),
     "data.prefetch": _size(1024),
     "data.in_memory": Setting(bool, legacy=False),
+    "data.worker_count": Setting(int, low=0, high=1024, legacy=0),
     "release.kind": Setting(str, choices=("full", "softmax", "topk", "top1", "rounded"), role="trajectory"),
     "release.k": _size(100_000, role="trajectory", used_when=("release.kind=topk",
                                                               lambda c: c.release.kind == "topk")),
@@ -360,6 +362,18 @@ def _topk_within_classes(c):
 CONSISTENCY_RELEASES = ("full", "softmax")
 
 
+def _micro_batches_divide_the_batch(c):
+  if c.train.global_batch % c.train.grad_accum:
+    raise BiglogitError(f"train.grad_accum={c.train.grad_accum} does not divide train.global_batch="
+                        f"{c.train.global_batch}; use a divisor of it (micro-batches are global_batch / grad_accum)")
+
+
+def _workers_or_memory(c):
+  if c.data.in_memory and c.data.worker_count:
+    raise BiglogitError(f"data.worker_count={c.data.worker_count} with data.in_memory=True: a split in memory has "
+                        "nothing to decode, and each worker would hold a copy of it; use one of the two")
+
+
 def _consistency_differentiable(c):
   if c.train.consistency_weight > 0 and c.release.kind not in CONSISTENCY_RELEASES:
     raise BiglogitError(f"train.consistency_weight={c.train.consistency_weight} needs a differentiable release, "
@@ -384,8 +398,8 @@ def _guard_has_images(c):
                         "or adversarial.guard_every=0")
 
 
-RELATIONS = {"gan": (_attention_at_a_block, _latent_chunks, _topk_within_classes, _consistency_differentiable,
-                     _statistics_per_class),
+RELATIONS = {"gan": (_attention_at_a_block, _latent_chunks, _topk_within_classes, _micro_batches_divide_the_batch,
+                     _workers_or_memory, _consistency_differentiable, _statistics_per_class),
              "classifier": (_guard_has_images,)}
 
 

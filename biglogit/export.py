@@ -19,6 +19,7 @@ from absl import flags
 from etils import epath
 
 from biglogit import BiglogitError
+from biglogit import limits
 from biglogit import checkpointing
 from biglogit import images as image_lib
 from biglogit import train_logs
@@ -112,7 +113,7 @@ def model_card(name: str, config, inverter, record, seconds: float, hardware: st
     lines += [f"## Held-out metrics ({record['num_examples']} examples of split "
               f"{record.get('split', '?')}, mean [95% bootstrap CI])", "",
               "Beside it: each accuracy-like metric's chance level and the trivial baselines on the same "
-              "examples (biglogit/evaluate/baselines.py). Read a number as a finding only where its "
+              "examples (biglogit/evaluate/trivial_inverters.py). Read a number as a finding only where its "
               "interval is clear of them.", ""]
     lines += core.metrics_table_lines(record)
     lines += [""] + [f"- {k}: {v}" for k, v in record.get("networks", {}).items() if v]
@@ -335,7 +336,7 @@ if __name__ == "__main__":
   flags.DEFINE_string("workdir", None, "A trained biglogit.main workdir.")
   flags.DEFINE_string("out", None, "Release folder (must not exist or be empty).")
   flags.DEFINE_string("hardware", None, "What it was trained on, for the model card (e.g. '1x H200').")
-  flags.DEFINE_integer("step", None, "Checkpoint step (default: the latest).", lower_bound=0, upper_bound=cli.MAX_STEPS)
+  flags.DEFINE_integer("step", None, "Checkpoint step (default: the latest).", lower_bound=0, upper_bound=limits.MAX_STEPS)
   flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"], "Storage dtype of the parameters.")
   flags.DEFINE_string("limitations", "", "What the model does not do, in plain words (the card's "
                       "Limitations section); e.g. which baselines it does not beat.")

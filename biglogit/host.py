@@ -4,8 +4,7 @@ import platform
 import sys
 
 DEVICE_COUNT_FLAG = "--xla_force_host_platform_device_count"
-# Measured on 2 cores (python -m biglogit.perf.benchmark --config=configs/learning_check.py --steps=20,
-# XLA_FLAGS set by hand): 2 devices 68 images/s, 4 devices 86, 8 devices 86, 16 devices 62.
+# The fastest count on 2 cores (docs/performance.md#several-xla-devices-per-core-175x-then-127x-more).
 DEVICES_PER_CORE = 2
 
 
@@ -14,12 +13,11 @@ def use_every_cpu_core(global_batch: int) -> int:
   global batch), unless XLA_FLAGS already sets a device count. Returns the count in effect (0 if
   left alone).
 
-  Why: one XLA CPU device runs this GAN's step on about 1.3 of 2 cores (its convolution filter
-  gradients run at 2-6 GFLOP/s, see docs/performance.md); two devices with the batch sharded over
-  them ran configs/cifar10.py:resnet20,cpu 1.75x faster here, and two per core another 1.27x faster at ch 8:
-  more independent convolutions to overlap while one waits on memory. Batch-norm statistics stay
-  global (the mesh reduces them), so only the float reduction order changes. GPU/TPU hosts keep their accelerators as
-  the default devices; the extra CPU devices go unused there.
+  Why: one XLA CPU device leaves part of the CPU idle while its convolutions wait on memory; more
+  devices with the batch sharded over them give it independent convolutions to overlap
+  (docs/performance.md#several-xla-devices-per-core-175x-then-127x-more). Batch-norm statistics stay
+  global (the mesh reduces them), so only the float reduction order changes. GPU/TPU hosts keep their
+  accelerators as the default devices; the extra CPU devices go unused there.
   """
   if DEVICE_COUNT_FLAG in os.environ.get("XLA_FLAGS", "") or _backends_started():
     return 0
@@ -33,8 +31,8 @@ def cpu_model() -> str:
   """The CPU's model name and core count, e.g. 'AMD EPYC, 2 cores' (as a VM names it).
 
   Why: a run's budget and its curves' x axis are hours of training, and the same hour is a different
-  number of steps on another CPU (this GAN: 2.3 steps/s on the 2-core Intel Xeon, 1.55 on the 2-core
-  AMD EPYC), so each start of a run records the machine it ran on (resume_guard.record).
+  number of steps on another CPU (docs/measurements.md#numbers-behind-the-code), so each start of a
+  run records the machine it ran on (resume_guard.record).
   """
   name = ""
   try:
@@ -68,7 +66,7 @@ def enable_compilation_cache(path: str) -> str:
   Why: compiling the GAN step costs 13-25 s on this CPU at every start (each resume, each test, each
   benchmark); a hit costs a few seconds. Safe for several processes and runs sharing one folder: JAX
   writes each entry atomically under a key that includes the program, the devices and the flags.
-  Multi-process training also waits at a barrier after compiling (train.py), so a process that hits
+  Multi-process training also waits at a barrier after compiling (training_loop.run), so a process that hits
   the cache never waits in a collective while another still compiles.
   """
   if not path:

@@ -9,6 +9,7 @@ from absl import flags, logging
 from ml_collections import config_flags
 
 from biglogit import BiglogitError, cli, host
+from biglogit import limits
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Config file (get_config()); override with --config.x=...",
@@ -16,12 +17,12 @@ config_flags.DEFINE_config_file("config", None, "Config file (get_config()); ove
 flags.DEFINE_string("workdir", None, "Checkpoints, logs and images go here; an existing one is resumed.")
 flags.DEFINE_string("coordinator_address", os.environ.get("BIGLOGIT_COORDINATOR_ADDRESS"),
                     "host:port of process 0 (multi-process GPU/CPU); env BIGLOGIT_COORDINATOR_ADDRESS.")
-flags.DEFINE_integer("num_processes", cli.env_int("BIGLOGIT_NUM_PROCESSES", 1, cli.MAX_PROCESSES),
+flags.DEFINE_integer("num_processes", cli.env_int("BIGLOGIT_NUM_PROCESSES", 1, limits.MAX_PROCESSES),
                      "Number of processes (multi-process GPU/CPU); env BIGLOGIT_NUM_PROCESSES.",
-                     lower_bound=1, upper_bound=cli.MAX_PROCESSES)
-flags.DEFINE_integer("process_id", cli.env_int("BIGLOGIT_PROCESS_ID", 0, cli.MAX_PROCESSES - 1),
+                     lower_bound=1, upper_bound=limits.MAX_PROCESSES)
+flags.DEFINE_integer("process_id", cli.env_int("BIGLOGIT_PROCESS_ID", 0, limits.MAX_PROCESSES - 1),
                      "This process's id (multi-process GPU/CPU); env BIGLOGIT_PROCESS_ID.",
-                     lower_bound=0, upper_bound=cli.MAX_PROCESSES - 1)
+                     lower_bound=0, upper_bound=limits.MAX_PROCESSES - 1)
 flags.DEFINE_bool("allow_changed_resume", False,
                   "Resume even if batch, seed, optimiser, release, dataset or device count differ from the "
                   "workdir's first start (the changes are recorded in WORKDIR/run_history.json).")
@@ -36,7 +37,7 @@ def _maybe_initialize_distributed():
   import jax
   explicit = FLAGS.coordinator_address is not None
   if not explicit and "TPU_WORKER_HOSTNAMES" not in os.environ and \
-      cli.env_int("SLURM_NTASKS", 1, cli.MAX_PROCESSES, default=1) <= 1:
+      cli.env_int("SLURM_NTASKS", 1, limits.MAX_PROCESSES, default=1) <= 1:
     return
   # Cross-process collectives on CPU devices need gloo; the setting is ignored by GPU/TPU backends.
   jax.config.update("jax_cpu_collectives_implementation", "gloo")

@@ -24,7 +24,7 @@ def make_mesh(devices: Sequence[jax.Device] = None) -> Mesh:
   return Mesh(np.asarray(devices), (DATA_AXIS,))
 
 
-def check_batch_divisible(global_batch: int, mesh: Mesh, what: str = "train.global_batch"):
+def check_batch_divisible(global_batch: int, mesh: Mesh, what: str = "train.global_batch", micro_batches: int = 1):
   n = mesh.devices.size
   if global_batch % n:
     raise BiglogitError(
@@ -32,6 +32,11 @@ def check_batch_divisible(global_batch: int, mesh: Mesh, what: str = "train.glob
         f"use a multiple of {n} (e.g. {max(n, global_batch // n * n)})")
   if global_batch % jax.process_count():
     raise BiglogitError(f"{what}={global_batch} is not divisible by the {jax.process_count()} processes")
+  if micro_batches > 1 and (global_batch // n) % micro_batches:
+    # steps.micro_batches keeps each device's rows on it only when they split into k equal parts
+    raise BiglogitError(f"train.grad_accum={micro_batches} does not divide the {global_batch // n} rows of each of the "
+                        f"{n} devices ({what}={global_batch}); use a {what} that is a multiple of "
+                        f"{n * micro_batches}, or a train.grad_accum that divides {global_batch // n}")
 
 
 def _path_str(path) -> str:

@@ -1,6 +1,7 @@
 """Pure, jit-able training steps: D updates, one G update, EMA. No I/O here."""
 
 import functools
+from typing import Dict
 
 import jax
 import jax.numpy as jnp
@@ -27,11 +28,12 @@ def train_step(state: GANState, batch, aux, *, generator, discriminator, g_tx, d
   batch: {'image': uint8 [d_steps, B, H, W, 3], 'logits': float32 [d_steps, B, nc]}; the logits
   pass through the conditioning first (data/conditioning.py: the release transform, then the
   normalisation), so G and D only ever see what is released, normalised as configured.
-  aux: frozen arrays the loss needs ({'comparator': variables} for method="deepsim", {'phi': variables}
-  for train.consistency_weight > 0, else {}).
-  comparator: (variables, images in [0, 1]) -> features, for method="deepsim".
-  phi: (variables, images in [0, 1]) -> raw logits, the frozen classifier of the consistency loss.
-  Returns the new state and scalar metrics of this step.
+  aux: frozen arrays the loss needs ({'comparator': variables} for the reconstruction terms,
+  {'phi': variables} for train.consistency_weight > 0, else {}).
+  comparator: (variables, images in [0, 1]) -> features; phi: (variables, images in [0, 1]) -> raw
+  logits, the frozen classifier of the consistency loss.
+  With train.grad_accum = k each update averages the gradients of k micro-batches of B/k
+  (accumulate). Returns the new state and scalar metrics of this step.
   """
   t = config.train
   batch = {**batch, "logits": conditioning.apply(config, batch["logits"])}
@@ -39,60 +41,30 @@ def train_step(state: GANState, batch, aux, *, generator, discriminator, g_tx, d
   rng, *step_rngs = jax.random.split(key, t.d_steps + 2)
   # D's input augmentation (augment.py), drawn from its own branch of the key so that runs without
   # it keep their exact random streams.
-  policy = augment.parse_policy(t.diff_augment)
   aug_rngs = jax.random.split(jax.random.fold_in(key, 1), t.d_steps + 1)
-  d_input = lambda rng, images: augment.diff_augment(rng, images, policy)
   g_params, g_stats, d_params, d_stats = state.g_params, state.g_stats, state.d_params, state.d_stats
   d_opt, g_opt = state.d_opt, state.g_opt
 
-  def generate(g_params, g_stats, logits, rng):
-    eps = sample_eps(rng, logits.shape[0], config.model.dim_z)
-    fake, new_vars = generator.apply({"params": g_params, "batch_stats": g_stats}, logits, eps,
-                                     train=True, mutable=["batch_stats"])
-    return fake, new_vars.get("batch_stats", {})
-
-  d_loss_fn = functools.partial(discriminator_loss, discriminator,
-                                mismatch_weight=t.mismatch_weight)
-
-  for i in range(t.d_steps):
+  def inputs(i):
     real = images_to_float(batch["image"][i])
-    logits = batch["logits"][i]
-    fake, g_stats = generate(g_params, g_stats, logits, step_rngs[i])
-    fake = jax.lax.stop_gradient(fake)  # G frozen in D's update
-    (d_loss, (d_stats, d_real, d_fake, d_terms)), grads = jax.value_and_grad(d_loss_fn, has_aux=True)(
-        d_params, d_stats, real, fake, logits, d_view=functools.partial(d_input, aug_rngs[i]))
+    return {"real": real, "logits": batch["logits"][i],
+            "eps": sample_eps(step_rngs[i], real.shape[0], config.model.dim_z)}
+
+  # ---- D updates: G frozen (its batch-norm statistics still advance as it draws the fakes)
+  for i in range(t.d_steps):
+    d_objective = functools.partial(discriminator_objective, generator=generator, discriminator=discriminator,
+                                    g_params=g_params, config=config)
+    (d_loss, ((d_stats, g_stats), d_metrics)), grads = accumulate(
+        d_objective, d_params, (d_stats, g_stats), inputs(i), aug_rngs[i], t.grad_accum)
     updates, d_opt = d_tx.update(grads, d_opt, d_params)
     d_params = optax.apply_updates(d_params, updates)
 
-  def g_loss_fn(g_params, g_stats, logits, real):
-    fake, g_stats = generate(g_params, g_stats, logits, step_rngs[-1])
-    # D frozen in G's update: its spectral-norm vectors are not advanced here.
-    d_fake = discriminator.apply({"params": d_params, "batch_stats": d_stats},
-                                 d_input(aug_rngs[-1], fake), logits, train=False)
-    adversarial = losses.generator_loss(d_fake)
-    extra, terms = 0.0, {}
-    if t.consistency_weight > 0:
-      # ||n(phi(G(z, eps))) - n(z)||^2 through the frozen phi (its variables are aux, not differentiated)
-      conditioned_hat = conditioning.apply(config, phi(aux["phi"], (fake + 1.0) / 2.0))
-      consistency = jnp.mean(jnp.sum(jnp.square(conditioned_hat - logits), axis=-1))
-      extra, terms = t.consistency_weight * consistency, {"consistency_loss": consistency,
-                                                          "adversarial_loss": adversarial}
-    if config.method == "deepsim":
-      w = config.deepsim
-      pixel, feature = reconstruction_terms(fake, real, comparator, aux["comparator"])
-      total = w.pixel_weight * pixel + w.feature_weight * feature + w.adversarial_weight * adversarial + extra
-      return total, (g_stats, {**terms, "pixel_loss": pixel, "feature_loss": feature,
-                               "adversarial_loss": adversarial})
-    if uses_hybrid_loss(config):  # the GAN's loss with DeePSiM's reconstruction terms added
-      pixel, feature = reconstruction_terms(fake, real, comparator, aux["comparator"])
-      extra = extra + t.hybrid_pixel_weight * pixel + t.hybrid_feature_weight * feature
-      terms = {**terms, "pixel_loss": pixel, "feature_loss": feature, "adversarial_loss": adversarial}
-    return adversarial + extra, (g_stats, terms)
-
-  logits = batch["logits"][-1]
-  real = images_to_float(batch["image"][-1])
-  (g_loss, (g_stats, g_terms)), grads = jax.value_and_grad(g_loss_fn, has_aux=True)(
-      g_params, g_stats, logits, real)
+  # ---- G update: D frozen (its spectral-norm vectors are not advanced here)
+  g_objective = functools.partial(generator_objective, generator=generator, discriminator=discriminator,
+                                  d_variables={"params": d_params, "batch_stats": d_stats}, config=config,
+                                  comparator=comparator, phi=phi, aux=aux)
+  (g_loss, (g_stats, g_terms)), grads = accumulate(g_objective, g_params, g_stats, inputs(-1), aug_rngs[-1],
+                                                   t.grad_accum)
   updates, g_opt = g_tx.update(grads, g_opt, g_params)
   g_params = optax.apply_updates(g_params, updates)
 
@@ -100,8 +72,91 @@ def train_step(state: GANState, batch, aux, *, generator, discriminator, g_tx, d
   new_state = state.replace(step=state.step + 1, g_params=g_params, g_stats=g_stats,
                             d_params=d_params, d_stats=d_stats, g_opt=g_opt, d_opt=d_opt,
                             ema_params=ema_params, rng=jax.random.key_data(rng))
-  metrics = {"d_loss": d_loss, "g_loss": g_loss, "d_real": d_real, "d_fake": d_fake, **d_terms, **g_terms}
-  return new_state, metrics
+  return new_state, {"d_loss": d_loss, "g_loss": g_loss, **d_metrics, **g_terms}
+
+
+def micro_batches(array, k: int):
+  """[B, ...] -> [k, B/k, ...], micro-batch j holding rows j, j + k, j + 2k, ...: a device that holds
+  a contiguous block of B/n rows (n devices, B/n divisible by k) holds B/(n k) rows of every
+  micro-batch, so splitting moves no data between devices."""
+  return jnp.swapaxes(array.reshape(array.shape[0] // k, k, *array.shape[1:]), 0, 1)
+
+
+def accumulate(objective, params, stats, inputs, rng, k: int):
+  """jax.value_and_grad(objective, has_aux=True)(params, stats, inputs, rng), where objective returns
+  (loss, (new stats, metrics)); with k > 1 the loss, gradients and metrics are the means over k
+  micro-batches of `inputs` (micro_batches), run one after another (a scan: one micro-batch's
+  activations live at a time) with the statistics threaded through them in order, so batch norm
+  normalises each micro-batch by its own statistics, as BigGAN-PyTorch's accumulation does
+  (docs/scaling.md#gradient-accumulation). Each micro-batch draws its augmentation from rng's j-th split."""
+  value_and_grad = jax.value_and_grad(objective, has_aux=True)
+  if k == 1:
+    return value_and_grad(params, stats, inputs, rng)
+
+  def one_micro_batch(carry, micro):
+    stats, grad_sum = carry
+    (loss, (stats, metrics)), grads = value_and_grad(params, stats, micro["inputs"], micro["rng"])
+    return (stats, jax.tree.map(jnp.add, grad_sum, grads)), (loss, metrics)
+
+  micro = {"inputs": jax.tree.map(lambda a: micro_batches(a, k), inputs), "rng": jax.random.split(rng, k)}
+  (stats, grad_sum), (losses_k, metrics_k) = jax.lax.scan(
+      one_micro_batch, (stats, jax.tree.map(jnp.zeros_like, params)), micro)
+  mean = lambda x: jnp.mean(x, axis=0)
+  return (mean(losses_k), (stats, jax.tree.map(mean, metrics_k))), jax.tree.map(lambda g: g / k, grad_sum)
+
+
+def generate(generator, g_params, g_stats, logits, eps):
+  """G(z, eps) in training mode, and G's advanced batch-norm statistics."""
+  fake, new_vars = generator.apply({"params": g_params, "batch_stats": g_stats}, logits, eps,
+                                   train=True, mutable=["batch_stats"])
+  return fake, new_vars.get("batch_stats", {})
+
+
+def discriminator_objective(d_params, stats, inputs, rng, *, generator, discriminator, g_params, config):
+  """L_D of one (micro-)batch against G's fakes (no gradient into G). stats: (D's, G's) batch_stats.
+  Returns (L_D, ((D's, G's) new statistics, metrics))."""
+  d_stats, g_stats = stats
+  fake, g_stats = generate(generator, g_params, g_stats, inputs["logits"], inputs["eps"])
+  policy = augment.parse_policy(config.train.diff_augment)
+  loss, (d_stats, d_real, d_fake, terms) = discriminator_pass(
+      discriminator, d_params, d_stats, inputs["real"], jax.lax.stop_gradient(fake), inputs["logits"],
+      mismatch_weight=config.train.mismatch_weight,
+      d_view=lambda images: augment.diff_augment(rng, images, policy))
+  return loss, ((d_stats, g_stats), {"d_real": d_real, "d_fake": d_fake, **terms})
+
+
+def generator_weights(config) -> Dict[str, float]:
+  """The generator objective's terms and weights. The GAN (the paper): the adversarial term alone;
+  DeePSiM (Dosovitskiy & Brox 2016a): pixel, feature and a small adversarial term; the hybrid: the
+  GAN's with DeePSiM's pixel and feature terms added; either with the logit-consistency term. A term
+  of weight 0 is not computed."""
+  t = config.train
+  if config.method == "deepsim":
+    w = config.deepsim
+    weights = {"pixel": w.pixel_weight, "feature": w.feature_weight, "adversarial": w.adversarial_weight}
+  else:
+    weights = {"adversarial": 1.0, "pixel": t.hybrid_pixel_weight, "feature": t.hybrid_feature_weight}
+  return {**weights, "consistency": t.consistency_weight}
+
+
+def generator_objective(g_params, g_stats, inputs, rng, *, generator, discriminator, d_variables, config,
+                        comparator, phi, aux):
+  """L_G of one (micro-)batch: sum of generator_weights' terms of G(z, eps) (D frozen). Returns
+  (L_G, (G's new statistics, each term's value where there is more than one term))."""
+  fake, g_stats = generate(generator, g_params, g_stats, inputs["logits"], inputs["eps"])
+  weights = {name: w for name, w in generator_weights(config).items() if w > 0}
+  policy = augment.parse_policy(config.train.diff_augment)
+  terms = {"adversarial": losses.generator_loss(discriminator.apply(
+      d_variables, augment.diff_augment(rng, fake, policy), inputs["logits"], train=False))}
+  if "consistency" in weights:
+    # ||n(phi(G(z, eps))) - n(z)||^2 through the frozen phi (its variables are aux, not differentiated)
+    conditioned_hat = conditioning.apply(config, phi(aux["phi"], (fake + 1.0) / 2.0))
+    terms["consistency"] = jnp.mean(jnp.sum(jnp.square(conditioned_hat - inputs["logits"]), axis=-1))
+  if "pixel" in weights or "feature" in weights:
+    terms["pixel"], terms["feature"] = reconstruction_terms(fake, inputs["real"], comparator, aux["comparator"])
+  total = sum(w * terms[name] for name, w in weights.items())
+  reported = {f"{name}_loss": terms[name] for name in weights} if len(weights) > 1 else {}
+  return total, (g_stats, reported)
 
 
 def uses_hybrid_loss(config) -> bool:
@@ -120,7 +175,7 @@ def reconstruction_terms(fake, real, comparator, comparator_variables):
   return pixel, feature
 
 
-def discriminator_loss(discriminator, d_params, d_stats, real, fake, logits, mismatch_weight=0.0,
+def discriminator_pass(discriminator, d_params, d_stats, real, fake, logits, mismatch_weight=0.0,
                        d_view=lambda images: images):
   """L_D on one sub-batch, D's new batch_stats and the means of its outputs, in one D pass.
 

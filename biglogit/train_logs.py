@@ -1,5 +1,6 @@
 """Training logs: metric accumulation between log points (clu.metrics), the TensorBoard + JSONL writers,
-and progress lines. (Evaluation metrics live in biglogit/evaluate/metrics.py.)"""
+progress lines, and the summary a run prints when it ends. (Evaluation metrics live in
+biglogit/evaluate/metrics.py.)"""
 import json
 import os
 import sys
@@ -186,3 +187,44 @@ class Progress:
     trained = f" trained {rate['train_hours']:.2f}h" if "train_hours" in rate else ""
     return (f"step {step}/{total} {losses} | {rate['steps_per_s']:.2f} steps/s "
             f"{rate['images_per_s']:.1f} images/s{trained} ETA {eta_str}")
+
+
+SUMMARY_METRICS = ("psnr", "phi_top1_agreement", "identifiability_accuracy", "retrieval_top1_feature_in_class",
+                   "instance_gain_db")
+
+
+def run_summary(workdir: str, step: int, num_steps: int, finished: bool = None, clock=None) -> str:
+  """What the user looks at next: where the outputs are and the headline numbers (mean [95% CI],
+  beside the class-mean baseline) of the final evaluation, else of the newest periodic one.
+  finished: the run ended (its steps or its time budget done); None: step == num_steps."""
+  root = epath.Path(workdir)
+  finished = step == num_steps if finished is None else finished
+  if finished and step < num_steps:
+    done = f"finished step {step} (its time budget, train.budget_hours={clock.budget_s / 3600:g})"
+  elif finished:
+    done = f"finished step {step}"
+  else:
+    done = f"stopped at step {step} of {num_steps} (rerun to resume)"
+  lines = [f"{done} in {workdir}", f"  checkpoints: {root / 'checkpoints'}"]
+  if clock is not None and clock.seconds:
+    lines.append(f"  training time: {clock.hours:.3f} h (without compilation and evaluations; summed over resumes)")
+  images = sorted((root / "images").glob("step_*.png")) if (root / "images").exists() else []
+  if images:
+    lines.append(f"  image grids: {root / 'images'} (newest {images[-1].name})")
+  evaluations = [root / "eval" / "metrics.json"] if (root / "eval" / "metrics.json").exists() else \
+      sorted((root / "eval").glob("metrics_step_*.json")) if (root / "eval").exists() else []
+  if evaluations:
+    record = json.loads(files.read_pair(evaluations[-1], evaluations[-1].with_suffix(".md")))
+    lines.append(f"  evaluation: {evaluations[-1].with_suffix('.md')} (step {record.get('step')}, "
+                 f"{record.get('num_examples')} held-out examples)")
+    baselines = record.get("baselines") or {}
+    for name in SUMMARY_METRICS:
+      m = record["metrics"].get(name)
+      if m and m.get("mean") is not None:
+        beside = [f"{label} {b[name]['mean']:.3f}" for label, b in
+                  (("class-mean baseline", baselines.get("class_mean") or {}),
+                   ("nearest logits", baselines.get("nearest_logits") or {}))
+                  if (b.get(name) or {}).get("mean") is not None]
+        lines.append(f"    {name} {m['mean']:.3f} [{m['ci_low']:.3f}, {m['ci_high']:.3f}]"
+                     + ("   " + ", ".join(beside) if beside else ""))
+  return "\n".join(lines)

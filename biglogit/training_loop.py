@@ -1,5 +1,5 @@
 """The training skeleton both trainers share -- the GAN's (train.py) and the classifier's
-(classifiers/train.py): the donated jitted step over the state's shardings (sharding.sharded_abstract),
+(classifiers/fit.py): the donated jitted step over the state's shardings (sharding.sharded_abstract),
 restore-or-init, and the loop with its logging, checkpoints, SIGTERM stop and NaN policy. Each
 trainer supplies its state, its step and its data (a Grain iterator)."""
 import dataclasses
@@ -34,10 +34,9 @@ def jit_step(step_fn: Callable, abstract, batch_sharding, mesh, num_aux: int = 0
 def jit_init(init_fn: Callable, abstract):
   """init_fn(key) jitted to build the state in the abstract state's shardings. In one process it is
   compiled for a single device and the result copied into the shardings: the same values (threefry
-  draws do not depend on how a computation is partitioned; tested), from a program XLA compiles
-  without SPMD partitioning, which is where the compile-time options of the tests apply (the tiny
-  GAN's init: 25 s sharded over 8 CPU devices, 21 s for one, 14 s for one with XLA's FAST_COMPILE
-  preset). Across processes every process must take part, so it is compiled for the mesh."""
+  draws do not depend on how a computation is partitioned; tested), from a program XLA compiles faster
+  without SPMD partitioning (docs/performance.md#the-state-init-on-one-device-and-xlas-fast_compile-preset-for-the-tests-2026-11-30-later).
+  Across processes every process must take part, so it is compiled for the mesh."""
   state_sharding = shardings_of(abstract)
   if jax.process_count() > 1:
     return jax.jit(init_fn, out_shardings=state_sharding)
@@ -144,6 +143,80 @@ def _agreed(flag: bool) -> bool:
   return bool(multihost_utils.broadcast_one_to_all(np.asarray(flag)))
 
 
+class _Metrics:
+  """The steps' metrics, left on device until something needs them on the host (asynchronous dispatch
+  keeps a GPU/TPU busy): fetched, checked finite and averaged at log, periodic-work and checkpoint steps."""
+
+  def __init__(self, loop: Loop):
+    self._loop = loop
+    self._pending = []  # (step, metrics on device)
+    self._averaged = None
+
+  def add(self, step: int, metrics):
+    self._pending.append((step, metrics))
+
+  def fetch_and_check(self):
+    """The only host synchronisation of the loop besides its first step."""
+    steps = [s for s, _ in self._pending]
+    for at_step, host in zip(steps, jax.device_get([m for _, m in self._pending])):
+      bad = [k for k, v in host.items() if not np.isfinite(v)]
+      if bad:
+        raise BiglogitError(f"non-finite {', '.join(bad)} at step {at_step}; stopped without saving, "
+                            f"the last good checkpoint (step {self._loop.checkpointer.latest_step()}) is intact; "
+                            f"the data was finite, so training diverged: {self._loop.divergence_advice}")
+      update = train_logs.average_metrics(host).single_from_model_output(**host)
+      self._averaged = update if self._averaged is None else self._averaged.merge(update)
+    self._pending = []
+
+  def take_averages(self) -> Dict[str, float]:
+    averages, self._averaged = {k: float(v) for k, v in self._averaged.compute().items()}, None
+    return averages
+
+
+def _log(loop: Loop, metrics: _Metrics, progress, step: int, last: bool) -> bool:
+  """Writes the averaged metrics and the rate since the last log; returns whether this step is the
+  run's last, which the training-time budget can decide here (the clock advances at log steps)."""
+  metrics.fetch_and_check()
+  scalars = metrics.take_averages()
+  rate = progress.report(step)
+  last = last or _agreed(loop.clock.out_of_time)
+  loop.writer.write_scalars(step, {**scalars, **rate})
+  logging.info(train_logs.Progress.line(step, loop.num_steps, scalars, rate))
+  if last and step < loop.num_steps:
+    logging.info("training time budget of %.2f h spent at step %d: the run ends here",
+                 loop.clock.budget_s / 3600, step)
+  return last
+
+
+def _run_periodic(loop: Loop, due: Sequence[Periodic], state, step: int, progress):
+  aside = time.time()
+  for work in due:
+    scalars = work.run(state, step)
+    if scalars:
+      loop.writer.write_scalars(step, scalars)
+  progress.exclude(time.time() - aside)  # the logged images/s are training's alone
+
+
+def _checkpoint(loop: Loop, state, step: int):
+  if not checkpointing.all_finite(state):  # the metrics can be finite while a parameter is not
+    raise BiglogitError(f"non-finite parameters or statistics at step {step} (the logged losses were finite); "
+                        f"stopped without saving, the last good checkpoint (step "
+                        f"{loop.checkpointer.latest_step()}) is intact; {loop.divergence_advice}")
+  loop.checkpointer.save(step, state, loop.data_iterator, loop.clock.saved())
+
+
+def _stop_on_full_disk(loop: Loop, error: Exception, step: int):
+  """A full disk under a log, image or evaluation write: one line, not a traceback."""
+  if not files.disk_full(error):
+    raise error
+  try:
+    loop.checkpointer.close()
+  except BiglogitError:
+    pass
+  raise BiglogitError(f"no space left on the device at step {step}: stopped; the newest complete checkpoint "
+                      f"(step {loop.checkpointer.latest_step()}) is intact; free space, then rerun to resume") from error
+
+
 def run(loop: Loop, state):
   """Steps from state.step to loop.num_steps, or until loop.clock's budget is spent (then the last
   step is treated as the run's last: final images, evaluation and checkpoint); returns (state, last
@@ -158,79 +231,34 @@ def run(loop: Loop, state):
   first_batch = loop.next_batch(start + 1)
   step_fn = loop.compile_step(state, first_batch)
   sharding.wait_for_every_process(f"biglogit/step_compiled/{start}")
-  checkpointer = loop.checkpointer
-  pending = []  # (step, metrics still on device): fetched at log, periodic and checkpoint steps
-  accumulated = None
-
-  def fetch_and_check():
-    """The only host synchronisation of the loop besides the first step: per-step metrics stay on
-    device (asynchronous dispatch keeps a GPU/TPU busy) until something needs the state on the host."""
-    nonlocal pending, accumulated
-    for at_step, host_metrics in zip([s for s, _ in pending], jax.device_get([m for _, m in pending])):
-      bad = [k for k, v in host_metrics.items() if not np.isfinite(v)]
-      if bad:
-        raise BiglogitError(f"non-finite {', '.join(bad)} at step {at_step}; stopped without saving, "
-                            f"the last good checkpoint (step {checkpointer.latest_step()}) is intact; "
-                            f"the data was finite, so training diverged: {loop.divergence_advice}")
-      update = train_logs.average_metrics(host_metrics).single_from_model_output(**host_metrics)
-      accumulated = update if accumulated is None else accumulated.merge(update)
-    pending = []
-
+  metrics = _Metrics(loop)
   with StopRequested() as stop:
     try:
       while step < loop.num_steps:
-        batch = first_batch if step == start else loop.next_batch(step + 1)
-        state, step_metrics = step_fn(state, batch)
+        state, step_metrics = step_fn(state, first_batch if step == start else loop.next_batch(step + 1))
         step += 1
-        pending.append((step, step_metrics))
+        metrics.add(step, step_metrics)
         last = step == loop.num_steps
         if step == start + 1 and step % loop.log_every and not last:
           jax.block_until_ready(step_metrics)
           progress.restart(step)  # the first step of a process includes compilation
-        at_log = step % loop.log_every == 0 or last
-        if at_log:
-          fetch_and_check()
-          scalars = {k: float(v) for k, v in accumulated.compute().items()}
-          rate = progress.report(step)  # advances the clock (the time since the last log point)
-          last = last or _agreed(loop.clock.out_of_time)
-          loop.writer.write_scalars(step, {**scalars, **rate})
-          logging.info(train_logs.Progress.line(step, loop.num_steps, scalars, rate))
-          if last and step < loop.num_steps:
-            logging.info("training time budget of %.2f h spent at step %d: the run ends here",
-                         loop.clock.budget_s / 3600, step)
-          accumulated = None
+        if step % loop.log_every == 0 or last:
+          last = _log(loop, metrics, progress, step, last)
         due = [p for p in loop.periodic if p.due(step, last)]
         # Read once per step: a SIGTERM that lands between two reads (say, while this step logs)
         # would otherwise end the loop below without the checkpoint it asked for.
         stopping = stop.requested
         at_checkpoint = step % loop.checkpoint_every == 0 or last or stopping
         if due or at_checkpoint:
-          fetch_and_check()
-        aside = time.time()
-        for work in due:
-          scalars = work.run(state, step)
-          if scalars:
-            loop.writer.write_scalars(step, scalars)
-        progress.exclude(time.time() - aside)  # the logged images/s are training's alone
+          metrics.fetch_and_check()
+        _run_periodic(loop, due, state, step, progress)
         if at_checkpoint:
-          if not checkpointing.all_finite(state):  # the metrics can be finite while a parameter is not
-            raise BiglogitError(f"non-finite parameters or statistics at step {step} (the logged losses "
-                                f"were finite); stopped without saving, the last good checkpoint (step "
-                                f"{checkpointer.latest_step()}) is intact; {loop.divergence_advice}")
-          checkpointer.save(step, state, loop.data_iterator, loop.clock.saved())
+          _checkpoint(loop, state, step)
         if stopping or last:
           break
     except BiglogitError:
-      checkpointer.close()  # lets an in-flight checkpoint finish; nothing later is written
+      loop.checkpointer.close()  # lets an in-flight checkpoint finish; nothing later is written
       raise
-    except Exception as e:  # a full disk under a log, image or evaluation write: one line, not a traceback
-      if not files.disk_full(e):
-        raise
-      try:
-        checkpointer.close()
-      except BiglogitError:
-        pass
-      raise BiglogitError(f"no space left on the device at step {step}: stopped; the newest complete "
-                          f"checkpoint (step {checkpointer.latest_step()}) is intact; free space, then rerun "
-                          "to resume") from e
+    except Exception as e:
+      _stop_on_full_disk(loop, e, step)
   return state, step

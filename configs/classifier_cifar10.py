@@ -12,9 +12,9 @@ of the train split, a seeded random choice, for the guard); only the objective d
 Why these settings (eps, width, epochs, method): results/leakage/README.md. `:robust,pgd` trains with
 PGD-7 instead (about 3x the FGSM-RS cost).
 Commands (2-core CPU, measured: results/leakage/README.md):
-  python -m biglogit.classifiers.train --config=configs/classifier_cifar10.py:standard \
+  python -m biglogit.classifiers.fit --config=configs/classifier_cifar10.py:standard \
       --workdir=workdirs/classifier_cifar10_standard
-  python -m biglogit.classifiers.train --config=configs/classifier_cifar10.py:robust \
+  python -m biglogit.classifiers.fit --config=configs/classifier_cifar10.py:robust \
       --workdir=workdirs/classifier_cifar10_robust
 """
 from biglogit.config_base import classifier_base_config

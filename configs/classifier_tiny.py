@@ -1,7 +1,7 @@
 """Tiny classifier config for tests: ResNet-8 of width 4 on a few generated images.
 
 Command (CPU: well under a minute):
-  python -m biglogit.classifiers.train --config=configs/classifier_tiny.py --workdir=/tmp/clf_tiny \
+  python -m biglogit.classifiers.fit --config=configs/classifier_tiny.py --workdir=/tmp/clf_tiny \
       --config.data.source=PATH_TO_A_SPLIT_CLASS_FILE_FOLDER
 """
 from biglogit.config_base import classifier_base_config

@@ -3,9 +3,8 @@ identical programs compile once per session, and small generated datasets."""
 import os
 
 # Compilation, not computation, is most of the suite's time (tiny models, a few steps each). LLVM's
-# opt level 0 compiles the tiny models' programs about a third faster (measured: the sharded-step and
-# model-shape tests 204 -> 155 s from a cold cache) and leaves XLA's float semantics as they are; the
-# programs users run keep the default level.
+# opt level 0 compiles the tiny models' programs about a third faster (docs/performance.md#what-compilation-is-made-of-and-what-was-tried-2026-11-30)
+# and leaves XLA's float semantics as they are; the programs users run keep the default level.
 TEST_XLA_FLAGS = "--xla_backend_optimization_level=0"
 
 
@@ -23,9 +22,9 @@ def _xla_knows(flag: str) -> bool:
 
 
 # XLA's FAST_COMPILE preset runs fewer HLO optimisations on single-device programs (it does not reach
-# SPMD-partitioned ones): the 64-px toy GAN's init compiled in 20 s instead of 29 s, the tiny GAN's in
-# 13 s instead of 19 s, on one device (training_loop.jit_init builds a process's state there); the
-# suite went from 9 min 55 s to 8 min 23 s cold. Unlike the opt level it can move a result by an ulp
+# SPMD-partitioned ones), where training_loop.jit_init builds a process's state: the inits compile a
+# third faster (docs/performance.md#the-state-init-on-one-device-and-xlas-fast_compile-preset-for-the-tests-2026-11-30-later).
+# Unlike the opt level it can move a result by an ulp
 # (a spectral-norm scale of the init), so a test of a bitwise claim about users' runs checks it in a
 # child process with XLA's default passes (test_models.py).
 if _xla_knows("--xla_cpu_opt_preset=FAST_COMPILE"):
@@ -54,20 +53,20 @@ jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 # The order in which pytest-xdist's workers take the files (--dist loadfile: a worker takes the next
 # file when its own runs dry): the files that compile or train for minutes first, so that the two
 # workers start on different ones and neither is left alone with a long file at the end. xdist would
-# otherwise order files by their number of tests (pytest_configure turns that off). Seconds each took
-# in a cold run of the README's command (2026-11-30, --durations=0), before inverter_runs was shared.
+# otherwise order files by their number of tests (pytest_configure turns that off). Their seconds:
+# docs/performance.md#the-suite-under-8-minutes-one-build-of-the-shared-runs-the-slowest-files-first-2026-11-30-later.
 SLOW_FILES_FIRST = (
-    "test_bad_input_cli.py",  # 170: builds inverter_runs
-    "test_imagenet_path.py",  # 136: the 64-px attention GAN on EfficientNet's 1000 logits
-    "test_bad_input.py",  # 192, of which 46 were its own inverter_runs
-    "test_train.py",  # 87
-    "test_experiments.py",  # 68
-    "test_models.py",  # 61
-    "test_convert.py",  # 52
-    "test_classifier_train.py",  # 50
-    "test_notebook.py",  # 49
-    "test_preemption.py",  # 37
-    "test_leakage.py",  # 29
+    "test_bad_input_cli.py",  # builds inverter_runs
+    "test_imagenet_path.py",  # the 64-px attention GAN on EfficientNet's 1000 logits
+    "test_bad_input.py",
+    "test_train.py",
+    "test_experiments.py",
+    "test_models.py",
+    "test_convert.py",
+    "test_classifier_train.py",
+    "test_notebook.py",
+    "test_preemption.py",
+    "test_leakage.py",
 )
 
 

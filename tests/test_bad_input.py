@@ -233,13 +233,13 @@ def test_damaged_export_is_refused_by_the_loader_the_notebook_uses(inverter_runs
 def test_16_bit_png_is_scaled_not_saturated():
   import io
   from PIL import Image
-  from biglogit.data import sources
+  from biglogit import image_sources
   ramp = (np.arange(32 * 32).reshape(32, 32) * 64).astype(np.uint16)  # 0 .. 65472
   buffer = io.BytesIO()
   Image.fromarray(ramp).save(buffer, "PNG")
   with Image.open(io.BytesIO(buffer.getvalue())) as img:
     assert img.mode.startswith("I")
-    pixels = sources.apply_policy(img, 32, 32)
+    pixels = image_sources.apply_policy(img, 32, 32)
   expected = np.round(ramp / 65535.0 * 255).astype(np.uint8)
   np.testing.assert_array_equal(pixels[..., 0], expected)
   assert (pixels == 255).mean() < 0.01  # Pillow's convert("RGB") would make 99.6% of it 255

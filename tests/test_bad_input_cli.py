@@ -184,7 +184,7 @@ CASES = [
     ("make_logits: not a classifier", "biglogit.data.make_logits",
      ["--source={images}", "--classifier={images}", "--data_dir={new}"],
      "{images} is not a classifier directory (no classifier.json); convert one with python -m "
-     "biglogit.convert or train one with biglogit.classifiers.train"),
+     "biglogit.convert or train one with biglogit.classifiers.fit"),
     ("evaluate: zero examples", "biglogit.evaluate", ["--workdir={run}", "--num_examples=0", "--out={new}"],
      "flag --num_examples=0: 0 is not an integer in the range [1, 10000000]; see --helpfull for the flags"),
     ("evaluate: not a run", "biglogit.evaluate", ["--workdir={images}", "--out={new}"],
@@ -249,12 +249,12 @@ CASES = [
      "give at least one training workdir: python -m biglogit.report.learning_curve RUN [RUN ...] --out=FIGURE.png"),
     ("experiment: not a run", "biglogit.experiments.noise", ["--workdir={images}", "--out={new}"],
      "{images} has no config.json; pass the --workdir of a biglogit.main run"),
-    ("classifier training: missing config", "biglogit.classifiers.train",
+    ("classifier training: missing config", "biglogit.classifiers.fit",
      ["--config={root}/nothere.py", "--workdir={new}"], None),
-    ("classifier training: unknown attack", "biglogit.classifiers.train",
+    ("classifier training: unknown attack", "biglogit.classifiers.fit",
      ["--config=configs/classifier_cifar10.py:robust", "--workdir={new}", "--config.adversarial.method=fgsm"],
      "adversarial.method='fgsm'; use one of 'pgd', 'fgsm_rs'"),
-    ("classifier training: guard without held-out images", "biglogit.classifiers.train",
+    ("classifier training: guard without held-out images", "biglogit.classifiers.fit",
      ["--config=configs/classifier_cifar10.py:robust", "--workdir={new}", "--config.data.holdout=0"],
      "adversarial.guard_every needs held-out images to attack: set data.holdout=N (e.g. 500), or "
      "adversarial.guard_every=0"),
@@ -296,20 +296,20 @@ CASES = [
       "--process_id=5"], "--process_id=5 with --num_processes=2; use an id from 0 to 1"),
     ("main: config file with a syntax error", "biglogit.main", ["--config={syntax_config}", "--workdir={new}"],
      None),
-    ("classifier training: zero epochs", "biglogit.classifiers.train", ["--config=configs/classifier_tiny.py", "--workdir={new}", "--config.train.num_epochs=0"],
+    ("classifier training: zero epochs", "biglogit.classifiers.fit", ["--config=configs/classifier_tiny.py", "--workdir={new}", "--config.train.num_epochs=0"],
      "train.num_epochs=0; use an integer from 1 to 100,000"),
-    ("classifier training: negative crop padding", "biglogit.classifiers.train",
+    ("classifier training: negative crop padding", "biglogit.classifiers.fit",
      ["--config=configs/classifier_tiny.py", "--workdir={new}", "--config.train.crop_padding=-4"], "train.crop_padding=-4; use an integer from 0 to 64"),
-    ("classifier training: negative attack radius", "biglogit.classifiers.train",
+    ("classifier training: negative attack radius", "biglogit.classifiers.fit",
      ["--config=configs/classifier_tiny.py", "--workdir={new}", "--config.adversarial.enabled=True", "--config.adversarial.eps=-0.1"],
      "adversarial.eps=-0.1; use a finite number in (0, 1] (e.g. 8/255)"),
-    ("classifier training: an attack of zero steps", "biglogit.classifiers.train",
+    ("classifier training: an attack of zero steps", "biglogit.classifiers.fit",
      ["--config=configs/classifier_tiny.py", "--workdir={new}", "--config.adversarial.enabled=True", "--config.adversarial.steps=0"],
      "adversarial.steps=0; use an integer from 1 to 1000"),
-    ("classifier training: PGD accuracy on no examples", "biglogit.classifiers.train",
+    ("classifier training: PGD accuracy on no examples", "biglogit.classifiers.fit",
      ["--config=configs/classifier_tiny.py", "--workdir={new}", "--config.evaluation.pgd_examples=0"],
      "evaluation.pgd_examples=0; use an integer from 1 to 10,000,000"),
-    ("classifier training: a negative image limit", "biglogit.classifiers.train", ["--config=configs/classifier_tiny.py", "--workdir={new}", "--config.data.limit=-5"],
+    ("classifier training: a negative image limit", "biglogit.classifiers.fit", ["--config=configs/classifier_tiny.py", "--workdir={new}", "--config.data.limit=-5"],
      "data.limit=-5; use an integer from 0 to 100,000,000 (e.g. 0 (every image))"),
     ("noise experiment: zero examples", "biglogit.experiments.noise",
      ["--workdir={run}", "--out={new}", "--num_examples=0"], "flag --num_examples=0: 0 is not an integer in the range [1, 10000000]; see --helpfull for the flags"),
@@ -349,7 +349,7 @@ CASES = [
      ["--workdir={edited_release}", "--out={new}"],
      "{edited_release}/config.json was edited (release.kind changed since export, per generator_sha256.json); "
      "export the release again rather than editing it"),
-    ("classifier evaluation: PGD on no examples", "biglogit.classifiers.evaluate",
+    ("classifier evaluation: PGD on no examples", "biglogit.classifiers.accuracy",
      ["--classifier={phi}", "--source={images}", "--pgd_examples=0"], "flag --pgd_examples=0: 0 is not an integer in the range [1, 10000000]; see --helpfull for the flags"),
 ]
 
@@ -373,7 +373,7 @@ def test_the_table_covers_every_command():
   assert len(CASES) >= 35
   modules = {c[1] for c in CASES}
   for command in ("biglogit.main", "biglogit.convert", "biglogit.data.make_logits", "biglogit.evaluate",
-                  "biglogit.export", "biglogit.report", "biglogit.baselines", "biglogit.classifiers.train",
+                  "biglogit.export", "biglogit.report", "biglogit.baselines", "biglogit.classifiers.fit",
                   "biglogit.experiments.noise", "biglogit.report.learning_curve", "biglogit.data.subset"):
     assert command in modules, command
 

@@ -14,7 +14,7 @@ from biglogit import BiglogitError
 
 from biglogit import sharding
 from biglogit.classifiers import io as cio
-from biglogit.classifiers import train as ctrain
+from biglogit.classifiers import fit as ctrain
 from biglogit.train_logs import read_jsonl
 
 

@@ -78,7 +78,9 @@ def test_the_documents_hold_commands():
 MOVED = {"biglogit.benchmark": "biglogit.perf.benchmark", "biglogit.conv_benchmark": "biglogit.perf.conv_benchmark",
          "biglogit.profile_step": "biglogit.perf.profile_step",
          "biglogit.compare_reference": "biglogit.perf.compare_reference",
-         "biglogit.learning_curve": "biglogit.report.learning_curve"}
+         "biglogit.learning_curve": "biglogit.report.learning_curve",
+         "biglogit.classifiers.evaluate": "biglogit.classifiers.accuracy",
+         "biglogit.classifiers.train": "biglogit.classifiers.fit"}
 
 
 def _flag_names(args: str):

@@ -10,7 +10,9 @@ import ml_collections
 import numpy as np
 import pytest
 
-from biglogit import BiglogitError, export, resume_guard, sharding, steps, train
+from biglogit import BiglogitError, export, resume_guard, sharding, steps
+from biglogit import preflight
+from biglogit import trainer as trainer_lib
 from biglogit import state as state_lib
 from biglogit.data import conditioning
 from biglogit.data import dataset as dataset_lib
@@ -110,7 +112,7 @@ def test_bad_conditioning_settings_are_one_line_before_compiling(setting, messag
     section, name = key.split(".")
     c[section][name] = value
   with pytest.raises(BiglogitError, match=message):
-    train.validate_config(c, sharding.make_mesh())
+    preflight.validate_config(c, sharding.make_mesh())
 
 
 def test_statistics_travel_from_the_dataset_through_the_run_and_export_to_the_loader(inverter_runs, tmp_path):
@@ -183,7 +185,7 @@ def test_discriminator_terms_sum_to_its_output_and_are_logged(tiny_config):
   whole = discriminator.apply(variables, real, arrays["logits"], train=False)
   realism, consistency = discriminator.apply(variables, real, arrays["logits"], train=False, terms=True)
   np.testing.assert_allclose(realism + consistency, whole, rtol=1e-6)
-  loss, (_, d_real, _, terms) = steps.discriminator_loss(
+  loss, (_, d_real, _, terms) = steps.discriminator_pass(
       discriminator, variables["params"], variables["batch_stats"], real, real[::-1], arrays["logits"])
   assert set(terms) == {"d_real_w1", "d_real_w2z", "d_fake_w1", "d_fake_w2z"}
   assert all(float(v) > 0 for v in terms.values())
@@ -200,7 +202,7 @@ def test_consistency_loss_trains_g_through_frozen_phi_and_leaves_d_alone(inverte
     c.train.consistency_weight = weight
     conditioning.resolve(c, _metadata(inverter_runs["dataset"]), None)
     mesh = sharding.make_mesh(jax.devices()[:1])
-    trainer = train.build_trainer(c, mesh, phi=inverter_runs["phi"] if weight else "")
+    trainer = trainer_lib.build_trainer(c, mesh, phi=inverter_runs["phi"] if weight else "")
     state = trainer.init(jax.random.key(0))
     arrays = toy_arrays(c.train.d_steps * c.train.global_batch)
     batch = {k: jnp.asarray(v.reshape((c.train.d_steps, c.train.global_batch) + v.shape[1:]))

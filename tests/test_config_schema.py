@@ -191,10 +191,23 @@ def test_contradicting_values_are_refused():
   config.model.dim_z = 3
   with pytest.raises(BiglogitError, match="model.dim_z=3 is smaller than the 4 latent chunks"):
     S.check(config)
+  config = base_config()
+  config.train.global_batch, config.train.grad_accum = 256, 3
+  with pytest.raises(BiglogitError, match="train.grad_accum=3 does not divide train.global_batch=256"):
+    S.check(config)
+  config = base_config()
+  config.conditioning.normalize, config.conditioning.mean, config.conditioning.std = "standardize", [0.0] * 3, [1.0] * 3
+  with pytest.raises(BiglogitError, match="conditioning.mean/std have 3/3 values for model.num_classes=10"):
+    S.check(config)
+  config = base_config()
+  config.data.in_memory, config.data.worker_count = True, 4
+  with pytest.raises(BiglogitError, match="data.worker_count=4 with data.in_memory=True"):
+    S.check(config)
   config = classifier_base_config()
   config.adversarial.guard_every = 10
   with pytest.raises(BiglogitError, match="adversarial.guard_every needs held-out images"):
     S.check(config)
+  assert len(S.RELATIONS["gan"]) + len(S.RELATIONS["classifier"]) == 8  # each relation has its case above
 
 
 COMMITTED = sorted(glob.glob(os.path.join(REPO, "pretrained", "*", "*", "config.json")) +
@@ -252,14 +265,14 @@ def test_committed_runs_resume_with_the_trajectory_they_recorded(path):
 
 def test_the_modules_take_their_choices_from_the_schema():
   from biglogit import state
-  from biglogit.classifiers import train as classifier_train
+  from biglogit.classifiers import fit as classifier_train
   from biglogit.data import conditioning, release
-  from biglogit.evaluate import baselines
+  from biglogit.evaluate import trivial_inverters
   assert state.METHODS == S.GAN["method"].choices
   assert tuple(state.COMPUTE_DTYPES) == S.GAN["model.compute_dtype"].choices
   assert release.KINDS == S.GAN["release.kind"].choices
   assert conditioning.NORMALIZERS == S.GAN["conditioning.normalize"].choices
-  assert baselines.DISTANCES == S.GAN["eval.nearest_distance"].choices
+  assert trivial_inverters.DISTANCES == S.GAN["eval.nearest_distance"].choices
   assert classifier_train.METHODS == S.CLASSIFIER["adversarial.method"].choices
   assert "train.num_steps" in S.keys_with_role("loop") and "train.init_from" in S.keys_with_role("start")
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from biglogit import checkpointing, sharding, train
+from biglogit import trainer as trainer_lib
 from tests.conftest import launch_main, logged_steps
 
 
@@ -41,7 +42,7 @@ def test_two_processes_match_one_process(tiny_config, tmp_path):
       # Same examples in the same order: equal up to the order of cross-process reductions.
       np.testing.assert_allclose(two[step][k], one[step][k], rtol=1e-5, atol=1e-6)
   mesh = sharding.make_mesh()
-  trainer = train.build_trainer(c, mesh)
+  trainer = trainer_lib.build_trainer(c, mesh)
   ckpt = checkpointing.Checkpointer(str(workdir), 3, checkpointing.architecture_signature(c))
   restored = ckpt.restore(4, trainer.abstract_state)
   ckpt.close()

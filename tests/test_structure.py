@@ -11,7 +11,7 @@ PACKAGE = os.path.join(REPO, "biglogit")
 DOWNSTREAM = ("biglogit.inverter", "biglogit.evaluate", "biglogit.experiments", "biglogit.export",
               "biglogit.report", "biglogit.baselines")
 # Tools grouped by what they are for (their old top-level forwarding modules were removed).
-TOOL_FOLDERS = {"perf": ("benchmark", "conv_benchmark", "profile_step", "compare_reference"),
+TOOL_FOLDERS = {"perf": ("benchmark", "conv_benchmark", "profile_step", "compare_reference", "memory"),
                 "report": ("page", "learning_curve")}
 
 
@@ -82,9 +82,13 @@ def test_own_modules_are_imported_at_the_top_unless_a_comment_says_why():
   assert function_level == []
 
 
+TRAINING_PATH = ("biglogit.train", "biglogit.preflight", "biglogit.trainer", "biglogit.steps",
+                 "biglogit.training_loop")
+
+
 def test_training_enters_evaluation_only_through_periodic_evaluation():
   graph, _ = _graph()
-  into_evaluation = {m for m in graph["biglogit.train"] if m.startswith("biglogit.evaluate")}
+  into_evaluation = {m for module in TRAINING_PATH for m in graph[module] if m.startswith("biglogit.evaluate")}
   assert into_evaluation == {"biglogit.evaluate.periodic"}
 
 
@@ -92,7 +96,8 @@ def test_nothing_downstream_of_a_checkpoint_builds_a_trainer():
   graph, _ = _graph()
   for module in graph:
     if module.startswith(DOWNSTREAM):
-      assert "biglogit.train" not in _reachable(graph, module), module
+      reached = _reachable(graph, module)
+      assert "biglogit.train" not in reached and "biglogit.trainer" not in reached, module
 
 
 def test_the_graph_is_read_correctly():
@@ -108,7 +113,7 @@ def test_both_trainers_run_the_one_skeleton():
   """The GAN and classifier trainers use training_loop (jit, restore-or-init, the loop); no other
   module keeps its own loop machinery (a SIGTERM handler, a donated jit of a step, a step checkpoint)."""
   graph, _ = _graph()
-  for trainer in ("biglogit.train", "biglogit.classifiers.train"):
+  for trainer in ("biglogit.train", "biglogit.classifiers.fit"):
     assert "biglogit.training_loop" in graph[trainer], trainer
   for root, _, names in os.walk(PACKAGE):
     for name in names:
@@ -124,3 +129,67 @@ def test_tools_live_in_their_folders_and_old_paths_are_gone():
       assert os.path.exists(os.path.join(PACKAGE, folder, tool + ".py")), f"{folder}/{tool}.py"
       assert not os.path.exists(os.path.join(PACKAGE, tool + ".py")), f"biglogit/{tool}.py is back"
   assert os.path.exists(os.path.join(PACKAGE, "report", "__main__.py"))  # python -m biglogit.report
+
+
+# The chain, upstream first: a module may import from its own stage and the ones before it. Shared
+# utilities (files, cli, sharding, config_schema, training_loop, ...) belong to no stage.
+STAGES = (("biglogit.image_sources", "biglogit.grain_input"),
+          ("biglogit.classifiers",),
+          ("biglogit.data",),
+          ("biglogit.main", "biglogit.train", "biglogit.trainer", "biglogit.preflight", "biglogit.steps",
+           "biglogit.warm_start"),
+          ("biglogit.inverter", "biglogit.inference"),
+          ("biglogit.evaluate", "biglogit.experiments", "biglogit.export", "biglogit.baselines"),
+          ("biglogit.report",))
+# The arrows that run down the chain on purpose: training scores its checkpoints with the evaluation
+# (only through periodic evaluation, tested above), and a warm start reads a release.
+DOWNSTREAM_ON_PURPOSE = {("biglogit.train", "biglogit.evaluate.periodic"),
+                         ("biglogit.preflight", "biglogit.evaluate.periodic"),
+                         ("biglogit.warm_start", "biglogit.inverter")}
+
+
+def _stage(module):
+  return next((i for i, prefixes in enumerate(STAGES)
+               if any(module == p or module.startswith(p + ".") for p in prefixes)), None)
+
+
+def test_nothing_imports_back_up_the_chain():
+  """E.g. data/ (logits datasets, made through a classifier) and classifiers/ (trained on images)
+  imported each other; image sources and the Grain pipeline now sit above both."""
+  graph, _ = _graph()
+  upward = sorted((m, t) for m, targets in graph.items() for t in targets
+                  if None not in (_stage(m), _stage(t)) and _stage(t) > _stage(m)
+                  and (m, t) not in DOWNSTREAM_ON_PURPOSE)
+  assert upward == []
+  assert _stage("biglogit.data.logits_builder") > _stage("biglogit.classifiers.io")  # the parser's check
+
+
+def test_no_two_modules_share_a_name():
+  """biglogit/baselines.py beside evaluate/baselines.py, or classifiers/evaluate.py beside the
+  evaluate/ package, made every 'baselines' or 'evaluate' in the code ambiguous."""
+  names = {}
+  for root, dirs, files in os.walk(PACKAGE):
+    dirs[:] = [d for d in dirs if d != "__pycache__"]
+    for name in [d for d in dirs] + [f[:-3] for f in files if f.endswith(".py")]:
+      if name not in ("__init__", "__main__"):
+        names.setdefault(name, []).append(os.path.relpath(os.path.join(root, name), PACKAGE))
+  assert {n: where for n, where in names.items() if len(where) > 1} == {}
+
+
+def _is_entry_point(module, graph):
+  path = os.path.join(REPO, *module.split("."))
+  path = path + ".py" if os.path.exists(path + ".py") else os.path.join(path, "__init__.py")
+  return (module.endswith("__main__") or 'if __name__ == "__main__"' in open(path).read()
+          or "biglogit.cli" in graph[module])
+
+
+def test_only_entry_points_talk_to_the_command_line():
+  """Library code raises BiglogitError and takes numbers as arguments; flags, exit statuses and the
+  one-line error printing (cli.py) belong to commands, so a module that uses cli is imported only by
+  other commands (the trainer imported make_logits, a command, for its library half)."""
+  graph, _ = _graph()
+  talking = {m for m, targets in graph.items() if "biglogit.cli" in targets}
+  imported_by_library = sorted((t, m) for m, targets in graph.items() for t in targets
+                               if t in talking and not _is_entry_point(m, graph))
+  assert imported_by_library == []
+  assert "biglogit.cli" not in graph["biglogit.data.logits_builder"] and "biglogit.data.make_logits" in talking

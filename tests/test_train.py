@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from biglogit import BiglogitError, sharding, steps, train
+from biglogit import trainer as trainer_lib
 from biglogit.losses import mismatch_loss
 from biglogit import state as state_lib
 from tests.conftest import toy_arrays
@@ -34,7 +35,7 @@ def test_sharded_step_equals_single_device_step(tiny_config):
   results = []
   for devices in (jax.devices()[:1], jax.devices()):
     mesh = sharding.make_mesh(devices)
-    trainer = train.build_trainer(tiny_config, mesh)
+    trainer = trainer_lib.build_trainer(tiny_config, mesh)
     state = trainer.init(jax.random.key(0))
     losses, first_state = [], None
     for i in range(2):
@@ -73,7 +74,7 @@ def test_toy_training_lowers_reconstruction_error(tiny_config, tmp_path):
   c.train.d_lr = 2e-3
   c.train.ema_start = 10_000  # compare the trained G itself
   mesh = sharding.make_mesh()
-  trainer = train.build_trainer(c, mesh)
+  trainer = trainer_lib.build_trainer(c, mesh)
   untrained = trainer.init(jax.random.key(c.seed))
   held_out = toy_arrays(32, seed=7)
 
@@ -114,7 +115,7 @@ def test_nan_stops_with_step_and_keeps_last_good_checkpoint(tiny_config, tmp_pat
   with pytest.raises(BiglogitError, match=f"already holds step {bad_step - 1}, past train.num_steps"):
     train.train_and_evaluate(c, str(tmp_path / "run"))
   from biglogit import checkpointing
-  trainer = train.build_trainer(c, sharding.make_mesh())
+  trainer = trainer_lib.build_trainer(c, sharding.make_mesh())
   ckpt = checkpointing.Checkpointer(str(tmp_path / "run"), 2, checkpointing.architecture_signature(c))
   state = ckpt.restore(bad_step - 1, trainer.abstract_state)
   ckpt.close()
@@ -150,8 +151,8 @@ def test_sigterm_while_a_step_logs_still_checkpoints_that_stop(tiny_config, tmp_
 
 
 def test_a_finished_run_ends_with_a_summary_of_where_things_are(inverter_runs, capsys):
-  from biglogit import train
-  summary = train.run_summary(inverter_runs["gan"], 4, 4)
+  from biglogit import train_logs
+  summary = train_logs.run_summary(inverter_runs["gan"], 4, 4)
   lines = summary.splitlines()
   assert lines[0] == f"finished step 4 in {inverter_runs['gan']}"
   assert lines[1] == f"  checkpoints: {inverter_runs['gan']}/checkpoints"
@@ -162,7 +163,7 @@ def test_a_finished_run_ends_with_a_summary_of_where_things_are(inverter_runs, c
                            "held-out examples)")
   psnr = [l for l in lines if l.strip().startswith("psnr ")]
   assert len(psnr) == 1 and "class-mean baseline" in psnr[0]
-  assert train.run_summary(inverter_runs["gan"], 2, 4).startswith("stopped at step 2 of 4 (rerun to resume)")
+  assert train_logs.run_summary(inverter_runs["gan"], 2, 4).startswith("stopped at step 2 of 4 (rerun to resume)")
 
 
 def test_ema_copies_g_before_ema_start_and_averages_after():
@@ -194,7 +195,7 @@ def test_mismatch_term_judges_real_images_with_their_neighbours_logits_as_fake(t
   real and fake terms, which it leaves as they were."""
   c = tiny_config
   discriminator, d_vars, real, fake, logits = _discriminator_and_batch(c)
-  loss_fn = jax.jit(steps.discriminator_loss, static_argnums=(0, 6))
+  loss_fn = jax.jit(steps.discriminator_pass, static_argnums=(0, 6))
   plain = loss_fn(discriminator, d_vars["params"], d_vars["batch_stats"], real, fake, logits, 0.0)
   matched = loss_fn(discriminator, d_vars["params"], d_vars["batch_stats"], real, fake, logits, 1.5)
   mismatched = jax.jit(lambda z: discriminator.apply(d_vars, real, z, train=True, mutable=["batch_stats"])[0])(
@@ -215,7 +216,7 @@ def test_diff_augment_shows_d_the_augmented_images_in_its_loss_and_trains(tiny_c
   discriminator, d_vars, real, fake, logits = _discriminator_and_batch(c)
   policy = augment.parse_policy("translation,cutout")
   aug = lambda images: augment.diff_augment(jax.random.key(2), images, policy)
-  loss_fn = jax.jit(steps.discriminator_loss, static_argnums=(0, 6, 7))
+  loss_fn = jax.jit(steps.discriminator_pass, static_argnums=(0, 6, 7))
   augmented = loss_fn(discriminator, d_vars["params"], d_vars["batch_stats"], real, fake, logits, 0.0, aug)
   both = aug(jnp.concatenate([real, fake]))
   by_hand = loss_fn(discriminator, d_vars["params"], d_vars["batch_stats"], both[:8], both[8:], logits, 0.0)
@@ -234,7 +235,7 @@ def test_diff_augment_shows_d_the_augmented_images_in_its_loss_and_trains(tiny_c
 
   monkeypatch.setattr(steps.augment, "diff_augment", recording)
   mesh = sharding.make_mesh(jax.devices())
-  trainer = train.build_trainer(c, mesh)
+  trainer = trainer_lib.build_trainer(c, mesh)
   state = trainer.init(jax.random.key(0))
   state, m = trainer.run_step(state, sharding.to_global(_batch(c), mesh, batch_axis=1))
   m = jax.device_get(m)

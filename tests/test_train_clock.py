@@ -6,6 +6,7 @@ import os
 import pytest
 
 from biglogit import BiglogitError
+from biglogit import preflight
 from biglogit import train
 from biglogit import train_logs
 from biglogit import training_loop
@@ -89,7 +90,7 @@ def test_every_cifar10_variant_is_a_valid_config_and_the_long_scale_runs_on_a_bu
   mesh = sharding.make_mesh()
   for phi in cifar10.CLASSIFIERS:
     for scale in cifar10.SCALES:
-      train.validate_config(cifar10.get_config(f"{phi},{scale}"), mesh)
+      preflight.validate_config(cifar10.get_config(f"{phi},{scale}"), mesh)
   c = cifar10.get_config("resnet4b,cpu_hours")
   assert c.train.budget_hours == 5.0 and c.eval.every_hours == 0.5 and c.keep_checkpoints == 1
   assert c.data.classifier == "pretrained/cifar10/resnet4b" and os.path.isdir(os.path.join(REPO, c.data.classifier))

@@ -5,7 +5,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from biglogit import BiglogitError
-from biglogit.classifiers.common import IMAGENET_MEAN, IMAGENET_STD, batch_norm, conv, normalize
+from biglogit.classifiers.torch_layers import IMAGENET_MEAN, IMAGENET_STD, batch_norm, conv, normalize
 
 
 class BasicBlockA(nn.Module):

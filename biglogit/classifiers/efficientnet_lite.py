@@ -9,7 +9,7 @@ from typing import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from biglogit.classifiers.common import batch_norm, normalize
+from biglogit.classifiers.torch_layers import batch_norm, normalize
 
 # (repeats, kernel, stride, expand ratio, in, out) from efficientnet_lite_builder.py, Lite0 scale.
 LITE0_BLOCKS = ((1, 3, 1, 1, 32, 16), (2, 3, 2, 6, 16, 24), (2, 5, 2, 6, 24, 40), (3, 3, 2, 6, 40, 80),

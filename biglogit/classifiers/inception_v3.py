@@ -8,7 +8,7 @@ from typing import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from biglogit.classifiers.common import batch_norm, conv, normalize
+from biglogit.classifiers.torch_layers import batch_norm, conv, normalize
 
 
 class BasicConv2d(nn.Module):

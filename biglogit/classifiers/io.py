@@ -15,6 +15,7 @@ import jax.numpy as jnp
 from biglogit import BiglogitError
 from biglogit import classifiers
 from biglogit import files
+from biglogit import images as image_lib
 
 VARIABLES = "variables.msgpack"
 METADATA = "classifier.json"
@@ -81,7 +82,7 @@ def verify(directory: str) -> Tuple[Dict[str, Any], bytes]:
   meta_path = os.path.join(directory, METADATA)
   if not os.path.exists(meta_path):
     raise BiglogitError(f"{directory} is not a classifier directory (no {METADATA}); convert one with "
-                        "python -m biglogit.convert or train one with biglogit.classifiers.train")
+                        "python -m biglogit.convert or train one with biglogit.classifiers.fit")
   try:
     with open(meta_path) as f:
       meta = json.load(f)
@@ -116,3 +117,36 @@ def load_classifier(directory: str) -> Tuple[Any, Any, Dict[str, Any]]:
                         "convert or train the classifier again")
   variables = jax.tree_util.tree_map(jnp.asarray, variables)
   return module_from_metadata(meta), variables, meta
+
+
+def logits_function(directory: str):
+  """(fn(variables, images in [0, 1]) -> raw logits, variables) of a frozen classifier (the
+  consistency loss's phi): images are resized to its input resolution first."""
+  module, variables, meta = load_classifier(directory)
+  resolution = int(meta["input_resolution"])
+
+  def logits(variables, x):
+    return module.apply(variables, image_lib.resize_to(x, resolution), train=False)
+
+  return logits, variables
+
+
+def features_function(directory: str, layer: str = ""):
+  """(fn(variables, images in [0, 1]) -> features, variables) of a frozen classifier (DeePSiM's
+  comparator): its penultimate features, or the output of the module at Flax path `layer` (e.g. 'layer2')."""
+  module, variables, meta = load_classifier(directory)
+  resolution = int(meta["input_resolution"])
+
+  def features(variables, x):
+    x = image_lib.resize_to(x, resolution)
+    if not layer:
+      return module.apply(variables, x, train=False, features=True)
+    _, captured = module.apply(variables, x, train=False, mutable=["intermediates"],
+                               capture_intermediates=lambda mdl, _: "/".join(mdl.path) == layer)
+    found = jax.tree_util.tree_leaves(captured.get("intermediates", {}))
+    if not found:
+      raise BiglogitError(f"deepsim.comparator_layer={layer!r} names no module of {meta['architecture']}; "
+                          "use a Flax module path such as 'layer2', or '' for the penultimate features")
+    return found[0]
+
+  return features, variables

@@ -4,7 +4,7 @@ from typing import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from biglogit.classifiers.common import IMAGENET_MEAN, IMAGENET_STD, batch_norm, conv, normalize
+from biglogit.classifiers.torch_layers import IMAGENET_MEAN, IMAGENET_STD, batch_norm, conv, normalize
 DEPTHS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
 
 

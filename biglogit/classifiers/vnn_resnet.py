@@ -4,7 +4,7 @@ from typing import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from biglogit.classifiers.common import CIFAR_MEAN, CIFAR_STD, conv, normalize
+from biglogit.classifiers.torch_layers import CIFAR_MEAN, CIFAR_STD, conv, normalize
 
 
 class BasicBlockNoBN(nn.Module):

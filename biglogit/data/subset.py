@@ -8,6 +8,7 @@ the inverter, given full logits, point back at the very images it was trained on
 from absl import flags
 
 from biglogit import BiglogitError
+from biglogit import limits
 from biglogit import cli
 from biglogit.data import dataset as dataset_lib
 from biglogit.data import pipeline
@@ -43,7 +44,7 @@ if __name__ == "__main__":
   flags.DEFINE_string("dataset", None, "Source logits dataset (folder, or name under --data_dir).")
   flags.DEFINE_string("data_dir", "", "Where named logits datasets live.")
   flags.DEFINE_string("split", "train", "Split the subset is taken from (its first --count examples).")
-  flags.DEFINE_integer("count", 256, "Examples in the subset.", lower_bound=1, upper_bound=cli.MAX_EXAMPLES)
+  flags.DEFINE_integer("count", 256, "Examples in the subset.", lower_bound=1, upper_bound=limits.MAX_EXAMPLES)
   flags.DEFINE_string("name", None, "Name of the new dataset (its train and test splits are the subset).")
   flags.DEFINE_string("out_data_dir", "", "Where to write it (default: --data_dir).")
   flags.mark_flags_as_required(["dataset", "name"])

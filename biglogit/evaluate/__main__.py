@@ -10,11 +10,12 @@ import os
 from absl import flags
 
 from biglogit import BiglogitError
+from biglogit import limits
 from biglogit import cli
 from biglogit import config_schema
 from biglogit import files
 from biglogit import inference
-from biglogit.evaluate import baselines, core
+from biglogit.evaluate import core, trivial_inverters
 from biglogit.inverter import Inverter, load_config
 
 OVERRIDABLE = ("split", "num_examples", "classifier", "identifier", "robust_features", "fid_extractor",
@@ -54,7 +55,7 @@ def run(workdir: str, step=None, out=None, overrides=None, levers=None):
   inverter.set_inference(**(levers or {}))
   record = core.evaluate_inverter(inverter, evaluator, examples)
   record["split"] = config.eval.split
-  record["baselines"] = baselines.for_config(config, evaluator, examples)
+  record["baselines"] = trivial_inverters.for_config(config, evaluator, examples)
   core.write_record(out, record)
   print(core.markdown_table(record))
   return record
@@ -70,9 +71,9 @@ def main(argv):
 if __name__ == "__main__":
   flags.DEFINE_string("workdir", None, "A biglogit.main workdir.")
   flags.DEFINE_string("split", None, "Held-out split of the logits dataset (default: the config's eval.split).")
-  flags.DEFINE_integer("step", None, "Checkpoint step (default: the latest).", lower_bound=0, upper_bound=cli.MAX_STEPS)
+  flags.DEFINE_integer("step", None, "Checkpoint step (default: the latest).", lower_bound=0, upper_bound=limits.MAX_STEPS)
   flags.DEFINE_integer("num_examples", None, "Examples to score (default: eval.num_examples).",
-                       lower_bound=1, upper_bound=cli.MAX_EXAMPLES)
+                       lower_bound=1, upper_bound=limits.MAX_EXAMPLES)
   flags.DEFINE_string("classifier", None, "phi (default: eval.classifier, else the dataset's classifier).")
   flags.DEFINE_string("identifier", None, "Independent classifier for identifiability.")
   flags.DEFINE_string("robust_features", None, "Classifier whose penultimate features give the feature distance.")

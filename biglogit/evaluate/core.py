@@ -194,7 +194,7 @@ def markdown_table(record: Dict) -> str:
            f"{record['num_examples']} examples, method {record.get('method', '-')}, "
            f"release: {record.get('release', '-')}",
            f"inference: {record.get('inference', {}).get('described', 'one draw of eps ~ N(0, 1)')}", "",
-           "Baselines (same examples, trivial inverters; see biglogit/evaluate/baselines.py) and the "
+           "Baselines (same examples, trivial inverters; see biglogit/evaluate/trivial_inverters.py) and the "
            "chance level of each accuracy-like metric stand beside the run: a claim needs its interval "
            "clear of them.", ""] + metrics_table_lines(record)
   nets_used = {k: v for k, v in record.get("networks", {}).items() if v}

@@ -5,7 +5,7 @@ import os
 
 from biglogit import BiglogitError
 from biglogit.classifiers import io as classifier_io
-from biglogit.evaluate import baselines, core
+from biglogit.evaluate import core, trivial_inverters
 from biglogit.inverter import Inverter
 
 
@@ -38,7 +38,7 @@ class PeriodicEvaluation:
     self.examples, metadata = core.held_out(config, config.eval.split, config.eval.num_examples)
     self.evaluator = core.Evaluator(config, metadata)
     # The baselines do not change while G trains: scored once, attached to every record.
-    self.baselines = baselines.for_config(config, self.evaluator, self.examples)
+    self.baselines = trivial_inverters.for_config(config, self.evaluator, self.examples)
 
   def __call__(self, state, step: int, workdir: str, stem: str = None):
     inverter = Inverter.from_state(self.config, state, name=os.path.basename(os.path.normpath(workdir)),

@@ -18,8 +18,9 @@ import numpy as np
 from biglogit.classifiers import pgd
 from biglogit.evaluate import metrics as M
 from biglogit.evaluate import nets
-from biglogit.experiments import common
+from biglogit.experiments import harness
 from biglogit import cli
+from biglogit import limits
 from biglogit import inference
 
 NAME = "adversarial"
@@ -44,14 +45,14 @@ def attack(attack_fn, x, labels, eps: float, seed: int, batch_size: int):
 
 def run(workdir, out=None, eps_255=(0, 1, 2, 4, 8), steps: int = 10, num_images: int = 6,
         num_examples: int = 500, seed: int = 0, split=None, levers=None):
-  r = common.prepare_experiment(workdir, NAME, num_examples=num_examples, split=split, out=out, need_phi=True,
+  r = harness.prepare_experiment(workdir, NAME, num_examples=num_examples, split=split, out=out, need_phi=True,
                                 levers=levers)
   ex, phi = r.examples, r.evaluator.phi
   x, labels = ex["x"], ex["label"]
   eps_noise = r.inverter.sample_eps(ex["index"], seed)
   clean_logits = phi.logits(x)
   x_hat_clean = r.inverter.reconstruct(clean_logits, eps_noise)
-  shown = common.pick(len(x), num_images, seed)
+  shown = harness.pick(len(x), num_images, seed)
   columns, per_eps = [x[shown]], []
   attack_fn = make_attack(phi, steps)
   for e in eps_255:
@@ -74,20 +75,20 @@ def run(workdir, out=None, eps_255=(0, 1, 2, 4, 8), steps: int = 10, num_images:
     per_eps.append(row)
     columns += [x_adv[shown], x_hat[shown]]
   titles = ["original"] + [f"{k} eps={e:g}/255" for e in eps_255 for k in ("x_adv", "x_hat_adv")]
-  figure = common.save_grid(os.path.join(r.out, "adversarial.png"), columns, titles)
-  result = {**common.header(r, NAME), "attack": f"PGD-{steps} L-inf, random start, step 2.5 eps/{steps}",
+  figure = harness.save_grid(os.path.join(r.out, "adversarial.png"), columns, titles)
+  result = {**harness.header(r, NAME), "attack": f"PGD-{steps} L-inf, random start, step 2.5 eps/{steps}",
             "columns": titles,
             "per_eps": per_eps, "figures": [os.path.basename(figure)]}
-  common.write_json(os.path.join(r.out, "adversarial.json"), result)
+  harness.write_json(os.path.join(r.out, "adversarial.json"), result)
   return result
 
 
 if __name__ == "__main__":
   from absl import flags
-  common.define_common_flags(500)
+  harness.define_common_flags(500)
   flags.DEFINE_list("eps", ["0", "1", "2", "4", "8"], "L-inf radii in units of 1/255.")
   flags.DEFINE_integer("steps", 10, "PGD steps.", lower_bound=1, upper_bound=10_000)
-  flags.DEFINE_integer("num_images", 6, "Rows of the figure.", lower_bound=1, upper_bound=cli.MAX_ROWS)
+  flags.DEFINE_integer("num_images", 6, "Rows of the figure.", lower_bound=1, upper_bound=limits.MAX_ROWS)
   F = flags.FLAGS
   cli.run(lambda _: run(F.workdir, F.out, [float(e) for e in F.eps], F.steps, F.num_images,
                         F.num_examples, F.seed, F.split, levers=inference.overrides_from_flags(F)))

@@ -16,13 +16,14 @@ import os
 import numpy as np
 
 from biglogit import BiglogitError
+from biglogit import limits
 from biglogit import cli
 from biglogit import inference
 from biglogit import images as image_lib
 from biglogit.data import dataset as dataset_lib
-from biglogit.evaluate import baselines as B
+from biglogit.evaluate import trivial_inverters as B
 from biglogit.evaluate import metrics as M
-from biglogit.experiments import common
+from biglogit.experiments import harness
 
 NAME = "grid"
 
@@ -32,7 +33,7 @@ def run(workdirs, out=None, num_images: int = 8, num_examples: int = 1000, seed:
   kinds = B.parse_kinds(baselines)
   # One output folder, the first run's: the others may be releases, which an experiment never writes into
   out = out or os.path.join(workdirs[0], "experiments", NAME)
-  runs = [common.prepare_experiment(w, NAME, num_examples=num_examples, split=split, out=out,
+  runs = [harness.prepare_experiment(w, NAME, num_examples=num_examples, split=split, out=out,
                                     levers=levers) for w in workdirs]
   # Examples every classifier gets right, by source index.
   right = None
@@ -46,7 +47,7 @@ def run(workdirs, out=None, num_images: int = 8, num_examples: int = 1000, seed:
     raise BiglogitError(f"no held-out example among the first {num_examples} is classified correctly by "
                         "every run's classifier; raise --num_examples")
   right = sorted(right)
-  chosen = [right[i] for i in common.pick(len(right), num_images, seed)]
+  chosen = [right[i] for i in harness.pick(len(right), num_images, seed)]
   first, first_rows, c = runs[0].examples, [position[0][i] for i in chosen], runs[0].config
   originals = first["x"][first_rows]
   columns, per_run = [originals], {}
@@ -75,18 +76,18 @@ def run(workdirs, out=None, num_images: int = 8, num_examples: int = 1000, seed:
   out_dir = runs[0].out
   _, builder = dataset_lib.open_split(c.data.dataset, split or c.eval.split, c.data.data_dir)
   classes = dataset_lib.label_names(builder, first["label"][first_rows])
-  figure = common.save_grid(os.path.join(out_dir, "grid.png"), columns, titles, row_labels=classes)
-  result = {**common.header(runs[0], NAME), "columns": titles,
+  figure = harness.save_grid(os.path.join(out_dir, "grid.png"), columns, titles, row_labels=classes)
+  result = {**harness.header(runs[0], NAME), "columns": titles,
             "source_indices": chosen, "classes": classes, "all_correct_pool": len(right), "per_run": per_run,
             "figures": [os.path.basename(figure)]}
-  common.write_json(os.path.join(out_dir, "grid.json"), result)
+  harness.write_json(os.path.join(out_dir, "grid.json"), result)
   return result
 
 
 def main():
   from absl import flags
-  common.define_common_flags(1000, multi_workdir=True)
-  flags.DEFINE_integer("num_images", 8, "Rows of the figure.", lower_bound=1, upper_bound=cli.MAX_ROWS)
+  harness.define_common_flags(1000, multi_workdir=True)
+  flags.DEFINE_integer("num_images", 8, "Rows of the figure.", lower_bound=1, upper_bound=limits.MAX_ROWS)
   flags.DEFINE_list("baselines", ["nearest_logits"], f"Trivial inverters as extra columns, any of "
                     f"{', '.join(B.KINDS)}; empty for none.")
   F = flags.FLAGS

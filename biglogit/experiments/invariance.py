@@ -16,7 +16,7 @@ import numpy as np
 import scipy.ndimage
 
 from biglogit.evaluate import metrics as M
-from biglogit.experiments import common
+from biglogit.experiments import harness
 
 NAME = "invariance"
 
@@ -48,13 +48,13 @@ TRANSFORMS = {
 
 
 def run(workdir, out=None, num_images: int = 6, num_examples: int = 500, seed: int = 0, split=None, levers=None):
-  r = common.prepare_experiment(workdir, NAME, num_examples=num_examples, split=split, out=out, need_phi=True,
+  r = harness.prepare_experiment(workdir, NAME, num_examples=num_examples, split=split, out=out, need_phi=True,
                                 levers=levers)
   phi, x = r.evaluator.phi, r.examples["x"]
   eps = r.inverter.sample_eps(r.examples["index"], seed)
   z = phi.logits(x)
   x_hat = r.inverter.reconstruct(z, eps)
-  shown = common.pick(len(x), num_images, seed)
+  shown = harness.pick(len(x), num_images, seed)
   columns, results = [x[shown], x_hat[shown]], {}
   for name, transform in TRANSFORMS.items():
     x_t = np.asarray(transform(x), np.float32)
@@ -75,12 +75,12 @@ def run(workdir, out=None, num_images: int = 6, num_examples: int = 500, seed: i
     results[name] = row
     columns += [x_t[shown], x_hat_t[shown]]
   titles = ["original", "x_hat"] + [f"{k} {t}" for t in TRANSFORMS for k in ("T(x)", "x_hat_T")]
-  figure = common.save_grid(os.path.join(r.out, "invariance.png"), columns, titles)
-  result = {**common.header(r, NAME), "transforms": results, "figures": [os.path.basename(figure)],
+  figure = harness.save_grid(os.path.join(r.out, "invariance.png"), columns, titles)
+  result = {**harness.header(r, NAME), "transforms": results, "figures": [os.path.basename(figure)],
             "columns": titles}
-  common.write_json(os.path.join(r.out, "invariance.json"), result)
+  harness.write_json(os.path.join(r.out, "invariance.json"), result)
   return result
 
 
 if __name__ == "__main__":
-  common.simple_main(run, 500, 6)
+  harness.simple_main(run, 500, 6)

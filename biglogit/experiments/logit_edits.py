@@ -15,8 +15,9 @@ import os
 import numpy as np
 
 from biglogit.evaluate import metrics as M
-from biglogit.experiments import common
+from biglogit.experiments import harness
 from biglogit import cli
+from biglogit import limits
 from biglogit import inference
 
 NAME = "logit_edits"
@@ -48,7 +49,7 @@ def edit(kind: str, value: float, z, z_other, rng):
 def run(workdir, out=None, edits=None, num_images: int = 6, num_examples: int = 500, seed: int = 0,
         split=None, levers=None):
   edits = edits or DEFAULT_EDITS
-  r = common.prepare_experiment(workdir, NAME, num_examples=num_examples, split=split, out=out, levers=levers)
+  r = harness.prepare_experiment(workdir, NAME, num_examples=num_examples, split=split, out=out, levers=levers)
   ex, phi = r.examples, r.evaluator.phi
   x, z = ex["x"], ex["logits"].astype(np.float32)
   # Interpolation partner: the next example with a different predicted class.
@@ -57,7 +58,7 @@ def run(workdir, out=None, edits=None, num_images: int = 6, num_examples: int = 
                            (i + 1) % len(z)) for i in range(len(z))])
   eps = r.inverter.sample_eps(ex["index"], seed)
   x_hat0 = r.inverter.reconstruct(z, eps)
-  shown = common.pick(len(z), num_images, seed)
+  shown = harness.pick(len(z), num_images, seed)
   results, figures = {}, []
   for kind, values in edits.items():
     rows, columns = [], [x[shown]] + ([x[partner[shown]]] if kind == "interpolate" else [])
@@ -76,20 +77,20 @@ def run(workdir, out=None, edits=None, num_images: int = 6, num_examples: int = 
       columns.append(x_hat[shown])
     results[kind] = rows
     titles = ["original"] + (["partner"] if kind == "interpolate" else []) + [f"{kind} {v:g}" for v in values]
-    figures.append(os.path.basename(common.save_grid(os.path.join(r.out, f"{kind}.png"), columns, titles)))
-  result = {**common.header(r, NAME), "edits": {k: list(v) for k, v in edits.items()},
+    figures.append(os.path.basename(harness.save_grid(os.path.join(r.out, f"{kind}.png"), columns, titles)))
+  result = {**harness.header(r, NAME), "edits": {k: list(v) for k, v in edits.items()},
             "results": results, "figures": figures,
             "figure_columns": "original (| partner for interpolate) | one column per edit value"}
-  common.write_json(os.path.join(r.out, "logit_edits.json"), result)
+  harness.write_json(os.path.join(r.out, "logit_edits.json"), result)
   return result
 
 
 if __name__ == "__main__":
   from absl import flags
-  common.define_common_flags(500)
+  harness.define_common_flags(500)
   for name, default in DEFAULT_EDITS.items():
     flags.DEFINE_list(name, [str(v) for v in default], f"{name} values")
-  flags.DEFINE_integer("num_images", 6, "Rows of each figure.", lower_bound=1, upper_bound=cli.MAX_ROWS)
+  flags.DEFINE_integer("num_images", 6, "Rows of each figure.", lower_bound=1, upper_bound=limits.MAX_ROWS)
   F = flags.FLAGS
   cli.run(lambda _: run(
       F.workdir, F.out, {k: [float(v) for v in getattr(F, k)] for k in DEFAULT_EDITS}, F.num_images,

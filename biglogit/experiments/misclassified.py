@@ -12,13 +12,13 @@ import os
 import numpy as np
 
 from biglogit import BiglogitError
-from biglogit.experiments import common
+from biglogit.experiments import harness
 
 NAME = "misclassified"
 
 
 def run(workdir, out=None, num_images: int = 8, num_examples: int = 2000, seed: int = 0, split=None, levers=None):
-  r = common.prepare_experiment(workdir, NAME, num_examples=num_examples, split=split, out=out, levers=levers)
+  r = harness.prepare_experiment(workdir, NAME, num_examples=num_examples, split=split, out=out, levers=levers)
   ex = r.examples
   correct = ex["logits"].argmax(-1) == ex["label"]
   if (~correct).sum() < 2:
@@ -32,15 +32,15 @@ def run(workdir, out=None, num_images: int = 8, num_examples: int = 2000, seed: 
       continue
     summary, _ = r.evaluator.score(ex["x"][idx], x_hat[idx], ex["logits"][idx], ex["label"][idx])
     groups[name] = {"count": int(len(idx)), "metrics": summary}
-    shown = idx[common.pick(len(idx), num_images, seed)]
-    figures.append(os.path.basename(common.save_grid(os.path.join(r.out, f"{name}.png"),
+    shown = idx[harness.pick(len(idx), num_images, seed)]
+    figures.append(os.path.basename(harness.save_grid(os.path.join(r.out, f"{name}.png"),
                                                      [ex["x"][shown], x_hat[shown]],
                                                      ["original", f"x_hat ({name})"])))
-  result = {**common.header(r, NAME), "accuracy": float(correct.mean()), "groups": groups,
+  result = {**harness.header(r, NAME), "accuracy": float(correct.mean()), "groups": groups,
             "figures": figures}
-  common.write_json(os.path.join(r.out, "misclassified.json"), result)
+  harness.write_json(os.path.join(r.out, "misclassified.json"), result)
   return result
 
 
 if __name__ == "__main__":
-  common.simple_main(run, 2000, 8)
+  harness.simple_main(run, 2000, 8)

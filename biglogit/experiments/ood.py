@@ -15,10 +15,11 @@ import numpy as np
 from PIL import Image
 
 from biglogit import BiglogitError
+from biglogit import limits
 from biglogit import cli
 from biglogit import inference
-from biglogit.data import sources
-from biglogit.experiments import common
+from biglogit import image_sources
+from biglogit.experiments import harness
 
 NAME = "ood"
 SKIMAGE_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field",
@@ -33,17 +34,17 @@ def skimage_images(resolution: int) -> np.ndarray:
   out = []
   for name in SKIMAGE_PHOTOS:
     img = np.asarray(getattr(skimage.data, name)())
-    out.append(sources.apply_policy(Image.fromarray(img), resolution, resolution))
+    out.append(image_sources.apply_policy(Image.fromarray(img), resolution, resolution))
   return np.stack(out)
 
 
 def folder_images(path: str, resolution: int, limit: int) -> np.ndarray:
   """Up to `limit` images spread evenly over every split of a folder / tarball."""
-  source = sources.open_source(path)
+  source = image_sources.open_source(path)
   images = []
   for split in source.splits:
     stride = max(1, source.count(split) // max(1, limit // len(source.splits)))
-    for i, rec in enumerate(source.records(split, resolution, resolution, sources.SkipLog())):
+    for i, rec in enumerate(source.records(split, resolution, resolution, image_sources.SkipLog())):
       if i % stride == 0:
         images.append(rec.image)
   if not images:
@@ -62,7 +63,7 @@ def load_source(spec: str, resolution: int, limit: int) -> np.ndarray:
 
 def run(workdir, out=None, source_specs=("skimage",), limit: int = 500, num_images: int = 6,
         num_examples: int = 500, seed: int = 0, split=None, levers=None):
-  r = common.prepare_experiment(workdir, NAME, num_examples=num_examples, split=split, out=out, need_phi=True,
+  r = harness.prepare_experiment(workdir, NAME, num_examples=num_examples, split=split, out=out, need_phi=True,
                                 levers=levers)
   resolution = int(r.config.model.resolution)
   loaded = {spec: load_source(spec, resolution, limit) for spec in source_specs}  # fail before work
@@ -80,24 +81,24 @@ def run(workdir, out=None, source_specs=("skimage",), limit: int = 500, num_imag
     summary, _ = r.evaluator.score(x, x_hat, z, z.argmax(-1))
     name = "skimage" if spec == "skimage" else os.path.basename(spec.rstrip("/"))
     groups[name] = {"count": int(len(x)), "source": spec, "metrics": summary}
-    shown = common.pick(len(x), num_images, seed)
+    shown = harness.pick(len(x), num_images, seed)
     columns[0].append(x[shown])
     columns[1].append(x_hat[shown])
     row_labels += [name[:12]] * len(shown)
-  figure = common.save_grid(os.path.join(r.out, "ood.png"), [np.concatenate(c) for c in columns],
+  figure = harness.save_grid(os.path.join(r.out, "ood.png"), [np.concatenate(c) for c in columns],
                             ["foreign image", "x_hat"], row_labels)
-  result = {**common.header(r, NAME), "groups": groups, "figures": [os.path.basename(figure)],
+  result = {**harness.header(r, NAME), "groups": groups, "figures": [os.path.basename(figure)],
             "figure_rows": [k for k in groups if k != "in_distribution"]}
-  common.write_json(os.path.join(r.out, "ood.json"), result)
+  harness.write_json(os.path.join(r.out, "ood.json"), result)
   return result
 
 
 if __name__ == "__main__":
   from absl import flags
-  common.define_common_flags(500)
+  harness.define_common_flags(500)
   flags.DEFINE_multi_string("source", ["skimage"], "Image folder/tarball, or 'skimage'; repeatable.")
-  flags.DEFINE_integer("limit", 500, "Images per source at most.", lower_bound=1, upper_bound=cli.MAX_EXAMPLES)
-  flags.DEFINE_integer("num_images", 6, "Rows per source in the figure.", lower_bound=1, upper_bound=cli.MAX_ROWS)
+  flags.DEFINE_integer("limit", 500, "Images per source at most.", lower_bound=1, upper_bound=limits.MAX_EXAMPLES)
+  flags.DEFINE_integer("num_images", 6, "Rows per source in the figure.", lower_bound=1, upper_bound=limits.MAX_ROWS)
   F = flags.FLAGS
   cli.run(lambda _: run(F.workdir, F.out, F.source, F.limit, F.num_images, F.num_examples, F.seed,
                         F.split, levers=inference.overrides_from_flags(F)))

@@ -22,11 +22,12 @@ import numpy as np
 import optax
 
 from biglogit import BiglogitError
+from biglogit import limits
 from biglogit import cli
 from biglogit import images as image_lib
 from biglogit.config_base import base_config
 from biglogit.evaluate import core
-from biglogit.experiments import common
+from biglogit.experiments import harness
 
 STARTS = ("gray", "noise", "mean")
 
@@ -120,10 +121,10 @@ def run(classifier: str, dataset: str, out: str, *, data_dir: str = "", split: s
             "notes": evaluator.notes, "metrics": summary}
   core.write_record(os.path.join(out, "eval"), record)
   exp_dir = os.path.join(out, "experiments", "optimize")
-  shown = common.pick(len(x), num_images, seed)
-  figure = common.save_grid(os.path.join(exp_dir, "optimize.png"), [x[shown], x0[shown], x_hat[shown]],
+  shown = harness.pick(len(x), num_images, seed)
+  figure = harness.save_grid(os.path.join(exp_dir, "optimize.png"), [x[shown], x0[shown], x_hat[shown]],
                             ["original", "start", "result"])
-  common.write_json(os.path.join(exp_dir, "optimize.json"),
+  harness.write_json(os.path.join(exp_dir, "optimize.json"),
                     {"experiment": "optimize", "run": record["run"], "classifier": classifier,
                      "settings": settings, "history": history, "figures": [os.path.basename(figure)],
                      "columns": ["original", "start", "result"]})
@@ -137,15 +138,15 @@ if __name__ == "__main__":
   flags.DEFINE_string("data_dir", "", "Where named logits datasets live.")
   flags.DEFINE_string("out", None, "Output folder (a run folder: eval/ and experiments/optimize/).")
   flags.DEFINE_string("split", "test", "Held-out split.")
-  flags.DEFINE_integer("num_examples", 500, "Examples to invert.", lower_bound=1, upper_bound=cli.MAX_EXAMPLES)
+  flags.DEFINE_integer("num_examples", 500, "Examples to invert.", lower_bound=1, upper_bound=limits.MAX_EXAMPLES)
   flags.DEFINE_integer("steps", 300, "Gradient steps.", lower_bound=0, upper_bound=1_000_000)
   flags.DEFINE_float("lr", 0.01, "Step size.", lower_bound=1e-9, upper_bound=100.0)
   flags.DEFINE_float("tv_weight", 1.0, "Weight of the total-variation prior.", lower_bound=0.0, upper_bound=1e6)
   flags.DEFINE_float("l2_weight", 0.0, "Weight of the L2 prior towards mid-gray.", lower_bound=0.0, upper_bound=1e6)
   flags.DEFINE_enum("optimizer", "adam", ["adam", "sgd"], "Update rule.")
   flags.DEFINE_enum("start", "gray", list(STARTS), "Starting image.")
-  flags.DEFINE_integer("batch_size", 250, "Images optimised together.", lower_bound=1, upper_bound=cli.MAX_BATCH)
-  flags.DEFINE_integer("seed", 0, "Noise start and shown examples.", lower_bound=0, upper_bound=cli.MAX_SEED)
+  flags.DEFINE_integer("batch_size", 250, "Images optimised together.", lower_bound=1, upper_bound=limits.MAX_BATCH)
+  flags.DEFINE_integer("seed", 0, "Noise start and shown examples.", lower_bound=0, upper_bound=limits.MAX_SEED)
   flags.DEFINE_string("identifier", "", "Independent classifier for identifiability.")
   flags.DEFINE_string("robust_features", "", "Classifier for the feature distance.")
   flags.DEFINE_string("fid_extractor", "", "inception:DIR or classifier:DIR (stand-in).")

@@ -40,9 +40,8 @@ def _side_by_side(shifts):
   """[n, h, w, c] arrays -> [n * h * w, len * c], each pixel's rows side by side: what
   `concatenate(shifts, axis=-1)` gives, bit for bit, built as a stack along a new leading axis (kept
   whole by the barrier) then moved next to the channels. XLA's CPU concatenate along the minor axis
-  picks the source of every element; a stack and a transpose are block copies. `filter_grad` on one
-  core, median of 15 interleaved calls: 99.7 -> 78.7 ms at 32 x 32 x 32 x 64, 65.9 -> 40.1 ms at
-  32 x 16 x 16 x 128 (docs/performance.md)."""
+  picks the source of every element; a stack and a transpose are block copies
+  (docs/performance.md#the-filter-gradients-copies-as-a-stack-and-a-transpose-2026-11-30-later)."""
   stacked = lax.optimization_barrier(jnp.stack(shifts))  # [len, n, h, w, c]
   return jnp.moveaxis(stacked, 0, -2).reshape(-1, len(shifts) * shifts[0].shape[-1])
 

@@ -11,7 +11,7 @@ from biglogit.models.layers import (BatchNorm, ConditionalBatchNorm, SelfAttenti
 
 def upsample2x(x):
   """Nearest-neighbour 2x upsampling as a broadcast: its gradient is a plain sum over each 2x2
-  block, where jax.image.resize's was a scatter (4.3 ms against 0.2 on the CPU at 16x16x64)."""
+  block, where jax.image.resize's is a scatter (slower on the CPU: docs/measurements.md#numbers-behind-the-code)."""
   b, h, w, c = x.shape
   return jnp.broadcast_to(x[:, :, None, :, None, :], (b, h, 2, w, 2, c)).reshape(b, 2 * h, 2 * w, c)
 

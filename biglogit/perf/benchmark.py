@@ -20,6 +20,8 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from biglogit import host, sharding, train
+from biglogit import preflight
+from biglogit import trainer as trainer_lib
 from biglogit.data import pipeline
 from biglogit import cli
 
@@ -76,7 +78,7 @@ def input_pipeline_rate(config, batches: int) -> dict:
   rate = batches / (time.time() - t0)
   return {"input_batches_per_s": rate,
           "input_images_per_s": rate * config.train.global_batch * max(1, config.train.d_steps),
-          "input_read_threads": config.data.num_read_threads}
+          "input_read_threads": config.data.num_read_threads, "input_workers": config.data.worker_count}
 
 
 def main(argv):
@@ -97,8 +99,8 @@ def main(argv):
     return
   mesh = sharding.make_mesh()
   config, note = with_synthetic_statistics(config)
-  train.validate_config(config, mesh)
-  trainer = train.build_trainer(config, mesh, config.deepsim.comparator)
+  preflight.validate_config(config, mesh)
+  trainer = trainer_lib.build_trainer(config, mesh, config.deepsim.comparator)
   state = trainer.init(jax.random.key(0))
   batch = sharding.to_global(synthetic_batch(config), mesh, batch_axis=1)
   t0 = time.time()

@@ -14,10 +14,11 @@ import jax.numpy as jnp
 import numpy as np
 from absl import flags
 from biglogit import cli
+from biglogit import limits
 from biglogit.models import conv as conv_lib
 
 flags.DEFINE_integer("batch", 128, "Images per convolution (a D step sees 2 x global batch).",
-                     lower_bound=1, upper_bound=cli.MAX_BATCH)
+                     lower_bound=1, upper_bound=limits.MAX_BATCH)
 flags.DEFINE_integer("repeats", 10, "Timed calls per measurement.", lower_bound=1, upper_bound=10_000)
 SHAPES = ((32, 64), (16, 64), (8, 64), (32, 128), (16, 128), (8, 128))  # (spatial size, channels)
 

@@ -25,7 +25,9 @@ import jax.numpy as jnp
 from absl import flags
 from ml_collections import config_flags
 
-from biglogit import host, losses, sharding, steps, train
+from biglogit import host, losses, sharding, steps
+from biglogit import preflight
+from biglogit import trainer as trainer_lib
 from biglogit import cli
 from biglogit.perf.benchmark import synthetic_batch, with_synthetic_statistics
 
@@ -134,8 +136,8 @@ def main(argv):
   config, note = with_synthetic_statistics(config)
   if note:
     print(json.dumps({"data": note}))
-  train.validate_config(config, mesh)
-  trainer = train.build_trainer(config, mesh)
+  preflight.validate_config(config, mesh)
+  trainer = trainer_lib.build_trainer(config, mesh)
   state = trainer.init(jax.random.key(0))
   batch = sharding.to_global(synthetic_batch(config), mesh, batch_axis=1)
   step_fn = lambda s, b: trainer.step(s, b, trainer.aux)

@@ -190,7 +190,7 @@ def build(run_dirs: List[str], out: str, title: str = "biglogit report", intro: 
   if evaluated:
     present = [m for m in HEADLINE_METRICS if any(m in r["record"]["metrics"] for r in evaluated)]
     page.heading(2, "Held-out metrics (mean [95% bootstrap CI])")
-    page.text("Rows 'baseline: KIND [dataset]' are the trivial inverters of biglogit/evaluate/baselines.py "
+    page.text("Rows 'baseline: KIND [dataset]' are the trivial inverters of biglogit/evaluate/trivial_inverters.py "
               "scored on the same examples as the runs on that dataset; the 'chance' row is what an output "
               "that ignores the instance scores. A claim needs its interval clear of both.")
     page.table(["run", "method", "release", "step", "n"] + present, metric_rows(evaluated, present))

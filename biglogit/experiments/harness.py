@@ -8,6 +8,7 @@ import numpy as np
 from etils import epath
 
 from biglogit import BiglogitError
+from biglogit import limits
 from biglogit import files
 from biglogit import images as image_lib
 from biglogit import cli
@@ -96,8 +97,8 @@ def define_common_flags(num_examples: int, multi_workdir: bool = False):
     flags.DEFINE_string("workdir", None, "A biglogit.main workdir.")
   flags.DEFINE_string("out", None, "Output folder (default: RUN/experiments/<name>).")
   flags.DEFINE_integer("num_examples", num_examples, "Held-out examples to use.",
-                       lower_bound=1, upper_bound=cli.MAX_EXAMPLES)
-  flags.DEFINE_integer("seed", 0, "Which random examples (and eps) are drawn.", lower_bound=0, upper_bound=cli.MAX_SEED)
+                       lower_bound=1, upper_bound=limits.MAX_EXAMPLES)
+  flags.DEFINE_integer("seed", 0, "Which random examples (and eps) are drawn.", lower_bound=0, upper_bound=limits.MAX_SEED)
   flags.DEFINE_string("split", None, "Held-out split (default: the run's eval.split).")
   inference.define_flags()
   flags.mark_flags_as_required(["workdir"])
@@ -108,7 +109,7 @@ def simple_main(run, num_examples: int, num_images: int, multi_workdir: bool = F
   run(workdir, out, num_images, num_examples, seed, split)."""
   from absl import flags
   define_common_flags(num_examples, multi_workdir)
-  flags.DEFINE_integer("num_images", num_images, "Rows of each figure.", lower_bound=1, upper_bound=cli.MAX_ROWS)
+  flags.DEFINE_integer("num_images", num_images, "Rows of each figure.", lower_bound=1, upper_bound=limits.MAX_ROWS)
   F = flags.FLAGS
   cli.run(lambda _: run(F.workdir, F.out, F.num_images, F.num_examples, F.seed, F.split,
                         levers=inference.overrides_from_flags(F)))

@@ -1,4 +1,4 @@
-"""python -m biglogit.classifiers.train --config=configs/classifier_<name>.py --workdir=DIR
+"""python -m biglogit.classifiers.fit --config=configs/classifier_<name>.py --workdir=DIR
 
 Trains a classifier on an image folder / tarball or a TFDS dataset, standard or PGD-L-inf adversarial
 (Madry et al. 2018: every training batch is replaced by its PGD adversarial examples), sharded over
@@ -30,8 +30,8 @@ from biglogit import sharding
 from biglogit import cli
 from biglogit.classifiers import io as cio
 from biglogit.classifiers import pgd
-from biglogit.data import pipeline
-from biglogit.data import sources
+from biglogit import grain_input
+from biglogit import image_sources
 
 
 @flax.struct.dataclass
@@ -45,8 +45,8 @@ class ClassifierState:
 
 def load_split(source_spec: str, split: str, resolution: int, resize: int, limit: int = 0):
   """(uint8 images [N,H,W,3], int labels [N]) of a whole split, in memory."""
-  source = sources.open_source(source_spec)
-  skips = sources.SkipLog()
+  source = image_sources.open_source(source_spec)
+  skips = image_sources.SkipLog()
   class_names = source.class_names(split)
   images, labels = [], []
   for rec in source.records(split, resolution, resize, skips, class_names):
@@ -131,9 +131,9 @@ def train_iterator(images, labels, config):
   """The GAN's Grain pipeline over the decoded split (in memory: the whole of CIFAR-10 is 150 MB):
   reshuffled every epoch for config.seed, this process's part of each global batch."""
   records = [{"image": x, "label": y} for x, y in zip(images, labels)]
-  ds = pipeline.train_dataset(records, seed=config.seed,
+  ds = grain_input.train_dataset(records, seed=config.seed,
                               per_process_batch=config.train.global_batch // jax.process_count(), fields=_fields)
-  return pipeline.iterate(ds, config.data.num_read_threads, config.data.prefetch)
+  return grain_input.iterate(ds, config.data.num_read_threads, config.data.prefetch)
 
 
 def evaluate(model, variables, images, labels, config):
@@ -246,7 +246,7 @@ def train_classifier(config, workdir: str):
           "resize": resize, "input_range": "RGB float in [0, 1], NHWC", "mean": list(model.mean),
           "std": list(model.std), "module_kwargs": dict(m.module_kwargs),
           "source_checkpoint": os.path.abspath(os.path.join(workdir, "checkpoints", str(step))),
-          "source_sha256": None, "trained_by": "biglogit.classifiers.train",
+          "source_sha256": None, "trained_by": "biglogit.classifiers.fit",
           "training": {"source": config.data.source, "steps": step, "global_batch": t.global_batch,
                        "holdout": holdout,
                        "adversarial": config.adversarial.to_dict()},

@@ -1,4 +1,4 @@
-"""python -m biglogit.classifiers.evaluate --classifier=DIR --source=SRC [--split=test]
+"""python -m biglogit.classifiers.accuracy --classifier=DIR --source=SRC [--split=test]
 
 Clean accuracy on every image of the split and PGD L-inf accuracy on the first --pgd_examples, with
 biglogit's own pipeline (source -> input policy -> Flax classifier). Prints one JSON line.
@@ -9,9 +9,10 @@ import numpy as np
 from absl import flags
 
 from biglogit import cli
+from biglogit import limits
 from biglogit.classifiers import io as cio
 from biglogit.classifiers import pgd
-from biglogit.data import sources
+from biglogit import image_sources
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("classifier", None, "Classifier directory.")
@@ -22,14 +23,14 @@ flags.DEFINE_integer("pgd_steps", 10, "PGD steps.", lower_bound=1, upper_bound=1
 flags.DEFINE_float("pgd_step_size", None, "Default: 2.5 * eps / steps (Madry et al.).",
                    lower_bound=1e-9, upper_bound=1.0)
 flags.DEFINE_integer("pgd_examples", 500, "PGD on the first N examples of the split.",
-                     lower_bound=1, upper_bound=cli.MAX_EXAMPLES)
+                     lower_bound=1, upper_bound=limits.MAX_EXAMPLES)
 
 
 def main(argv):
   del argv
   module, variables, meta = cio.load_classifier(FLAGS.classifier)
-  source = sources.open_source(FLAGS.source)
-  skips = sources.SkipLog()
+  source = image_sources.open_source(FLAGS.source)
+  skips = image_sources.SkipLog()
   recs = list(source.records(FLAGS.split, meta["input_resolution"], meta["resize"], skips))
   images = np.stack([r.image for r in recs]).astype(np.float32) / 255.0
   labels = np.asarray([r.label for r in recs])

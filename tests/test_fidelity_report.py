@@ -26,7 +26,8 @@ def test_rows_baselines_and_the_bar(tmp_path):
   root, out = str(tmp_path / "root"), str(tmp_path / "page")
   nearest = {"instance_gain_db": _m(2.0), "retrieval_top1_pixel_in_class": _m(0.15, 0.02), "fid": _m(0.2)}
   _write(root, "inv", "plain", _record("d", 1.5, 0.10, 1.0, baselines={"nearest_logits": nearest}))
-  _write(root, "inv", "k16", _record("d", 2.3, 0.14, 1.2, levers={"best_of": 16, "truncation": None}))
+  _write(root, "inv", "k16", {**_record("d", 2.3, 0.14, 1.2, levers={"best_of": 16, "truncation": None}),
+                              "workdir": "runs/x/inv"})
   _write(root, "inv", "t0", _record("d", 2.6, 0.15, 3.0, levers={"truncation": 0.0}))
   _write(root, "ctrl", "plain", _record("d", 0.1, 0.01, 1.0, release="top-1 label (one-hot)"))
   intro = tmp_path / "intro.md"
@@ -38,3 +39,5 @@ def test_rows_baselines_and_the_bar(tmp_path):
   assert rows["inv [t0]"].endswith("no: FD |")
   assert rows["inv [plain]"].endswith("no: gain, pixel retrieval |")
   assert "baseline: nearest logits" in rows and "--best_of=16 --noise_samples=0" in text
+  # each row's command names what was evaluated: a training workdir as well as a release
+  assert "python -m biglogit.evaluate --workdir=runs/x/inv JUDGES --best_of=16 --noise_samples=0" in text

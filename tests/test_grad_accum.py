@@ -18,6 +18,7 @@ BATCH = 16
 def _setup(config, k):
   c = config.copy_and_resolve_references()
   c.train.global_batch, c.train.grad_accum = BATCH, k
+  c.train.d_steps = 1  # one D update shows what two would; half the program to compile
   generator, discriminator = state_lib.build_models(c.model, c.method, c.deepsim.hidden)
   g_tx, d_tx = state_lib.build_optimizers(c.train)
   state = jax.jit(functools.partial(state_lib.init_state, config=c, generator=generator,
@@ -120,7 +121,7 @@ def test_micro_batches_keep_each_devices_rows_and_the_step_runs_sharded(tiny_con
     assert sorted(micro[j]) == sorted(per_device[:, j::4].ravel())  # 2 rows of every device
     np.testing.assert_array_equal(micro[j].reshape(8, 2), per_device[:, j::4])
   c = tiny_config.copy_and_resolve_references()
-  c.train.global_batch, c.train.grad_accum = 32, 4
+  c.train.global_batch, c.train.grad_accum, c.train.d_steps = 32, 4, 1
   mesh = sharding.make_mesh()
   trainer = trainer_lib.build_trainer(c, mesh)
   state = trainer.init(jax.random.key(0))

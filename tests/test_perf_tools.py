@@ -28,7 +28,8 @@ def test_memory_reports_a_steps_bytes_and_flops_per_device_and_accumulation_lowe
   """perf.memory compiles the step ahead of time on simulated CPU devices (never running it); with
   train.grad_accum=4 the same global batch needs fewer temporary bytes per device."""
   rows = [_run(["biglogit.perf.memory", f"--config={REPO}/configs/tiny.py", "--devices=2",
-                "--config.train.global_batch=32", f"--config.train.grad_accum={k}"], tmp_path)[-1] for k in (1, 4)]
+                "--config.train.global_batch=32", "--config.train.d_steps=1", f"--config.train.grad_accum={k}"],
+               tmp_path)[-1] for k in (1, 4)]
   for row in rows:
     assert row["devices"] == 2 and row["per_device_batch"] == 16 and row["flops_per_step"] > 0
     assert 0 < row["state_bytes"] and row["peak_estimate_bytes"] > row["temp_bytes"] > 0

@@ -62,7 +62,7 @@ def gather(root: str, extras: List[str]) -> Dict[str, List[dict]]:
     kind = "control" if "top-1" in str(record.get("release", "")) else "lever"
     groups.setdefault(record["dataset"], []).append(
         {"name": f"{release} [{row}]", "release": release, "row": row, "record": record, "kind": kind,
-         "command": f"python -m biglogit.evaluate --workdir=pretrained/cifar10/{release} JUDGES "
+         "command": f"python -m biglogit.evaluate --workdir={record.get('workdir') or release} JUDGES "
                     f"{lever_flags(record)}".strip()})
     if row == "plain" and kind == "lever":
       for base in BASELINE_ROWS:

@@ -193,3 +193,18 @@ def test_only_entry_points_talk_to_the_command_line():
                                if t in talking and not _is_entry_point(m, graph))
   assert imported_by_library == []
   assert "biglogit.cli" not in graph["biglogit.data.logits_builder"] and "biglogit.data.make_logits" in talking
+
+
+def test_the_training_path_reads_in_pages():
+  """train.py is one page (about 250 lines) and no function on the training path is over about 60
+  lines (train_and_evaluate was 46 + 60 + 90 lines over three places; build_logits_dataset 121)."""
+  path_modules = TRAINING_PATH + ("biglogit.grain_input", "biglogit.data.pipeline", "biglogit.data.logits_builder",
+                                  "biglogit.warm_start", "biglogit.checkpointing")
+  long = []
+  for module in path_modules:
+    source = open(os.path.join(REPO, *module.split(".")) + ".py").read()
+    for node in ast.walk(ast.parse(source)):
+      if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 60:
+        long.append(f"{module}.{node.name}: {node.end_lineno - node.lineno + 1} lines")
+  assert long == []
+  assert len(open(os.path.join(PACKAGE, "train.py")).read().splitlines()) <= 280

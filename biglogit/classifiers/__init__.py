@@ -6,7 +6,7 @@ import functools
 from typing import Callable
 
 from biglogit import BiglogitError
-from biglogit.classifiers import cifar_resnet, efficientnet_lite, inception_v3, torchvision_resnet
+from biglogit.classifiers import cifar_inception, cifar_resnet, efficientnet_lite, inception_v3, torchvision_resnet
 from biglogit.classifiers import vnn_resnet
 
 
@@ -31,6 +31,7 @@ IMAGENET_299 = InputPolicy(299, 342)
 ARCHITECTURES = {
     **{f"cifar_resnet{d}": ArchSpec(functools.partial(cifar_resnet.CifarResNet, depth=d), 10, CIFAR)
        for d in (20, 32, 44, 56, 110)},
+    "cifar_inception": ArchSpec(cifar_inception.CifarInception, 10, CIFAR),
     "vnn_resnet2b": ArchSpec(vnn_resnet.resnet2b, 10, CIFAR),
     "vnn_resnet4b": ArchSpec(vnn_resnet.resnet4b, 10, CIFAR),
     **{f"resnet{d}": ArchSpec(functools.partial(torchvision_resnet.resnet, d), 1000, IMAGENET_224)

@@ -19,8 +19,8 @@ FLAGS = flags.FLAGS
 
 def main(argv):
   del argv
-  # two XLA devices per core, the batch sharded over them: EfficientNet-Lite0 ran 5.1 -> 10.1
-  # images/s on this 2-core CPU (1 vs 4 devices)
+  # two XLA devices per core, the batch sharded over them: twice the images/s of one device on a
+  # 2-core CPU (docs/measurements.md#numbers-behind-the-code)
   host.use_every_cpu_core(FLAGS.batch_size)
   path = build_logits_dataset(
       FLAGS.source, FLAGS.classifier, FLAGS.data_dir, FLAGS.name, FLAGS.splits, FLAGS.batch_size,

@@ -18,10 +18,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-# Where XLA's own filter gradient is as fast or faster (docs/performance.md): small images (at 8x8
-# the two were within noise) and few channels. Whole train steps of configs/cifar10.py:resnet4b,cpu_long
-# (batch 32 over 4 devices): at ch 8 (32-channel convolutions) XLA's kernel alone ran 2.54-2.75
-# steps/s, this module's 2.37-2.45; at ch 16 (64 channels) this module's 0.81-0.83, XLA's 0.54-0.55.
+# Below these XLA's own filter gradient is as fast or faster: small images and few channels
+# (whole train steps at ch 8 and ch 16: docs/measurements.md#numbers-behind-the-code).
 MIN_PIXELS = 16 * 16
 MIN_CHANNELS = 64
 NHWC = ("NHWC", "HWIO", "NHWC")

@@ -128,11 +128,22 @@ def _subset_of(key: str, names: Tuple[str, ...]):
   return check
 
 
-def _fid_extractor(value):
+FID_EXTRACTOR_KINDS = ("inception", "classifier")
+
+
+def parse_fid_extractor(value: str) -> Tuple[str, str]:
+  """eval.fid_extractor 'KIND:DIR' -> (KIND, DIR); the one reading of that grammar (evaluate/nets.py
+  builds the extractor from it)."""
   kind, sep, directory = value.partition(":")
-  if value and (not sep or kind not in ("inception", "classifier") or not directory):
+  if not sep or kind not in FID_EXTRACTOR_KINDS or not directory:
     raise BiglogitError(f"eval.fid_extractor={value!r}; use 'inception:DIR' (a converted Inception-V3) or "
                         "'classifier:DIR' (a stand-in extractor), or '' to skip FID/KID")
+  return kind, directory
+
+
+def _fid_extractor(value):
+  if value:
+    parse_fid_extractor(value)
 
 
 def _classifier_arch(value):

@@ -7,6 +7,7 @@ import jax
 import numpy as np
 
 from biglogit import BiglogitError
+from biglogit import config_schema
 from biglogit.images import batched_apply, resize_to
 from biglogit.classifiers import io as classifier_io
 
@@ -50,10 +51,7 @@ class FeatureExtractor:
   """
 
   def __init__(self, spec: str, batch_size: int = 250):
-    kind, sep, directory = spec.partition(":")
-    if not sep or kind not in ("inception", "classifier") or not directory:
-      raise BiglogitError(f"eval.fid_extractor={spec!r}; use 'inception:DIR' (a converted Inception-V3) "
-                          "or 'classifier:DIR' (a stand-in extractor), or '' to skip FID/KID")
+    kind, directory = config_schema.parse_fid_extractor(spec)
     self.net = Classifier(directory, batch_size)
     arch = self.net.meta["architecture"]
     if kind == "inception" and arch != "inception_v3":

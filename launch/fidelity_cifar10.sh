@@ -34,12 +34,16 @@ row_flags() {  # the lever flags of a row; rows whose levers cost more than a fe
     k4)      echo "--best_of=4 --noise_samples=0" ;;
     k16)     echo "--best_of=16 --noise_samples=0" ;;
     k64)     echo "--best_of=64 --noise_samples=0" ;;
+    k256)    echo "--best_of=256 --noise_samples=0" ;;
     r20)     echo "--refine_steps=20 ${REFINE} --noise_samples=0" ;;
     r100)    echo "--refine_steps=100 ${REFINE} --noise_samples=0" ;;
     r20o)    echo "--refine_steps=20 ${REFINE} --refine_offset --noise_samples=0" ;;
     k16_r20) echo "--best_of=16 --refine_steps=20 ${REFINE} --noise_samples=0" ;;
     t1_k16)  echo "--truncation=1 --best_of=16 --noise_samples=0" ;;
     t1_k64)  echo "--truncation=1 --best_of=64 --noise_samples=0" ;;
+    t0.75_k64) echo "--truncation=0.75 --best_of=64 --noise_samples=0" ;;
+    t1.5_k64) echo "--truncation=1.5 --best_of=64 --noise_samples=0" ;;
+    t1.5_k256) echo "--truncation=1.5 --best_of=256 --noise_samples=0" ;;
     t0.5_k16) echo "--truncation=0.5 --best_of=16 --noise_samples=0" ;;
     k64_r20) echo "--best_of=64 --refine_steps=20 ${REFINE} --noise_samples=0" ;;
     t1_k16_r20) echo "--truncation=1 --best_of=16 --refine_steps=20 ${REFINE} --noise_samples=0" ;;

@@ -78,7 +78,8 @@ def input_pipeline_rate(config, batches: int) -> dict:
   rate = batches / (time.time() - t0)
   return {"input_batches_per_s": rate,
           "input_images_per_s": rate * config.train.global_batch * max(1, config.train.d_steps),
-          "input_read_threads": config.data.num_read_threads, "input_workers": config.data.worker_count}
+          "input_read_threads": config.data.num_read_threads, "input_workers": config.data.worker_count,
+          "input_cores": len(os.sched_getaffinity(0))}  # e.g. fewer under taskset: the rate per core
 
 
 def main(argv):

@@ -14,7 +14,8 @@
 #   OUT=$OUT WHEELS=.carry/wheels REFERENCE=.carry/biggan-pytorch bash launch/gpu_benchmark.sh
 # (../shared does not travel: copy ../shared/device-wheels/py312/*.whl to .carry/wheels and
 #  ../shared/reference/biggan-pytorch to .carry/biggan-pytorch, and carry .carry.)
-# CPU dry run (this machine: every command at toy size, to check the script; about 5 min on 2 cores):
+# CPU dry run (this machine: every command at toy size, to check the script, not its figures: a few toy
+# batches come out of the workers' buffers, e.g. 300,000 images/s; 158 s on 2 cores):
 #   OUT=/tmp/gpu_bench_dry CPU_DRY_RUN=1 bash launch/gpu_benchmark.sh
 #
 # Variables (environment; defaults in brackets):
@@ -64,7 +65,8 @@ row() {
   local label=$1 limit=$2; shift 2
   stamp "${label}: $*"
   local out
-  out=$(timeout "${limit}" "$@" 2>> "${LOG}" | grep '^{' | tail -1)
+  # timeout runs programs, not shell functions: the row's function runs in a child bash (exported below)
+  out=$(timeout "${limit}" bash -c '"$@"' row "$@" 2>> "${LOG}" | grep '^{' | tail -1)
   if [[ -n "${out}" ]]; then
     python3 -c "import json,sys; r=json.loads(sys.argv[2]); r['row']=sys.argv[1]; print(json.dumps(r))" \
         "${label}" "${out}" >> "${ROWS}"
@@ -88,6 +90,15 @@ theirs() {  # the reference's step: RESOLUTION BATCH CH AMP D_STEPS [ATTN]
       --warmup 3 --steps "${STEPS}" --flops off
 }
 
+pipe() {  # RESOLUTION CONFIG [overrides...]: batches/s of the pipeline alone
+  local res=$1 config=$2; shift 2
+  python3 -m biglogit.perf.benchmark --config="${config}" --steps=0 --input_batches="${INPUT_BATCHES}" \
+      --config.data.dataset="textured${res}" --config.data.data_dir="${DATA_DIR}" \
+      --config.train.global_batch="$([[ ${res} == 32 ]] && echo "${BATCH_32}" || echo "${BATCH_128}")" "$@"
+}
+export -f ours theirs pipe
+export STEPS REFERENCE DEVICE DATA_DIR INPUT_BATCHES BATCH_32 BATCH_128
+
 # 1-2. the train step, biglogit and the reference, 32 px then 128 px
 CIFAR="configs/cifar10.py:resnet20,gpu"
 IMAGENET="configs/robust_r152.py"
@@ -103,16 +114,10 @@ for res in 32 128; do
   python3 -m biglogit.demo_data --out="${DATA_DIR}" --name="textured${res}" --resolution="${res}" \
       --pattern=textured --num_train="${NUM_TRAIN}" >> "${LOG}" 2>&1
 done
-pipe() {  # RESOLUTION CONFIG [overrides...]: batches/s of the pipeline alone
-  local res=$1 config=$2; shift 2
-  python3 -m biglogit.perf.benchmark --config="${config}" --steps=0 --input_batches="${INPUT_BATCHES}" \
-      --config.data.dataset="textured${res}" --config.data.data_dir="${DATA_DIR}" \
-      --config.train.global_batch="$([[ ${res} == 32 ]] && echo "${BATCH_32}" || echo "${BATCH_128}")" "$@"
-}
 row "input 32px threads" "${LIMIT}" pipe 32 "${CIFAR}" --config.data.in_memory=False
 row "input 32px in_memory" "${LIMIT}" pipe 32 "${CIFAR}" --config.data.in_memory=True
 row "input 32px 8 workers" "${LIMIT}" pipe 32 "${CIFAR}" --config.data.in_memory=False --config.data.worker_count=8
-row "input 128px threads" "${LIMIT}" pipe 128 "${IMAGENET}" --config.model.num_classes=10
+row "input 128px threads" "${LIMIT}" pipe 128 "${IMAGENET}" --config.model.num_classes=10 --config.data.worker_count=0
 row "input 128px 8 workers" "${LIMIT}" pipe 128 "${IMAGENET}" --config.model.num_classes=10 --config.data.worker_count=8
 
 # 3. the table, with MFU for biglogit's rows

@@ -12,16 +12,18 @@
 #
 # Variables (environment; defaults in brackets):
 #   OUT        where the JSON lines go                               [results/scaling]
-#   CONFIGS    configs compiled at 8 devices (the same program?)     [robust_r152 standard_r152 inception_v3]
+#   CONFIGS    configs compiled at each CONFIG_DEVICES count          [robust_r152 standard_r152 inception_v3]
+#   CONFIG_DEVICES  device counts for every config (same program?)    [8 32]
 #   DEVICES    simulated device counts for robust_r152                [4 8 16 32]
-#   ACCUM      extra "devices:grad_accum" rows for robust_r152        [4:2 4:4 16:2]
+#   ACCUM      extra "devices:grad_accum" rows for robust_r152        [4:8 4:16 16:4 16:8 8:2 32:2]
 #   DATA_DIR   where the 128-px dataset is generated                  [/tmp/biglogit_scaling_data]
 #   BATCHES    timed batches per pipeline row (global batch 256, d_steps 2)   [20]
 set -euo pipefail
 OUT=${OUT:-results/scaling}
 CONFIGS=${CONFIGS:-robust_r152 standard_r152 inception_v3}
+CONFIG_DEVICES=${CONFIG_DEVICES:-8 32}
 DEVICES=${DEVICES:-4 8 16 32}
-ACCUM=${ACCUM:-4:2 4:4 16:2}
+ACCUM=${ACCUM:-4:8 4:16 16:4 16:8 8:2 32:2}
 DATA_DIR=${DATA_DIR:-/tmp/biglogit_scaling_data}
 BATCHES=${BATCHES:-20}
 mkdir -p "${OUT}"
@@ -41,7 +43,7 @@ EOF
       --config.train.grad_accum="${accum}" | grep '^{' >> "${OUT}/memory.jsonl"
 }
 
-for config in ${CONFIGS}; do memory_row "${config}" 8 1; done
+for devices in ${CONFIG_DEVICES}; do for config in ${CONFIGS}; do memory_row "${config}" "${devices}" 1; done; done
 for devices in ${DEVICES}; do memory_row robust_r152 "${devices}" 1; done
 for pair in ${ACCUM}; do memory_row robust_r152 "${pair%%:*}" "${pair##*:}"; done
 
@@ -59,9 +61,9 @@ pipeline_row() {  # LABEL CPUS OVERRIDES...
         "${label}" >> "${OUT}/pipeline.jsonl"
 }
 all=$(python3 -c "import os; print(','.join(map(str, sorted(os.sched_getaffinity(0)))))")
-pipeline_row "1 core, 8 threads" 0
+pipeline_row "1 core, 8 threads" 0 --config.data.worker_count=0
 pipeline_row "1 core, 1 worker" 0 --config.data.worker_count=1
-pipeline_row "all cores, 8 threads" "${all}"
+pipeline_row "all cores, 8 threads" "${all}" --config.data.worker_count=0
 pipeline_row "all cores, 2 workers" "${all}" --config.data.worker_count=2
 pipeline_row "all cores, 4 workers" "${all}" --config.data.worker_count=4
 

@@ -8,7 +8,8 @@ of that program are printed as one JSON line per config:
   temp bytes               XLA's temporary buffers (activations kept for the backward pass and
                            workspace), from memory_analysis()
   peak estimate            arguments + outputs - donated (aliased) + temporaries
-  flops per step           cost_analysis() of one device's program, times the device count
+  flops per step           cost_analysis() of one device's program, times the device count (and times
+                           grad_accum: XLA counts the micro-batch loop's body once)
 and, for each accelerator in ACCELERATORS, whether the peak estimate fits its memory.
 These are CPU buffer assignments: an accelerator's compiler lays out, fuses and rematerialises
 differently (and the CPU backend computes bfloat16 convolutions in float32), so they estimate the
@@ -102,7 +103,9 @@ def measure(config, devices: int, name: str = "") -> dict:
       "aliased_gib": round(aliased / GIB, 3), "temp_gib": round(temp / GIB, 3),
       "peak_estimate_gib": round(peak / GIB, 3),
       "state_bytes": sum(state.values()), "temp_bytes": temp, "peak_estimate_bytes": peak,
-      "flops_per_step": float(cost.get("flops", float("nan"))) * devices if cost else float("nan"),
+      # XLA's cost analysis counts a loop's body once: with grad_accum=k the step is a scan of k
+      # micro-batches, so one device's count is one micro-batch's; the step does k of them.
+      "flops_per_step": float(cost.get("flops", float("nan"))) * devices * t.grad_accum if cost else float("nan"),
       "fits": {name: peak <= HEADROOM * size for name, size in ACCELERATORS.items()},
       "program_sha256": program, "compile_s": round(compile_s, 1), "estimate": "CPU buffer assignment (XLA:CPU), not an accelerator's",
       **({"data": note} if note else {})}

@@ -66,6 +66,14 @@ def loop_images_per_s(config, steps: int) -> float:
   return rows[-1]["images_per_s"]
 
 
+def step_flops(compiled, devices: int, grad_accum: int) -> float:
+  """FLOPs of one train step over all devices. XLA's cost analysis of a partitioned program counts one
+  device's share, and counts a loop's body once: with grad_accum=k the step scans k micro-batches."""
+  cost = compiled.cost_analysis()
+  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+  return float(cost.get("flops", float("nan"))) * devices * grad_accum if cost else float("nan")
+
+
 def input_pipeline_rate(config, batches: int) -> dict:
   """Batches/s of the training input pipeline alone, after a warm-up that fills its prefetch buffer
   (the figure a run's steps/s cannot exceed however fast its devices are)."""
@@ -107,9 +115,7 @@ def main(argv):
   t0 = time.time()
   compiled = trainer.step.lower(state, batch, trainer.aux).compile()
   compile_s = time.time() - t0
-  cost = compiled.cost_analysis()
-  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-  flops = float(cost.get("flops", float("nan"))) if cost else float("nan")
+  flops_total = step_flops(compiled, mesh.devices.size, config.train.grad_accum)
   state, m = compiled(state, batch, trainer.aux)
   jax.block_until_ready(m)
   t0 = time.time()
@@ -117,8 +123,6 @@ def main(argv):
     state, m = compiled(state, batch, trainer.aux)
   jax.block_until_ready(m)
   dt = (time.time() - t0) / FLAGS.steps
-  # XLA's cost analysis of a partitioned program counts one device's share.
-  flops_total = flops * mesh.devices.size
   images = config.train.global_batch * config.train.d_steps  # real images consumed per step
   loop = {}
   if FLAGS.loop_steps:

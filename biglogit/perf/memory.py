@@ -86,8 +86,6 @@ def measure(config, devices: int, name: str = "") -> dict:
   # configs that differ only in their data (the three ImageNet ones) compile the same program
   program = hashlib.sha256(lowered.as_text().encode()).hexdigest()[:16]
   memory = compiled.memory_analysis()
-  cost = compiled.cost_analysis()
-  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
   state = state_bytes(trainer.abstract_state)
   arguments, outputs = memory.argument_size_in_bytes, memory.output_size_in_bytes
   aliased, temp = memory.alias_size_in_bytes, memory.temp_size_in_bytes
@@ -103,9 +101,7 @@ def measure(config, devices: int, name: str = "") -> dict:
       "aliased_gib": round(aliased / GIB, 3), "temp_gib": round(temp / GIB, 3),
       "peak_estimate_gib": round(peak / GIB, 3),
       "state_bytes": sum(state.values()), "temp_bytes": temp, "peak_estimate_bytes": peak,
-      # XLA's cost analysis counts a loop's body once: with grad_accum=k the step is a scan of k
-      # micro-batches, so one device's count is one micro-batch's; the step does k of them.
-      "flops_per_step": float(cost.get("flops", float("nan"))) * devices * t.grad_accum if cost else float("nan"),
+      "flops_per_step": benchmark.step_flops(compiled, devices, t.grad_accum),
       "fits": {name: peak <= HEADROOM * size for name, size in ACCELERATORS.items()},
       "program_sha256": program, "compile_s": round(compile_s, 1), "estimate": "CPU buffer assignment (XLA:CPU), not an accelerator's",
       **({"data": note} if note else {})}

@@ -3,7 +3,9 @@
 PHI, the classifier inverted (its logits dataset: data_out/logits_dataset/cifar10_PHI):
   resnet20  the standard akamaster ResNet-20;  resnet4b  the adversarially trained VNN-COMP ResNet-4B
   (they differ in architecture too);  resnet20_trained_standard, resnet20_trained_robust  the
-  same-architecture pair trained here (configs/classifier_cifar10.py; results/leakage/README.md).
+  same-architecture pair trained here (configs/classifier_cifar10.py; results/leakage/README.md);
+  inception_trained_standard, inception_trained_robust  the same pair's recipe with the small
+  Inception in place of the ResNet-20 (the architecture comparison: results/leakage/README.md).
 G and D see the released logits standardised per dimension by the training split's statistics
 (conditioning.normalize=standardize; why: results/conditioning/README.md).
 SCALE:
@@ -40,7 +42,8 @@ Why cpu_long's settings, the quickstart's time: docs/measurements.md, docs/perfo
 """
 from biglogit.config_base import base_config
 
-CLASSIFIERS = ("resnet20", "resnet4b", "resnet20_trained_standard", "resnet20_trained_robust")
+CLASSIFIERS = ("resnet20", "resnet4b", "resnet20_trained_standard", "resnet20_trained_robust",
+               "inception_trained_standard", "inception_trained_robust")
 SCALES = ("gpu", "cpu", "cpu_long", "quickstart", "quickstart_scratch", "cpu_hours")
 
 

@@ -5,7 +5,8 @@
 #
 # Usage: launch/inverters_cifar10.sh PHI[:top1] [PHI[:top1] ...]
 #   PHI is a classifier of configs/cifar10.py (resnet4b, resnet20, resnet20_trained_standard,
-#   resnet20_trained_robust); ":top1" trains its label-only control (release.kind=top1).
+#   resnet20_trained_robust, inception_trained_standard, inception_trained_robust); ":top1" trains its
+#   label-only control (release.kind=top1).
 #   Each run's workdir is ROOT/PHI (ROOT/PHI_top1); rerunning the command resumes a stopped run.
 # Variables: SCALE [cpu_long], ROOT [workdirs/inverters], DATA_DIR [data_out], JUDGES [workdirs/judges],
 #   SHARED [../shared] (the ResNet-56 judge is converted into JUDGES/resnet56 from there if missing),

@@ -48,6 +48,8 @@ def files(tmp_path_factory, inverter_runs):
   del meta["variables_sha256"]
   (root / "garbled_no_digest" / "classifier.json").write_text(json.dumps(meta))
 
+  shutil.copytree(good, root / "fit_run" / "classifier")  # a finished classifier run, for its release
+  p["fit_run"] = str(root / "fit_run")
   shutil.copytree(good, root / "edited_normalisation")  # classifier.json's mean changed by hand
   meta = json.loads((root / "edited_normalisation" / "classifier.json").read_text())
   meta["mean"] = [0.0, 0.0, 0.0]
@@ -351,6 +353,21 @@ CASES = [
      "export the release again rather than editing it"),
     ("classifier evaluation: PGD on no examples", "biglogit.classifiers.accuracy",
      ["--classifier={phi}", "--source={images}", "--pgd_examples=0"], "flag --pgd_examples=0: 0 is not an integer in the range [1, 10000000]; see --helpfull for the flags"),
+    ("learning_curve: hours that are not numbers", "biglogit.report.learning_curve",
+     ["{run}", "--out={new}/curve.png", "--table_hours=one"],
+     "flag --table_hours=['one']: takes hours separated by commas, e.g. 0.5,1.0; see --helpfull for the flags"),
+    ("classifier release: flags missing", "biglogit.classifiers.card", ["--run={run}"],
+     "give --out, --config_spec, --title, --purpose, --hardware (or --table=DIR,... for a comparison table)"),
+    ("classifier release: a run without a trained classifier", "biglogit.classifiers.card",
+     ["--run={run}", "--out={new}", "--config_spec=c", "--title=t", "--purpose=p", "--hardware=h"],
+     "{run}/classifier holds no trained classifier; finish the run first (rerun biglogit.classifiers.fit "
+     "with --workdir={run})"),
+    ("classifier release: out exists", "biglogit.classifiers.card",
+     ["--run={fit_run}", "--out={project}", "--config_spec=c", "--title=t", "--purpose=p", "--hardware=h"],
+     "--out={project} exists; a release is never overwritten: pick another --out or remove it"),
+    ("classifier table: a folder that is no classifier", "biglogit.classifiers.card", ["--table={project}"],
+     "{project} is not a classifier directory (no classifier.json); convert one with python -m "
+     "biglogit.convert or train one with biglogit.classifiers.fit"),
 ]
 
 
@@ -374,7 +391,8 @@ def test_the_table_covers_every_command():
   modules = {c[1] for c in CASES}
   for command in ("biglogit.main", "biglogit.convert", "biglogit.data.make_logits", "biglogit.evaluate",
                   "biglogit.export", "biglogit.report", "biglogit.baselines", "biglogit.classifiers.fit",
-                  "biglogit.experiments.noise", "biglogit.report.learning_curve", "biglogit.data.subset"):
+                  "biglogit.experiments.noise", "biglogit.report.learning_curve", "biglogit.data.subset",
+                  "biglogit.classifiers.card"):
     assert command in modules, command
 
 

@@ -13,6 +13,7 @@ import pytest
 from biglogit import BiglogitError
 
 from biglogit import sharding
+from biglogit.classifiers import card
 from biglogit.classifiers import io as cio
 from biglogit.classifiers import fit as ctrain
 from biglogit.train_logs import read_jsonl
@@ -48,7 +49,7 @@ def test_adversarial_step_sharded_equals_single_device(image_folder):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
-def test_tiny_adversarial_training_end_to_end_and_resume(image_folder, tmp_path):
+def test_tiny_adversarial_training_end_to_end_resume_and_release(image_folder, tmp_path):
   c = _config(image_folder)
   state, results = ctrain.train_classifier(c, str(tmp_path / "run"))
   assert int(state.step) == 2 * (13 // 8)  # 13 readable training images, batch 8, 2 epochs
@@ -69,6 +70,33 @@ def test_tiny_adversarial_training_end_to_end_and_resume(image_folder, tmp_path)
   assert steps_logged == [1, 2, 3]
   # the data position was saved by Grain's handler with each checkpoint, one file per process
   assert (tmp_path / "run" / "checkpoints" / "3" / "data" / "process_0-of-1.json").exists()
+  # released with a model card written from the run's own records (biglogit.classifiers.card)
+  run, out = str(tmp_path / "run"), str(tmp_path / "released" / "tiny")
+  text = card.release(run, out, "configs/classifier_tiny.py", "a tiny test model", "tests", "2-core CPU")
+  _, released, meta2 = cio.load_classifier(out)
+  assert meta2["source_checkpoint"] == f"{run}/checkpoints/3 (not released)"
+  assert (tmp_path / "released" / "tiny" / card.CARD).read_text() == text
+  n_params = card.parameter_count(released)
+  assert f"{n_params:,} parameters" in text and n_params == sum(np.size(v) for v in
+                                                                 jax.tree_util.tree_leaves(variables["params"]))
+  assert f"--config=configs/classifier_tiny.py --workdir={run}" in text and f"PGD-2, L-inf eps {c.adversarial.eps * 255:g}/255" in text
+  e = meta2["evaluation"]
+  assert e["clean_examples"] == 6  # the image folder's readable test images
+  low, high = card.wilson_interval(round(e["pgd_accuracy"] * 6), 6)
+  assert f"{100 * e['pgd_accuracy']:.2f}% [{100 * low:.1f}, {100 * high:.1f}] (6 images)" in text
+  assert "Overfitting guard" not in text  # no held-out images: no guard line
+  with pytest.raises(BiglogitError, match="exists; a release is never overwritten"):
+    card.release(run, out, "configs/classifier_tiny.py", "t", "p", "h")
+  with pytest.raises(BiglogitError, match="holds no trained classifier"):
+    card.release(str(tmp_path / "nothing"), str(tmp_path / "r2"), "c", "t", "p", "h")
+  assert "tiny" in card.table([out]) and f"| {n_params:,} |" in card.table([out])
+
+
+def test_wilson_interval_matches_the_published_values():
+  assert [round(v, 3) for v in card.wilson_interval(163, 500)] == [0.286, 0.368]
+  assert card.wilson_interval(0, 500)[0] == 0.0 and round(card.wilson_interval(0, 500)[1], 4) == 0.0076
+  with pytest.raises(BiglogitError, match="at least one trial"):
+    card.wilson_interval(0, 0)
 
 
 def test_fgsm_rs_stays_in_the_ball_moves_every_image_and_its_loss_reaches_the_model(image_folder):
@@ -136,3 +164,14 @@ def test_a_run_stopped_by_a_signal_writes_no_final_classifier(image_folder, tmp_
   _, results = ctrain.train_classifier(c, str(tmp_path / "run"))
   assert results == {"stopped": f"stopped at step 1 of 2 in {tmp_path / 'run'} (rerun the same command to resume)"}
   assert not (tmp_path / "run" / "classifier").exists()
+
+
+def test_a_second_training_on_a_locked_workdir_is_refused_before_writing(image_folder, tmp_path):
+  """Classifier training takes the inverters' workdir lock: a run already on the workdir is named and
+  nothing is written (two processes would interleave their checkpoints)."""
+  from biglogit.workdir_lock import LOCK_FILE, WorkdirLock
+  with WorkdirLock(str(tmp_path)):
+    with pytest.raises(BiglogitError, match=f"in use by a training on host .* pid {os.getpid()}"):
+      ctrain.train_classifier(_config(image_folder), str(tmp_path))
+    assert sorted(os.listdir(tmp_path)) == [LOCK_FILE]
+  assert not (tmp_path / LOCK_FILE).exists()

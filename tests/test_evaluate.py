@@ -151,6 +151,21 @@ def test_deepsim_baseline_trains_with_the_same_trainer(inverter_runs):
   np.testing.assert_array_equal(inv.reconstruct(z), inv.reconstruct(z_other))
 
 
+def test_table_at_hours_compares_runs_of_different_step_rates_at_equal_time():
+  from biglogit.report import learning_curve
+  point = lambda v: {"instance_gain_db": {"mean": v, "ci_low": v - 0.1, "ci_high": v + 0.1}}
+  fast = [{"step": 3000, "train_hours": 0.49, "metrics": point(1.0)},
+          {"step": 6000, "train_hours": 1.02, "metrics": point(2.0)}]
+  slow = [{"step": 1500, "train_hours": 0.51, "metrics": point(0.5)},
+          {"step": 2000, "train_hours": 0.70, "metrics": point(0.7)}]
+  text = learning_curve.table_at_hours({"fast": fast, "slow": slow}, ["instance_gain_db", "fid"], [0.5, 1.0])
+  rows = text.splitlines()[2:]
+  assert rows == ["| fast | 0.49 | 3000 | 1 [0.9, 1.1] | - |", "| slow | 0.51 | 1500 | 0.5 [0.4, 0.6] | - |",
+                  "| fast | 1.02 | 6000 | 2 [1.9, 2.1] | - |"]  # slow has nothing within 0.1 h of 1.0
+  with pytest.raises(BiglogitError, match="logs no train_hours"):
+    learning_curve.table_at_hours({"old": [{"step": 1, "metrics": point(1.0)}]}, ["instance_gain_db"], [1.0])
+
+
 def test_learning_curve_plots_the_periodic_evaluations(inverter_runs, tmp_path):
   from biglogit.report import learning_curve
   curve = learning_curve.load_curve(inverter_runs["gan"])

@@ -32,6 +32,7 @@ from biglogit.classifiers import io as cio
 from biglogit.classifiers import pgd
 from biglogit import grain_input
 from biglogit import image_sources
+from biglogit import workdir_lock
 
 
 @flax.struct.dataclass
@@ -176,6 +177,13 @@ class CollapseGuard:
 
 def train_classifier(config, workdir: str):
   config_schema.check(config)
+  # one training per workdir (biglogit.workdir_lock), as for the inverters: a second start on a running
+  # classifier's workdir would interleave its checkpoints with the first one's
+  with workdir_lock.WorkdirLock(workdir, enabled=jax.process_index() == 0):
+    return _train_classifier(config, workdir)
+
+
+def _train_classifier(config, workdir: str):
   mesh = sharding.make_mesh()
   t, m = config.train, config.model
   sharding.check_batch_divisible(t.global_batch, mesh)

@@ -82,5 +82,5 @@ def clean_and_pgd_accuracy(module, variables, images, labels, *, eps, step_size,
   idx = np.linspace(0, len(images) - 1, min(pgd_examples, len(images))).astype(int)
   clean_subset, robust = robust_accuracy(module, variables, images[idx], labels[idx], eps=eps,
                                          step_size=step_size, steps=steps)
-  return {"clean_accuracy": clean, "pgd_accuracy": robust, "pgd_examples": len(idx),
-          "clean_accuracy_pgd_subset": clean_subset}
+  return {"clean_accuracy": clean, "clean_examples": len(images), "pgd_accuracy": robust,
+          "pgd_examples": len(idx), "clean_accuracy_pgd_subset": clean_subset}

@@ -164,7 +164,37 @@ def table(curves: Dict[str, List[Dict]], metrics: Sequence[str], steps: Sequence
   return "\n".join(lines)
 
 
+def _interval(m) -> str:
+  return f"{m['mean']:.3g} [{m['ci_low']:.3g}, {m['ci_high']:.3g}]"
+
+
+def table_at_hours(curves: Dict[str, List[Dict]], metrics: Sequence[str], hours: Sequence[float],
+                   tolerance: float = 0.1) -> str:
+  """A markdown table of each run's evaluation nearest each number of training hours (runs on
+  machines or recipes of different step rates compared at equal time), with intervals; a run with no
+  evaluation within `tolerance` hours of one is left out of that row rather than shown at another time."""
+  lines = ["| run | hours | step | " + " | ".join(metrics) + " |", "|" + "---|" * (3 + len(metrics))]
+  for hour in hours:
+    for name, curve in curves.items():
+      timed = [r for r in curve if "train_hours" in r]
+      if not timed:
+        raise BiglogitError(f"run {name} logs no train_hours; use --table_steps")
+      nearest = min(timed, key=lambda r: abs(r["train_hours"] - hour))
+      if abs(nearest["train_hours"] - hour) > tolerance:
+        continue
+      cells = [_interval(nearest["metrics"][m]) if m in nearest["metrics"] else "-" for m in metrics]
+      lines.append(f"| {name} | {nearest['train_hours']:.2f} | {nearest['step']} | " + " | ".join(cells) + " |")
+  return "\n".join(lines)
+
+
 FIGURE_FORMATS = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
+
+
+def _is_number(text: str) -> bool:
+  try:
+    return float(text) >= 0
+  except ValueError:
+    return False
 
 
 def main(argv):
@@ -182,6 +212,8 @@ def main(argv):
       print(plot(curves, metrics, flags.FLAGS.out, x=flags.FLAGS.x))
     if flags.FLAGS.table_steps:
       print(table(curves, metrics, [int(s) for s in flags.FLAGS.table_steps]))
+    if flags.FLAGS.table_hours:
+      print(table_at_hours(curves, metrics, [float(h) for h in flags.FLAGS.table_hours]))
   body()
 
 
@@ -189,12 +221,16 @@ if __name__ == "__main__":
   flags.DEFINE_string("out", "learning_curve.png", "Output PNG.")
   flags.DEFINE_string("metrics", ",".join(DEFAULT_METRICS), "Comma-separated metric names, a panel each.")
   flags.DEFINE_list("table_steps", [], "Also print a markdown table of the metrics at these steps.")
+  flags.DEFINE_list("table_hours", [], "Also print a markdown table, with intervals, of each run's evaluation "
+                    "nearest these hours of training (within 0.1 h), e.g. 0.5,1.0.")
   flags.DEFINE_enum("x", "step", list(X_AXES), "The x axis: training steps or hours of training.")
   flags.DEFINE_bool("each", False, "One figure per run (OUT's name with _RUN appended) instead of one "
                     "for all: each run beside only its own dataset's baselines.")
   flags.DEFINE_bool("logged", False, "Plot the training log's scalars (metrics.jsonl), not the evaluations.")
   flags.register_validator("out", lambda v: os.path.splitext(v)[1].lower() in FIGURE_FORMATS,
                            f"is not a figure file; end it in one of {', '.join(FIGURE_FORMATS)}")
+  flags.register_validator("table_hours", lambda v: all(_is_number(h) for h in v),
+                           "takes hours separated by commas, e.g. 0.5,1.0")
   flags.register_validator("table_steps", lambda v: all(s.strip().isdigit() for s in v),
                            "takes step numbers separated by commas, e.g. 1000,2000")
   cli.run(main)

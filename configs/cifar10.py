@@ -1,11 +1,9 @@
 """CIFAR-10 inverters, one family: --config=configs/cifar10.py:PHI[,SCALE] (default resnet20,gpu).
 
-PHI, the classifier inverted (its logits dataset: data_out/logits_dataset/cifar10_PHI):
-  resnet20  the standard akamaster ResNet-20;  resnet4b  the adversarially trained VNN-COMP ResNet-4B
-  (they differ in architecture too);  resnet20_trained_standard, resnet20_trained_robust  the
-  same-architecture pair trained here (configs/classifier_cifar10.py; results/leakage/README.md);
-  inception_trained_standard, inception_trained_robust  the same pair's recipe with the small
-  Inception in place of the ResNet-20 (the architecture comparison: results/leakage/README.md).
+PHI, the classifier inverted (its logits dataset: data_out/logits_dataset/cifar10_PHI): resnet20
+  (standard akamaster ResNet-20), resnet4b (robust VNN-COMP ResNet-4B, another architecture too), and
+  the pairs trained here (configs/classifier_cifar10.py): resnet20_trained_standard / _robust (differ
+  in objective only), inception_trained_standard / _robust (vs. the ResNet-20s: in architecture only).
 G and D see the released logits standardised per dimension by the training split's statistics
 (conditioning.normalize=standardize; why: results/conditioning/README.md).
 SCALE:

@@ -128,7 +128,7 @@ CASES = [
     ("main: unknown family variant", "biglogit.main",
      ["--config=" + os.path.join(REPO, "configs", "cifar10.py") + ":resnet9", "--workdir={new}"],
      "the config file's get_config() failed (ValueError: variant 'resnet9'; use configs/cifar10.py:PHI[,SCALE] "
-     "with PHI one of resnet20, resnet4b, resnet20_trained_standard, resnet20_trained_robust and SCALE one of gpu, cpu, cpu_long, quickstart, quickstart_scratch, cpu_hours); fix the file given "
+     "with PHI one of resnet20, resnet4b, resnet20_trained_standard, resnet20_trained_robust, inception_trained_standard, inception_trained_robust and SCALE one of gpu, cpu, cpu_long, quickstart, quickstart_scratch, cpu_hours); fix the file given "
      "to --config"),
     ("main: empty workdir", "biglogit.main", ["--config=configs/tiny.py", "--workdir="],
      "--workdir is empty; give the folder for checkpoints, logs and images"),

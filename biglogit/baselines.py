@@ -59,7 +59,7 @@ def run(kind: str, dataset: str, out: str, *, data_dir: str = "", split: str = "
                                    reference.labels)
     x_hat = trivial_inverters.reconstruct(kind, released, np.asarray(release_lib.apply(spec, examples["logits"])),
                                   distance, class_mean_by)
-    summary, _ = evaluator.score(examples["x"], x_hat, examples["logits"], examples["label"])
+    summary, per_example = evaluator.score(examples["x"], x_hat, examples["logits"], examples["label"])
     settings = {"kind": kind, "reference_split": config.data.train_split,
                 "reference_examples": int(len(reference.labels)), "release": name}
     if kind == "nearest_logits":
@@ -71,7 +71,7 @@ def run(kind: str, dataset: str, out: str, *, data_dir: str = "", split: str = "
               "method": f"baseline:{kind}", "release": reads, "dataset": dataset,
               "split": split, "num_examples": int(len(x_hat)), "settings": settings,
               "networks": evaluator.describe(), "notes": evaluator.notes, "metrics": summary}
-    core.write_record(os.path.join(where, "eval"), record)
+    core.write_record(os.path.join(where, "eval"), record, per_example={**per_example, "index": examples["index"]})
     shown = np.linspace(0, len(x_hat) - 1, min(num_images, len(x_hat))).astype(int)
     image_lib.save_png(os.path.join(where, "eval", "grid.png"),
                        image_lib.labelled_grid([examples["image"][shown], image_lib.unit_to_uint8(x_hat[shown])],

@@ -89,7 +89,8 @@ def files(tmp_path_factory, inverter_runs):
   poisoned["logits"][3, 0] = np.inf  # one damaged row of the evaluation split
   p["nan_dataset"] = os.fspath(dataset_lib.write_numpy_dataset(
       str(root / "nan_data"), "nan_logits", {"train": arrays, "test": poisoned}, allow_non_finite=True))
-  for name, text in (("truncated_record", '{"metrics": {"psnr": {"mean": 1'), ("keyless_record", '{"foo": 1}')):
+  for name, text in (("truncated_record", '{"metrics": {"psnr": {"mean": 1'), ("keyless_record", '{"foo": 1}'),
+                     ("old_record", '{"num_examples": 1, "metrics": {"psnr": {"mean": 1}}}')):
     (root / name / "eval").mkdir(parents=True)
     (root / name / "eval" / "metrics.json").write_text(text)
     p[name] = str(root / name)
@@ -353,6 +354,13 @@ CASES = [
      "export the release again rather than editing it"),
     ("classifier evaluation: PGD on no examples", "biglogit.classifiers.accuracy",
      ["--classifier={phi}", "--source={images}", "--pgd_examples=0"], "flag --pgd_examples=0: 0 is not an integer in the range [1, 10000000]; see --helpfull for the flags"),
+    ("contrast: three evaluations", "biglogit.report.contrast", ["{old_record}/eval"] * 3,
+     "give 2 evaluations (A B) or 4 (A B C D), not 3: python -m biglogit.report.contrast A B [C D]"),
+    ("contrast: names of another count", "biglogit.report.contrast",
+     ["{old_record}/eval", "{old_record}/eval", "--names=a"], "--names has 1 names for 2 evaluations; give one each"),
+    ("contrast: a record without per-example values", "biglogit.report.contrast",
+     ["{old_record}/eval", "{old_record}/eval"],
+     "{old_record}/eval/metrics.json keeps no per-example values (evaluated before they were kept); evaluate it again"),
     ("learning_curve: hours that are not numbers", "biglogit.report.learning_curve",
      ["{run}", "--out={new}/curve.png", "--table_hours=one"],
      "flag --table_hours=['one']: takes hours separated by commas, e.g. 0.5,1.0; see --helpfull for the flags"),
@@ -392,7 +400,7 @@ def test_the_table_covers_every_command():
   for command in ("biglogit.main", "biglogit.convert", "biglogit.data.make_logits", "biglogit.evaluate",
                   "biglogit.export", "biglogit.report", "biglogit.baselines", "biglogit.classifiers.fit",
                   "biglogit.experiments.noise", "biglogit.report.learning_curve", "biglogit.data.subset",
-                  "biglogit.classifiers.card"):
+                  "biglogit.classifiers.card", "biglogit.report.contrast"):
     assert command in modules, command
 
 

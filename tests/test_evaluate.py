@@ -115,12 +115,23 @@ def test_evaluate_cli_writes_every_metric_with_intervals(inverter_runs, tmp_path
   with open(tmp_path / "metrics.json") as f:
     assert json.load(f)["metrics"].keys() == record["metrics"].keys()
   assert "| psnr |" in (tmp_path / "metrics.md").read_text()
+  # the per-example values beside it are the ones the means were taken of, for paired contrasts
+  from biglogit.evaluate import core
+  from biglogit.report import contrast
+  _, per = core.read_per_example(str(tmp_path / "metrics.json"))
+  for name in ("psnr", "instance_gain_db", "retrieval_top1_pixel_in_class", "identifiability_accuracy"):
+    values = per[name][np.isfinite(per[name])]
+    assert abs(values.mean() - record["metrics"][name]["mean"]) < 1e-4, name
+  assert len(per["index"]) == record["num_examples"]
+  same = contrast.contrasts(contrast.load([str(tmp_path), str(tmp_path)]), "psnr")["A - B"]
+  assert same["mean"] == same["ci_low"] == same["ci_high"] == 0.0
 
 
 def test_periodic_evaluation_goes_to_the_training_logs(inverter_runs):
   rows = [r for r in read_jsonl(os.path.join(inverter_runs["gan"], "metrics.jsonl")) if "eval/psnr" in r]
   assert [r["step"] for r in rows] == [4]
   assert os.path.exists(os.path.join(inverter_runs["gan"], "eval", "metrics_step_00000004.json"))
+  assert os.path.exists(os.path.join(inverter_runs["gan"], "eval", "metrics_step_00000004_per_example.npz"))
 
 
 def test_identifier_must_differ_from_phi(inverter_runs):

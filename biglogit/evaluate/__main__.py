@@ -53,10 +53,10 @@ def run(workdir: str, step=None, out=None, overrides=None, levers=None):
   inverter = Inverter.load(workdir, step)
   inverter.config = config  # the overridden eval settings; model and release are the saved ones
   inverter.set_inference(**(levers or {}))
-  record = core.evaluate_inverter(inverter, evaluator, examples)
+  record, per_example = core.evaluate_inverter(inverter, evaluator, examples)
   record["split"] = config.eval.split
   record["baselines"] = trivial_inverters.for_config(config, evaluator, examples)
-  core.write_record(out, record)
+  core.write_record(out, record, per_example=per_example)
   print(core.markdown_table(record))
   return record
 

@@ -18,12 +18,15 @@
 Every accuracy-like metric carries its chance level (`chance` in its summary): what an inverter whose
 output ignores the instance scores (see `chance_levels`).
 """
+import hashlib
+import io
 import json
 import os
 import time
-from typing import Callable, Dict
+from typing import Callable, Dict, Tuple
 
 import numpy as np
+from etils import epath
 
 from biglogit import BiglogitError
 from biglogit import files
@@ -164,14 +167,15 @@ def chance_levels(logits, labels) -> Dict[str, float]:
   return out
 
 
-def evaluate_inverter(inverter, evaluator: Evaluator, examples) -> Dict:
-  """The full metrics record of one inverter on held-out examples (what eval/metrics.json holds)."""
+def evaluate_inverter(inverter, evaluator: Evaluator, examples) -> Tuple[Dict, Dict[str, np.ndarray]]:
+  """The full metrics record of one inverter on held-out examples (what eval/metrics.json holds), and
+  its per-example values with the examples' indices (for write_record's per_example)."""
   e = inverter.config.eval
   x, logits, labels = examples["x"], examples["logits"], examples["label"]
   start = time.perf_counter()
   x_hat = inverter.reconstruct(logits, seed=0, indices=examples["index"])
   seconds = time.perf_counter() - start
-  summary, _ = evaluator.score(x, x_hat, logits, labels)
+  summary, per_example = evaluator.score(x, x_hat, logits, labels)
   if inverter.stochastic and e.noise_samples > 1:
     n = min(e.noise_examples, len(x))
     noise, _ = evaluator.noise_sensitivity(inverter.reconstruct, logits[:n], e.noise_samples,
@@ -185,7 +189,8 @@ def evaluate_inverter(inverter, evaluator: Evaluator, examples) -> Dict:
           "inference": {**inverter.inference.to_dict(), "described": described,
                         # wall time of reconstruct (compilation included) over the examples
                         "seconds_per_image": seconds / max(len(x), 1)},
-          "networks": evaluator.describe(), "notes": evaluator.notes, "metrics": summary}
+          "networks": evaluator.describe(), "notes": evaluator.notes, "metrics": summary}, \
+      {**per_example, "index": examples["index"]}
 
 
 def markdown_table(record: Dict) -> str:
@@ -225,8 +230,26 @@ def fmt_ci(m) -> str:
   return f"{m['mean']:.4g} [{m['ci_low']:.4g}, {m['ci_high']:.4g}]"
 
 
-def write_record(out_dir: str, record: Dict, stem: str = "metrics"):
-  """STEM.md, then STEM.json (files.write_pair: a reader never takes one half of an interrupted pair)."""
+# Kept per example beside a record (STEM_per_example.npz, with the examples' indices in the split) so
+# that two evaluations on the same images can be compared pairwise (biglogit.report.contrast): the
+# interval of a difference of means, which two separate intervals cannot give.
+PAIRED_METRICS = ("instance_gain_db", "retrieval_top1_pixel_in_class", "retrieval_top1_feature_in_class",
+                  "identifiability_accuracy", "psnr")
+PER_EXAMPLE = "{stem}_per_example.npz"
+
+
+def write_record(out_dir: str, record: Dict, stem: str = "metrics", per_example: Dict[str, np.ndarray] = None):
+  """STEM.md, then STEM.json (files.write_pair: a reader never takes one half of an interrupted pair);
+  first, given per_example (Evaluator.score's arrays and "index"), the PAIRED_METRICS of it, whose
+  sha256 the record keeps (read_per_example checks it)."""
+  if per_example is not None:
+    arrays = {k: np.asarray(per_example[k], np.float32) for k in PAIRED_METRICS if k in per_example}
+    arrays["index"] = np.asarray(per_example["index"], np.int64)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    name = PER_EXAMPLE.format(stem=stem)
+    files.atomic_write(os.path.join(out_dir, name), buffer.getvalue())
+    record = {**record, "per_example": {"file": name, "sha256": hashlib.sha256(buffer.getvalue()).hexdigest()}}
   files.write_pair(os.path.join(out_dir, f"{stem}.json"), json.dumps(record, indent=2),
                    os.path.join(out_dir, f"{stem}.md"), markdown_table(record))
 
@@ -244,6 +267,26 @@ def read_record(json_path: str) -> Dict:
     raise BiglogitError(f"{json_path} is not an evaluation record (it lacks 'metrics' with a mean each, or "
                         f"'num_examples'); {RERUN}")
   return record
+
+
+def read_per_example(json_path: str) -> Tuple[Dict, Dict[str, np.ndarray]]:
+  """(record, its per-example arrays), or one line: evaluated before per-example values were kept, or
+  the file beside it is not the one the record was written with."""
+  record = read_record(json_path)
+  entry = record.get("per_example")
+  if not entry:
+    raise BiglogitError(f"{json_path} keeps no per-example values (evaluated before they were kept); "
+                        "evaluate it again")
+  path = os.path.join(os.path.dirname(json_path), entry["file"])
+  try:
+    data = epath.Path(path).read_bytes()
+  except FileNotFoundError:
+    raise BiglogitError(f"{path}, the per-example values of {json_path}, is missing; evaluate it again") from None
+  if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+    raise BiglogitError(f"{path} is not the file {json_path} was written with (replaced or damaged); "
+                        "evaluate it again")
+  with np.load(io.BytesIO(data)) as arrays:
+    return record, {k: arrays[k] for k in arrays.files}
 
 
 def scalars(record: Dict, prefix: str = "eval/") -> Dict[str, float]:

@@ -43,8 +43,9 @@ class PeriodicEvaluation:
   def __call__(self, state, step: int, workdir: str, stem: str = None):
     inverter = Inverter.from_state(self.config, state, name=os.path.basename(os.path.normpath(workdir)),
                                    step=step, workdir=workdir)
-    record = core.evaluate_inverter(inverter, self.evaluator, self.examples)
+    record, per_example = core.evaluate_inverter(inverter, self.evaluator, self.examples)
     record["split"] = self.config.eval.split
     record["baselines"] = self.baselines
-    core.write_record(os.path.join(workdir, "eval"), record, stem=stem or f"metrics_step_{step:08d}")
+    core.write_record(os.path.join(workdir, "eval"), record, stem=stem or f"metrics_step_{step:08d}",
+                      per_example=per_example)
     return core.scalars(record)

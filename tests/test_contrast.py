@@ -1,0 +1,60 @@
+"""Paired contrasts of evaluations on the same images (biglogit.report.contrast): the per-example values
+written beside a record, the differences and the 2x2 interaction with their intervals, and refusals."""
+import json
+
+import numpy as np
+import pytest
+
+from biglogit import BiglogitError
+from biglogit.evaluate import core
+from biglogit.report import contrast
+
+
+def _write(folder, gain, index=None):
+  n = len(gain)
+  record = {"run": folder.name, "num_examples": n,
+            "metrics": {"instance_gain_db": {"mean": float(np.nanmean(gain)), "ci_low": 0.0, "ci_high": 0.0, "n": n}}}
+  core.write_record(str(folder), record, per_example={
+      "instance_gain_db": np.asarray(gain), "psnr": np.zeros(n), "not_kept": np.ones(n),
+      "index": np.arange(n) if index is None else np.asarray(index)})
+  return str(folder)
+
+
+def test_differences_and_interaction_are_per_image_and_skip_undefined_examples(tmp_path):
+  rng = np.random.default_rng(0)
+  base = rng.normal(0, 1, 400)  # what the images share: cancels in every paired difference
+  a, b, c, d = base + 2.0, base + 0.5, base + 1.0, base + 0.8
+  a[7] = np.nan  # a lone class's instance gain: left out of every contrast
+  paths = [_write(tmp_path / name, v) for name, v in zip("abcd", (a, b, c, d))]
+  found = contrast.contrasts(contrast.load(paths), "instance_gain_db")
+  assert found["A - B"]["n"] == 399
+  for key, expected in (("A - B", 1.5), ("C - D", 0.2), ("(A - B) - (C - D)", 1.3)):
+    m = found[key]
+    assert m["mean"] == pytest.approx(expected, abs=1e-5) and m["ci_high"] - m["ci_low"] < 1e-4, key
+  _, per = core.read_per_example(paths[0] + "/metrics.json")
+  assert set(per) == {"instance_gain_db", "psnr", "index"}  # only the paired metrics are kept
+  text = contrast.markdown(paths, ["r_rob", "r_std", "i_rob", "i_std"], ["instance_gain_db"])
+  assert "| instance_gain_db | +1.500 [" in text and "(excludes 0)" in text and "- A: r_rob" in text
+  # noisy differences with mean 0: the interval covers 0 and is not marked
+  noisy = [_write(tmp_path / "n1", rng.normal(0, 1, 400)), _write(tmp_path / "n2", rng.normal(0, 1, 400))]
+  assert "excludes" not in contrast.markdown(noisy, ["x", "y"], ["instance_gain_db"])
+
+
+def test_refused_on_other_images_old_records_missing_metrics_or_a_replaced_file(tmp_path):
+  one = _write(tmp_path / "one", np.zeros(10))
+  other = _write(tmp_path / "other", np.zeros(10), index=np.arange(10) + 5)
+  with pytest.raises(BiglogitError, match="evaluated on other examples than"):
+    contrast.load([one, other])
+  with pytest.raises(BiglogitError, match="metric fid is not kept per example"):
+    contrast.contrasts(contrast.load([one, one]), "fid")
+  old = tmp_path / "old"
+  core.write_record(str(old), {"run": "old", "num_examples": 1, "metrics": {"psnr": {"mean": 1.0, "ci_low": 1.0, "ci_high": 1.0, "n": 1}}})
+  with pytest.raises(BiglogitError, match="keeps no per-example values .*evaluate it again"):
+    contrast.load([str(old), one])
+  np.savez(tmp_path / "one" / "metrics_per_example.npz", instance_gain_db=np.ones(10), index=np.arange(10))
+  with pytest.raises(BiglogitError, match="is not the file .* was written with"):
+    contrast.load([one, one])
+  (tmp_path / "one" / "metrics_per_example.npz").unlink()
+  with pytest.raises(BiglogitError, match="is missing; evaluate it again"):
+    contrast.load([one, one])
+  assert json.loads((tmp_path / "other" / "metrics.json").read_text())["per_example"]["file"] == "metrics_per_example.npz"

@@ -51,10 +51,39 @@ def test_refused_on_other_images_old_records_missing_metrics_or_a_replaced_file(
   core.write_record(str(old), {"run": "old", "num_examples": 1, "metrics": {"psnr": {"mean": 1.0, "ci_low": 1.0, "ci_high": 1.0, "n": 1}}})
   with pytest.raises(BiglogitError, match="keeps no per-example values .*evaluate it again"):
     contrast.load([str(old), one])
-  np.savez(tmp_path / "one" / "metrics_per_example.npz", instance_gain_db=np.ones(10), index=np.arange(10))
+  kept = tmp_path / "one" / json.loads((tmp_path / "one" / "metrics.json").read_text())["per_example"]["file"]
+  np.savez(kept, instance_gain_db=np.ones(10), index=np.arange(10))
   with pytest.raises(BiglogitError, match="is not the file .* was written with"):
     contrast.load([one, one])
-  (tmp_path / "one" / "metrics_per_example.npz").unlink()
+  kept.unlink()
   with pytest.raises(BiglogitError, match="is missing; evaluate it again"):
     contrast.load([one, one])
-  assert json.loads((tmp_path / "other" / "metrics.json").read_text())["per_example"]["file"] == "metrics_per_example.npz"
+
+
+def test_a_new_record_replaces_the_old_ones_file_and_a_failed_write_keeps_the_old_record_whole(tmp_path, monkeypatch):
+  folder = tmp_path / "eval"
+  _write(folder, np.zeros(10))
+  first = sorted(p.name for p in folder.glob("*.npz"))
+  _write(folder, np.ones(10))
+  second = sorted(p.name for p in folder.glob("*.npz"))
+  assert len(first) == len(second) == 1 and first != second  # named by content; the old one removed
+  from biglogit import files
+
+  def full_disk(*args, **kwargs):
+    raise BiglogitError("no space left")
+
+  monkeypatch.setattr(files, "write_pair", full_disk)
+  with pytest.raises(BiglogitError, match="no space left"):
+    _write(folder, np.full(10, 2.0))
+  assert sorted(p.name for p in folder.glob("*.npz")) == second  # the new file went, the old stays
+  _, per = core.read_per_example(str(folder / "metrics.json"))
+  assert (per["instance_gain_db"] == 1).all()
+  # an edited record cannot steer the clean-up at a file that is not its own
+  (tmp_path / "precious.npz").write_bytes(b"keep")
+  record = json.loads((folder / "metrics.json").read_text())
+  record["per_example"]["file"] = "../precious.npz"
+  (folder / "metrics.json").write_text(json.dumps(record))
+  (folder / "metrics.md").unlink()
+  monkeypatch.undo()
+  _write(folder, np.zeros(10))
+  assert (tmp_path / "precious.npz").read_bytes() == b"keep"

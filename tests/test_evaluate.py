@@ -131,7 +131,9 @@ def test_periodic_evaluation_goes_to_the_training_logs(inverter_runs):
   rows = [r for r in read_jsonl(os.path.join(inverter_runs["gan"], "metrics.jsonl")) if "eval/psnr" in r]
   assert [r["step"] for r in rows] == [4]
   assert os.path.exists(os.path.join(inverter_runs["gan"], "eval", "metrics_step_00000004.json"))
-  assert os.path.exists(os.path.join(inverter_runs["gan"], "eval", "metrics_step_00000004_per_example.npz"))
+  from biglogit.evaluate import core
+  _, per = core.read_per_example(os.path.join(inverter_runs["gan"], "eval", "metrics_step_00000004.json"))
+  assert len(per["index"]) == len(per["psnr"]) > 0  # the step's per-example values, for paired contrasts
 
 
 def test_identifier_must_differ_from_phi(inverter_runs):

@@ -22,6 +22,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import time
 from typing import Callable, Dict, Tuple
 
@@ -235,23 +236,52 @@ def fmt_ci(m) -> str:
 # interval of a difference of means, which two separate intervals cannot give.
 PAIRED_METRICS = ("instance_gain_db", "retrieval_top1_pixel_in_class", "retrieval_top1_feature_in_class",
                   "identifiability_accuracy", "psnr")
-PER_EXAMPLE = "{stem}_per_example.npz"
+# Named by content: a new evaluation never overwrites the file the previous record of the same stem
+# reads, so a failure between the two writes leaves that record whole.
+PER_EXAMPLE = "{stem}_per_example_{digest}.npz"
+
+
+def _per_example_file(json_path: str):
+  """The per-example file the record at json_path names, if it is there, readable and one of ours (a
+  plain name of this stem's pattern: an edited record cannot point the clean-up at another file)."""
+  try:
+    name = json.loads(epath.Path(json_path).read_text()).get("per_example", {}).get("file")
+  except (OSError, ValueError, AttributeError):
+    return None
+  stem = os.path.splitext(os.path.basename(json_path))[0]
+  pattern = re.compile(re.escape(PER_EXAMPLE.format(stem=stem, digest="@")).replace("@", "[0-9a-f]{12}") + "$")
+  return name if isinstance(name, str) and pattern.match(name) else None
 
 
 def write_record(out_dir: str, record: Dict, stem: str = "metrics", per_example: Dict[str, np.ndarray] = None):
   """STEM.md, then STEM.json (files.write_pair: a reader never takes one half of an interrupted pair);
-  first, given per_example (Evaluator.score's arrays and "index"), the PAIRED_METRICS of it, whose
-  sha256 the record keeps (read_per_example checks it)."""
-  if per_example is not None:
-    arrays = {k: np.asarray(per_example[k], np.float32) for k in PAIRED_METRICS if k in per_example}
-    arrays["index"] = np.asarray(per_example["index"], np.int64)
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    name = PER_EXAMPLE.format(stem=stem)
-    files.atomic_write(os.path.join(out_dir, name), buffer.getvalue())
-    record = {**record, "per_example": {"file": name, "sha256": hashlib.sha256(buffer.getvalue()).hexdigest()}}
-  files.write_pair(os.path.join(out_dir, f"{stem}.json"), json.dumps(record, indent=2),
-                   os.path.join(out_dir, f"{stem}.md"), markdown_table(record))
+  first, given per_example (Evaluator.score's arrays and "index"), the PAIRED_METRICS of it, whose name
+  and sha256 the record keeps (read_per_example checks it); the previous record's file goes once the
+  new record is written, the new file if it is not."""
+  json_path = os.path.join(out_dir, f"{stem}.json")
+  if per_example is None:
+    return files.write_pair(json_path, json.dumps(record, indent=2), os.path.join(out_dir, f"{stem}.md"),
+                            markdown_table(record))
+  arrays = {k: np.asarray(per_example[k], np.float32) for k in PAIRED_METRICS if k in per_example}
+  arrays["index"] = np.asarray(per_example["index"], np.int64)
+  buffer = io.BytesIO()
+  np.savez(buffer, **arrays)
+  digest = hashlib.sha256(buffer.getvalue()).hexdigest()
+  name, previous = PER_EXAMPLE.format(stem=stem, digest=digest[:12]), _per_example_file(json_path)
+  new_file = epath.Path(out_dir) / name
+  files.atomic_write(new_file, buffer.getvalue())
+  record = {**record, "per_example": {"file": name, "sha256": digest}}
+  try:
+    files.write_pair(json_path, json.dumps(record, indent=2), os.path.join(out_dir, f"{stem}.md"),
+                     markdown_table(record))
+  except BaseException:
+    if name != previous:
+      new_file.unlink(missing_ok=True)
+    raise
+  if previous and previous != name:
+    (epath.Path(out_dir) / previous).unlink(missing_ok=True)
+
+
 
 
 RERUN = "run python -m biglogit.evaluate (or the training's evaluation) again to rewrite it"
@@ -277,7 +307,7 @@ def read_per_example(json_path: str) -> Tuple[Dict, Dict[str, np.ndarray]]:
   if not entry:
     raise BiglogitError(f"{json_path} keeps no per-example values (evaluated before they were kept); "
                         "evaluate it again")
-  path = os.path.join(os.path.dirname(json_path), entry["file"])
+  path = os.path.join(os.path.dirname(json_path), os.path.basename(str(entry.get("file", ""))))
   try:
     data = epath.Path(path).read_bytes()
   except FileNotFoundError:

@@ -87,3 +87,20 @@ def test_a_new_record_replaces_the_old_ones_file_and_a_failed_write_keeps_the_ol
   monkeypatch.undo()
   _write(folder, np.zeros(10))
   assert (tmp_path / "precious.npz").read_bytes() == b"keep"
+
+
+def test_every_evaluation_that_writes_a_record_keeps_its_per_example_values():
+  """The class, not the listed writers: every call of core.write_record in the package passes
+  per_example, so any evaluation can be contrasted pairwise (walks the source)."""
+  import ast
+  import glob
+  import os
+  repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  calls, missing = 0, []
+  for path in glob.glob(os.path.join(repo, "biglogit", "**", "*.py"), recursive=True):
+    for node in ast.walk(ast.parse(open(path).read(), path)):
+      if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "write_record":
+        calls += 1
+        if "per_example" not in {k.arg for k in node.keywords}:
+          missing.append(f"{os.path.relpath(path, repo)}:{node.lineno}")
+  assert calls >= 4 and missing == []

@@ -42,3 +42,19 @@ def test_training_refuses_a_locked_workdir_before_writing(tiny_config, tmp_path)
   with pytest.raises(BiglogitError, match="in use by a training on host elsewhere"):
     train.train_and_evaluate(tiny_config, str(tmp_path))
   assert sorted(os.listdir(tmp_path)) == [LOCK_FILE]  # no config.json, no checkpoint
+
+
+def test_every_entry_point_that_runs_the_training_loop_takes_the_lock():
+  """The class, not the two trainers known today: any module that calls training_loop.run (the loop
+  that writes checkpoints into a workdir) also takes WorkdirLock (walks the source)."""
+  import ast
+  import glob
+  repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  runners, unlocked = [], []
+  for path in glob.glob(os.path.join(repo, "biglogit", "**", "*.py"), recursive=True):
+    names = {ast.unparse(n.func) for n in ast.walk(ast.parse(open(path).read(), path)) if isinstance(n, ast.Call)}
+    if "training_loop.run" in names:
+      runners.append(os.path.basename(path))
+      if "workdir_lock.WorkdirLock" not in names:
+        unlocked.append(os.path.relpath(path, repo))
+  assert {"train.py", "fit.py"} <= set(runners) and unlocked == []

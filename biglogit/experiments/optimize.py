@@ -112,14 +112,14 @@ def run(classifier: str, dataset: str, out: str, *, data_dir: str = "", split: s
     histories.append({k: np.asarray(v) * valid for k, v in hb.items()})
   x_hat = np.concatenate(results)
   history = {k: (sum(h[k] for h in histories) / len(x)).tolist() for k in histories[0]}
-  summary, _ = evaluator.score(x, x_hat, z, examples["label"])
+  summary, per_example = evaluator.score(x, x_hat, z, examples["label"])
   settings = {"steps": steps, "lr": lr, "tv_weight": tv_weight, "l2_weight": l2_weight,
               "optimizer": optimizer, "start": start}
   record = {"run": os.path.basename(os.path.normpath(out)), "workdir": out, "step": steps,
             "method": "optimization", "release": "full logits", "dataset": dataset, "split": split,
             "num_examples": int(len(x)), "settings": settings, "networks": evaluator.describe(),
             "notes": evaluator.notes, "metrics": summary}
-  core.write_record(os.path.join(out, "eval"), record)
+  core.write_record(os.path.join(out, "eval"), record, per_example={**per_example, "index": examples["index"]})
   exp_dir = os.path.join(out, "experiments", "optimize")
   shown = harness.pick(len(x), num_images, seed)
   figure = harness.save_grid(os.path.join(exp_dir, "optimize.png"), [x[shown], x0[shown], x_hat[shown]],

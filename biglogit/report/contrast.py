@@ -19,6 +19,7 @@ from absl import flags
 from biglogit import BiglogitError
 from biglogit import cli
 from biglogit.evaluate import core
+from biglogit.evaluate import metrics as M
 
 DEFAULT_METRICS = ("instance_gain_db", "retrieval_top1_feature_in_class", "retrieval_top1_pixel_in_class")
 BOOTSTRAP = 2000
@@ -39,12 +40,9 @@ def load(paths: Sequence[str]) -> List[Dict[str, np.ndarray]]:
   return loaded
 
 
-def paired_interval(values: np.ndarray, num_resamples: int = BOOTSTRAP, seed: int = 0) -> Dict[str, float]:
-  """Mean of per-example contrasts with a percentile-bootstrap 95% interval over the examples."""
-  rng = np.random.default_rng(seed)
-  means = values[rng.integers(0, len(values), (num_resamples, len(values)))].mean(axis=1)
-  low, high = np.percentile(means, [2.5, 97.5])
-  return {"mean": float(values.mean()), "ci_low": float(low), "ci_high": float(high), "n": int(len(values))}
+def paired_interval(values: np.ndarray) -> Dict[str, float]:
+  """Mean of per-example contrasts with the evaluation's percentile-bootstrap 95% interval over them."""
+  return M.bootstrap_ci(values, BOOTSTRAP)
 
 
 def contrasts(arrays: List[Dict[str, np.ndarray]], metric: str) -> Dict[str, Dict[str, float]]:

@@ -17,6 +17,8 @@
 # The long CPU programme (results/long/README.md): SCALE=cpu_hours ROOT=runs/cifar10
 #   launch/inverters_cifar10.sh resnet4b resnet20 resnet4b:top1 resnet20_trained_robust resnet20_trained_standard
 #   (each run ends at its time budget; stopped earlier, it checkpoints, and the same command resumes it).
+# The architecture 2x2's Inception inverters (results/leakage/README.md, read at 1 h): SCALE=cpu_hours
+#   ROOT=runs/cifar10 launch/inverters_cifar10.sh inception_trained_standard inception_trained_robust
 set -euo pipefail
 source "$(dirname "$0")/stop_between_runs.sh"  # Ctrl-C stops after the run in flight saves
 SCALE=${SCALE:-cpu_long}

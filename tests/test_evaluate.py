@@ -112,6 +112,9 @@ def test_evaluate_cli_writes_every_metric_with_intervals(inverter_runs, tmp_path
     m = record["metrics"][name]
     assert m["ci_low"] <= m["mean"] <= m["ci_high"], name
   assert "STAND-IN" in record["networks"]["fid_extractor"]
+  # the checkpoint's saved training clock, so a curve over hours can place a checkpoint the log never reached
+  with open(os.path.join(inverter_runs["gan"], "checkpoints", str(record["step"]), "progress", "metadata")) as f:
+    assert record["train_hours"] == json.load(f)["train_seconds"] / 3600 > 0
   with open(tmp_path / "metrics.json") as f:
     assert json.load(f)["metrics"].keys() == record["metrics"].keys()
   assert "| psnr |" in (tmp_path / "metrics.md").read_text()
@@ -177,6 +180,20 @@ def test_table_at_hours_compares_runs_of_different_step_rates_at_equal_time():
                   "| fast | 1.02 | 6000 | 2 [1.9, 2.1] | - |"]  # slow has nothing within 0.1 h of 1.0
   with pytest.raises(BiglogitError, match="logs no train_hours"):
     learning_curve.table_at_hours({"old": [{"step": 1, "metrics": point(1.0)}]}, ["instance_gain_db"], [1.0])
+
+
+def test_a_curve_over_hours_places_an_evaluation_at_a_step_the_log_never_reached(tmp_path):
+  """A run stopped between log steps and evaluated afterwards: its record's own clock places it."""
+  from biglogit.report import learning_curve
+  from biglogit.evaluate import core
+  point = {"psnr": {"mean": 10.0, "ci_low": 9.0, "ci_high": 11.0, "n": 4}}
+  (tmp_path / "metrics.jsonl").write_text(json.dumps({"step": 100, "train_hours": 0.5}) + "\n")
+  core.write_record(str(tmp_path / "eval"), {"run": "r", "step": 100, "num_examples": 4, "metrics": point},
+                    stem="metrics_step_00000100")
+  core.write_record(str(tmp_path / "eval"), {"run": "r", "step": 133, "train_hours": 0.61, "num_examples": 4,
+                                              "metrics": point})
+  curve = learning_curve.load_curve(str(tmp_path))
+  assert [(r["step"], r["train_hours"]) for r in curve] == [(100, 0.5), (133, 0.61)]
 
 
 def test_learning_curve_plots_the_periodic_evaluations(inverter_runs, tmp_path):

@@ -10,6 +10,7 @@ import os
 from absl import flags
 
 from biglogit import BiglogitError
+from biglogit import checkpointing
 from biglogit import limits
 from biglogit import cli
 from biglogit import config_schema
@@ -55,6 +56,9 @@ def run(workdir: str, step=None, out=None, overrides=None, levers=None):
   inverter.set_inference(**(levers or {}))
   record, per_example = core.evaluate_inverter(inverter, evaluator, examples)
   record["split"] = config.eval.split
+  seconds = checkpointing.saved_progress(os.path.join(workdir, "checkpoints"), inverter.step).get("train_seconds")
+  if seconds is not None:  # so a curve over hours places this checkpoint, which the log may not reach
+    record["train_hours"] = float(seconds) / 3600
   record["baselines"] = trivial_inverters.for_config(config, evaluator, examples)
   core.write_record(out, record, per_example=per_example)
   print(core.markdown_table(record))

@@ -47,7 +47,9 @@ def load_curve(run_dir: str) -> List[Dict]:
       records.setdefault(int(step), record)
   if not records:
     raise BiglogitError(f"{run_dir} has no eval/metrics_step_*.json: train it with --config.eval.every=N")
-  hours = logged_hours(run_dir)
+  # A step's training time: the log's, else the record's own (biglogit.evaluate of a checkpoint saved at
+  # a stop, between two logged steps, records the clock saved with it).
+  hours = {**{s: r["train_hours"] for s, r in records.items() if "train_hours" in r}, **logged_hours(run_dir)}
   return [dict(records[s], step=s, **({"train_hours": hours[s]} if s in hours else {})) for s in sorted(records)]
 
 
